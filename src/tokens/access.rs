@@ -1,0 +1,245 @@
+//! Access tokens: RFC 9068 JWT profile, signed with the ring's active key
+//! and verified offline by `kid`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use josekit::jws::{JwsHeader, JwsVerifier};
+use ring::rand::SecureRandom as _;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::KeyRing;
+
+/// RFC 9068 §2.1: the `typ` of a JWT access token.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Allowed clock difference for `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 60;
+
+/// Longest bearer token looked at; anything longer is refused unread.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// RFC 9068 §2.2 claims, all NumericDates as integers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub nbf: u64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    pub email: String,
+}
+
+/// Why a bearer token was refused. All map to `invalid_token` on the wire;
+/// the variant is for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    #[error("not a JWS access token")]
+    Malformed,
+    #[error("typ is not at+jwt")]
+    WrongType,
+    #[error("signed with an unknown key")]
+    UnknownKey,
+    #[error("signature or algorithm does not verify")]
+    BadSignature,
+    #[error("expired")]
+    Expired,
+    #[error("not valid yet")]
+    NotYetValid,
+    #[error("issued by another issuer")]
+    WrongIssuer,
+    #[error("issued for another resource")]
+    WrongAudience,
+    #[error("revoked")]
+    Revoked,
+}
+
+/// A fresh random identifier: 128 bits, base64url.
+pub fn random_id() -> String {
+    let mut b = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("system randomness");
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Signs `claims` with the ring's newest active signing key.
+pub fn issue(ring: &KeyRing, claims: &AccessClaims, now: u64) -> String {
+    let signer = ring.active_signer(now).signer();
+    let mut header = JwsHeader::new();
+    header.set_token_type(ACCESS_TOKEN_TYP);
+    header.set_key_id(josekit::jws::JwsSigner::key_id(&signer).unwrap_or_default());
+    let payload = serde_json::to_vec(claims).expect("claims serialize");
+    josekit::jws::serialize_compact(&payload, &header, &signer).expect("ring signing cannot fail")
+}
+
+/// What a token must be issued by and for.
+pub struct Expectations<'a> {
+    pub issuers: &'a [String],
+    pub audiences: &'a [String],
+}
+
+/// Verifies signature (alg from the key, never from the token), `typ`,
+/// `iss`, `aud`, `exp` and `nbf`.
+pub fn verify(
+    ring: &KeyRing,
+    token: &str,
+    expect: &Expectations<'_>,
+    now: u64,
+) -> Result<AccessClaims, TokenError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.bytes().filter(|b| *b == b'.').count() != 2
+    {
+        return Err(TokenError::Malformed);
+    }
+    let refused = std::cell::Cell::new(None);
+    let result = josekit::jws::deserialize_compact_with_selector(token, |h| {
+        let reject = |e: TokenError| {
+            refused.set(Some(e));
+            Err(josekit::JoseError::InvalidJwtFormat(anyhow::Error::msg("refused")))
+        };
+        if h.token_type() != Some(ACCESS_TOKEN_TYP) {
+            return reject(TokenError::WrongType);
+        }
+        let Some(kid) = h.key_id() else {
+            return reject(TokenError::UnknownKey);
+        };
+        match ring.verifier(kid) {
+            // josekit then insists the header's `alg` equals the key's.
+            Some(v) => Ok(Some(v as &dyn JwsVerifier)),
+            None => reject(TokenError::UnknownKey),
+        }
+    });
+    let (payload, _) = match result {
+        Ok(ok) => ok,
+        Err(_) => return Err(refused.get().unwrap_or(TokenError::BadSignature)),
+    };
+    let claims: AccessClaims =
+        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    check_claims(&claims, expect, now)?;
+    Ok(claims)
+}
+
+/// The checks that depend on time and config, not on the signature: they
+/// run on every use of a token, cached or not.
+pub fn check_claims(
+    claims: &AccessClaims,
+    expect: &Expectations<'_>,
+    now: u64,
+) -> Result<(), TokenError> {
+    if now > claims.exp.saturating_add(LEEWAY_SECS) {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now.saturating_add(LEEWAY_SECS) {
+        return Err(TokenError::NotYetValid);
+    }
+    if !expect.issuers.iter().any(|i| *i == claims.iss) {
+        return Err(TokenError::WrongIssuer);
+    }
+    if !expect.audiences.iter().any(|a| *a == claims.aud) {
+        return Err(TokenError::WrongAudience);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::file::generate_set;
+
+    fn claims(now: u64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://a.example".into(),
+            sub: "u1".into(),
+            aud: "https://a.example/mcp".into(),
+            exp: now + 3600,
+            iat: now,
+            nbf: now,
+            jti: random_id(),
+            client_id: "c".into(),
+            scope: "mcp".into(),
+            email: "u@example.com".into(),
+        }
+    }
+
+    fn expect() -> (Vec<String>, Vec<String>) {
+        (
+            vec!["https://a.example".into()],
+            vec!["https://a.example/mcp".into()],
+        )
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_rfc9068_header() {
+        let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
+        let t = issue(&ring, &claims(1000), 1000);
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["typ"], "at+jwt");
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["kid"], ring.active_signer(1000).kid.as_str());
+        let (i, a) = expect();
+        let e = Expectations { issuers: &i, audiences: &a };
+        assert_eq!(verify(&ring, &t, &e, 1001).unwrap(), claims(1000).clone_with_jti(&t));
+    }
+
+    impl AccessClaims {
+        fn clone_with_jti(&self, token: &str) -> AccessClaims {
+            let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+            let c: AccessClaims = serde_json::from_slice(&payload).unwrap();
+            AccessClaims { jti: c.jti, ..self.clone() }
+        }
+    }
+
+    #[test]
+    fn time_audience_and_issuer_are_enforced() {
+        let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
+        let (i, a) = expect();
+        let e = Expectations { issuers: &i, audiences: &a };
+        let c = claims(1000);
+        assert_eq!(check_claims(&c, &e, c.exp + 30), Ok(()));
+        assert_eq!(check_claims(&c, &e, c.exp + 61), Err(TokenError::Expired));
+        let mut other = c.clone();
+        other.aud = "https://a.example/mcp-other".into();
+        assert_eq!(check_claims(&other, &e, 1000), Err(TokenError::WrongAudience));
+        other = c.clone();
+        other.iss = "https://evil.example".into();
+        assert_eq!(check_claims(&other, &e, 1000), Err(TokenError::WrongIssuer));
+        other = c.clone();
+        other.nbf = 2000;
+        assert_eq!(check_claims(&other, &e, 1000), Err(TokenError::NotYetValid));
+        let t = issue(&ring, &c, 1000);
+        let other_ring = KeyRing::build(generate_set(0, "u"), 1, 1000).unwrap();
+        assert_eq!(verify(&other_ring, &t, &e, 1000), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn unsigned_and_hmac_tokens_are_refused() {
+        let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
+        let (i, a) = expect();
+        let e = Expectations { issuers: &i, audiences: &a };
+        let kid = ring.active_signer(1000).kid.clone();
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(1000)).unwrap());
+        for alg in ["none", "NONE", "nOnE", "HS256"] {
+            let h = URL_SAFE_NO_PAD.encode(
+                serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": kid}).to_string(),
+            );
+            let t = format!("{h}.{payload}.");
+            assert_eq!(verify(&ring, &t, &e, 1000), Err(TokenError::BadSignature), "{alg}");
+            let t = format!("{h}.{payload}.c2lnbmF0dXJl");
+            assert_eq!(verify(&ring, &t, &e, 1000), Err(TokenError::BadSignature), "{alg}");
+        }
+        let h = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}).to_string(),
+        );
+        assert_eq!(
+            verify(&ring, &format!("{h}.{payload}.AAAA"), &e, 1000),
+            Err(TokenError::WrongType)
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! The payloads of the sealed kinds. Each is its own type with its own
+//! `typ`, so the type system and the cryptography agree on what a string is.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::pkce::CodeChallenge;
+use super::sealed::{Sealable, Sealed};
+use crate::keys::SealClass;
+
+/// A dynamically registered client (RFC 7591), sealed into its `client_id`.
+/// Short field names keep the client id, sent on every request, short.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRegistration {
+    #[serde(rename = "r")]
+    pub redirect_uris: Vec<String>,
+    /// Whether the client registered the `refresh_token` grant.
+    #[serde(rename = "rt", default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh: bool,
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub application_type: Option<String>,
+    #[serde(rename = "sw", default, skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    #[serde(rename = "sv", default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    /// `client_id_issued_at`.
+    #[serde(rename = "i")]
+    pub issued_at: u64,
+}
+
+impl Sealable for ClientRegistration {
+    const TYP: &'static str = "client";
+    const CLASS: SealClass = SealClass::Registration;
+    fn expires_at(&self) -> Option<u64> {
+        // Lives as long as its registration key does.
+        None
+    }
+}
+
+/// The `client_id` of a dynamically registered client.
+pub type SealedClientId = Sealed<ClientRegistration>;
+
+/// An authorization code's content: everything the token endpoint must
+/// check, bound at authorize time (RFC 6749 §4.1.3, RFC 7636 §4.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    /// Unique id, remembered once redeemed so a code works only once.
+    pub jti: String,
+    /// [`client_binding`] of the client the code was issued to.
+    pub client: String,
+    pub redirect_uri: String,
+    /// Whether the authorize request named `redirect_uri` (then the token
+    /// request must repeat it, RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge: Option<CodeChallenge>,
+    pub sub: String,
+    pub email: String,
+    pub scope: String,
+    pub resource: String,
+    pub exp: u64,
+}
+
+impl Sealable for CodeGrant {
+    const TYP: &'static str = "code";
+    const CLASS: SealClass = SealClass::Tokens;
+    fn expires_at(&self) -> Option<u64> {
+        Some(self.exp)
+    }
+}
+
+pub type SealedCode = Sealed<CodeGrant>;
+
+/// A refresh token's content. Rotated on every use: same family, next
+/// generation, same family expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshGrant {
+    pub client: String,
+    pub sub: String,
+    pub email: String,
+    pub scope: String,
+    pub resource: String,
+    /// Family id: stays the same across rotations.
+    pub fam: String,
+    /// Generation within the family, from 1.
+    pub gen: u32,
+    /// When this token was issued.
+    pub iat: u64,
+    /// When the whole family ends (`tokens.refresh_ttl` after sign-in).
+    pub exp: u64,
+}
+
+impl Sealable for RefreshGrant {
+    const TYP: &'static str = "refresh";
+    const CLASS: SealClass = SealClass::Tokens;
+    fn expires_at(&self) -> Option<u64> {
+        Some(self.exp)
+    }
+}
+
+pub type SealedRefreshToken = Sealed<RefreshGrant>;
+
+/// A short, fixed-size stand-in for a client id inside codes and refresh
+/// tokens: 128 bits of its SHA-256. Dynamic client ids are long; the
+/// request names the client anyway, so the blob only needs to bind it.
+pub fn client_binding(client_id: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, client_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+}

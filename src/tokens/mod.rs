@@ -1,0 +1,12 @@
+//! Everything mcpgate mints: signed access tokens and sealed blobs.
+//!
+//! - [`access`]: RFC 9068 JWT access tokens (JWS, signed by the key ring).
+//! - [`sealed`]: the JWE envelope and its per-kind `typ`.
+//! - [`grants`]: what travels inside each sealed kind: a registered client,
+//!   an authorization code, a refresh token.
+//! - [`pkce`]: RFC 7636 S256.
+
+pub mod access;
+pub mod grants;
+pub mod pkce;
+pub mod sealed;
