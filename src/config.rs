@@ -292,7 +292,11 @@ mod tests {
     fn durations_parse_from_strings() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[tokens]\naccess_ttl = \"15m\"\nrefresh_ttl = \"30d\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[tokens]\naccess_ttl = \"15m\"\nrefresh_ttl = \"30d\"\n",
+        )
+        .unwrap();
         let c = Config::load_with_env(
             &ConfigSource::File(path),
             Env::prefixed("MCPGATE_TEST_NOTHING_").split("__"),
@@ -306,7 +310,10 @@ mod tests {
     #[test]
     fn environment_overrides_the_file_with_double_underscore_levels() {
         // A prefix of its own, so parallel tests never see this variable.
-        std::env::set_var("MCPGATE_T_ENV_IDENTITY__ALLOWED_DOMAINS", "[\"corp.example\"]");
+        std::env::set_var(
+            "MCPGATE_T_ENV_IDENTITY__ALLOWED_DOMAINS",
+            "[\"corp.example\"]",
+        );
         std::env::set_var("MCPGATE_T_ENV_TOKENS__ACCESS_TTL", "5m");
         let c = Config::load_with_env(
             &ConfigSource::EmbeddedDev,

@@ -73,10 +73,18 @@ impl std::fmt::Display for KeyKind {
 /// Private key bytes. No `Debug`, no `Display`: it cannot end up in a log.
 #[derive(Clone)]
 pub enum KeyMaterial {
-    Ed25519 { seed: [u8; 32], public: [u8; 32] },
+    Ed25519 {
+        seed: [u8; 32],
+        public: [u8; 32],
+    },
     /// `d` is the 32-byte scalar; `public` the uncompressed point (65 bytes).
-    EcdsaP256 { d: Vec<u8>, public: Vec<u8> },
-    Symmetric { key: [u8; 32] },
+    EcdsaP256 {
+        d: Vec<u8>,
+        public: Vec<u8>,
+    },
+    Symmetric {
+        key: [u8; 32],
+    },
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -127,10 +135,9 @@ impl KeyFile {
 
     /// The whole file, private members included.
     pub fn to_json(&self) -> Value {
-        let activates = humantime::format_rfc3339_seconds(
-            UNIX_EPOCH + Duration::from_secs(self.activates_at),
-        )
-        .to_string();
+        let activates =
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(self.activates_at))
+                .to_string();
         let mut v = match &self.material {
             KeyMaterial::Ed25519 { seed, .. } => {
                 let mut v = self.public_jwk();
@@ -358,7 +365,9 @@ pub fn parse_jwk(bytes: &[u8], stem: &str) -> Result<KeyFile, String> {
             let kind = match declared_kind {
                 Some("sealing") => KeyKind::Sealing,
                 Some("registration") => KeyKind::Registration,
-                Some(other) => return Err(format!("`kind` {other} is not sealing or registration")),
+                Some(other) => {
+                    return Err(format!("`kind` {other} is not sealing or registration"))
+                }
                 None => return Err("a symmetric key needs `kind`: sealing or registration".into()),
             };
             if let Some(alg) = member(m, "alg")? {
@@ -526,8 +535,14 @@ mod tests {
         assert_eq!(files.len(), 3);
         assert_eq!(problems.len(), 2);
         let reasons: Vec<_> = problems.iter().map(|p| p.reason.as_str()).collect();
-        assert!(reasons.iter().any(|r| r.starts_with("not JSON")), "{reasons:?}");
-        assert!(reasons.iter().any(|r| r.contains("32 bytes")), "{reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.starts_with("not JSON")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(|r| r.contains("32 bytes")),
+            "{reasons:?}"
+        );
     }
 
     #[test]
@@ -563,7 +578,11 @@ mod tests {
                 .unwrap()
                 .as_secs()
         );
-        assert!(parse_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "x").is_err());
+        assert!(parse_pem(
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "x"
+        )
+        .is_err());
     }
 
     #[test]
@@ -572,10 +591,14 @@ mod tests {
         let err = parse_jwk(format!(r#"{{"kty":"oct","k":"{k}"}}"#).as_bytes(), "s").unwrap_err();
         assert!(err.contains("kind"), "{err}");
         let f = parse_jwk(
-            format!(r#"{{"kty":"oct","k":"{k}","kind":"registration","activates_at":5}}"#).as_bytes(),
+            format!(r#"{{"kty":"oct","k":"{k}","kind":"registration","activates_at":5}}"#)
+                .as_bytes(),
             "stem",
         )
         .unwrap();
-        assert_eq!((f.kind, f.kid.as_str(), f.activates_at), (KeyKind::Registration, "stem", 5));
+        assert_eq!(
+            (f.kind, f.kid.as_str(), f.activates_at),
+            (KeyKind::Registration, "stem", 5)
+        );
     }
 }

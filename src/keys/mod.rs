@@ -86,7 +86,9 @@ pub struct RingSigner {
 
 impl std::fmt::Debug for RingSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RingSigner").field("kid", &self.kid).finish()
+        f.debug_struct("RingSigner")
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -244,7 +246,7 @@ pub struct FileProblem {
     pub reason: String,
 }
 
-fn newest_active<'a, K>(keys: &'a [K], now: u64, at: impl Fn(&K) -> u64) -> Option<&'a K> {
+fn newest_active<K>(keys: &[K], now: u64, at: impl Fn(&K) -> u64) -> Option<&K> {
     keys.iter().rev().find(|k| at(k) <= now)
 }
 
@@ -438,7 +440,8 @@ impl Keys {
                 Ok(problems)
             }
             Err(e) => {
-                self.degraded.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.degraded
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 Err(e)
             }
         }
@@ -465,8 +468,14 @@ mod tests {
         assert!(ring.active_signer(now + 301).kid.contains("-b"));
         let jwks: serde_json::Value = serde_json::from_slice(ring.jwks()).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-        assert!(jwks["keys"][0].get("d").is_none(), "no private part in JWKS");
-        assert!(ring.active_sealer(SealClass::Tokens, now).kid.contains("-a"));
+        assert!(
+            jwks["keys"][0].get("d").is_none(),
+            "no private part in JWKS"
+        );
+        assert!(ring
+            .active_sealer(SealClass::Tokens, now)
+            .kid
+            .contains("-a"));
         assert!(ring
             .active_sealer(SealClass::Registration, now + 301)
             .kid

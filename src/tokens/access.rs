@@ -91,7 +91,9 @@ pub fn verify(
     expect: &Expectations<'_>,
     now: u64,
 ) -> Result<AccessClaims, TokenError> {
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.bytes().filter(|b| *b == b'.').count() != 2
+    if token.is_empty()
+        || token.len() > MAX_TOKEN_LEN
+        || token.bytes().filter(|b| *b == b'.').count() != 2
     {
         return Err(TokenError::Malformed);
     }
@@ -99,7 +101,9 @@ pub fn verify(
     let result = josekit::jws::deserialize_compact_with_selector(token, |h| {
         let reject = |e: TokenError| {
             refused.set(Some(e));
-            Err(josekit::JoseError::InvalidJwtFormat(anyhow::Error::msg("refused")))
+            Err(josekit::JoseError::InvalidJwtFormat(anyhow::Error::msg(
+                "refused",
+            )))
         };
         if h.token_type() != Some(ACCESS_TOKEN_TYP) {
             return reject(TokenError::WrongType);
@@ -136,10 +140,10 @@ pub fn check_claims(
     if claims.nbf > now.saturating_add(LEEWAY_SECS) {
         return Err(TokenError::NotYetValid);
     }
-    if !expect.issuers.iter().any(|i| *i == claims.iss) {
+    if !expect.issuers.contains(&claims.iss) {
         return Err(TokenError::WrongIssuer);
     }
-    if !expect.audiences.iter().any(|a| *a == claims.aud) {
+    if !expect.audiences.contains(&claims.aud) {
         return Err(TokenError::WrongAudience);
     }
     Ok(())
@@ -177,22 +181,35 @@ mod tests {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
         let t = issue(&ring, &claims(1000), 1000);
         let header: serde_json::Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap(),
+            &URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(header["typ"], "at+jwt");
         assert_eq!(header["alg"], "EdDSA");
         assert_eq!(header["kid"], ring.active_signer(1000).kid.as_str());
         let (i, a) = expect();
-        let e = Expectations { issuers: &i, audiences: &a };
-        assert_eq!(verify(&ring, &t, &e, 1001).unwrap(), claims(1000).clone_with_jti(&t));
+        let e = Expectations {
+            issuers: &i,
+            audiences: &a,
+        };
+        assert_eq!(
+            verify(&ring, &t, &e, 1001).unwrap(),
+            claims(1000).clone_with_jti(&t)
+        );
     }
 
     impl AccessClaims {
         fn clone_with_jti(&self, token: &str) -> AccessClaims {
-            let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+            let payload = URL_SAFE_NO_PAD
+                .decode(token.split('.').nth(1).unwrap())
+                .unwrap();
             let c: AccessClaims = serde_json::from_slice(&payload).unwrap();
-            AccessClaims { jti: c.jti, ..self.clone() }
+            AccessClaims {
+                jti: c.jti,
+                ..self.clone()
+            }
         }
     }
 
@@ -200,13 +217,19 @@ mod tests {
     fn time_audience_and_issuer_are_enforced() {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
         let (i, a) = expect();
-        let e = Expectations { issuers: &i, audiences: &a };
+        let e = Expectations {
+            issuers: &i,
+            audiences: &a,
+        };
         let c = claims(1000);
         assert_eq!(check_claims(&c, &e, c.exp + 30), Ok(()));
         assert_eq!(check_claims(&c, &e, c.exp + 61), Err(TokenError::Expired));
         let mut other = c.clone();
         other.aud = "https://a.example/mcp-other".into();
-        assert_eq!(check_claims(&other, &e, 1000), Err(TokenError::WrongAudience));
+        assert_eq!(
+            check_claims(&other, &e, 1000),
+            Err(TokenError::WrongAudience)
+        );
         other = c.clone();
         other.iss = "https://evil.example".into();
         assert_eq!(check_claims(&other, &e, 1000), Err(TokenError::WrongIssuer));
@@ -215,28 +238,40 @@ mod tests {
         assert_eq!(check_claims(&other, &e, 1000), Err(TokenError::NotYetValid));
         let t = issue(&ring, &c, 1000);
         let other_ring = KeyRing::build(generate_set(0, "u"), 1, 1000).unwrap();
-        assert_eq!(verify(&other_ring, &t, &e, 1000), Err(TokenError::UnknownKey));
+        assert_eq!(
+            verify(&other_ring, &t, &e, 1000),
+            Err(TokenError::UnknownKey)
+        );
     }
 
     #[test]
     fn unsigned_and_hmac_tokens_are_refused() {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
         let (i, a) = expect();
-        let e = Expectations { issuers: &i, audiences: &a };
+        let e = Expectations {
+            issuers: &i,
+            audiences: &a,
+        };
         let kid = ring.active_signer(1000).kid.clone();
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(1000)).unwrap());
         for alg in ["none", "NONE", "nOnE", "HS256"] {
-            let h = URL_SAFE_NO_PAD.encode(
-                serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": kid}).to_string(),
-            );
+            let h = URL_SAFE_NO_PAD
+                .encode(serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": kid}).to_string());
             let t = format!("{h}.{payload}.");
-            assert_eq!(verify(&ring, &t, &e, 1000), Err(TokenError::BadSignature), "{alg}");
+            assert_eq!(
+                verify(&ring, &t, &e, 1000),
+                Err(TokenError::BadSignature),
+                "{alg}"
+            );
             let t = format!("{h}.{payload}.c2lnbmF0dXJl");
-            assert_eq!(verify(&ring, &t, &e, 1000), Err(TokenError::BadSignature), "{alg}");
+            assert_eq!(
+                verify(&ring, &t, &e, 1000),
+                Err(TokenError::BadSignature),
+                "{alg}"
+            );
         }
-        let h = URL_SAFE_NO_PAD.encode(
-            serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}).to_string(),
-        );
+        let h = URL_SAFE_NO_PAD
+            .encode(serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}).to_string());
         assert_eq!(
             verify(&ring, &format!("{h}.{payload}.AAAA"), &e, 1000),
             Err(TokenError::WrongType)

@@ -106,7 +106,10 @@ mod tests {
     fn verifier_length_and_alphabet_are_enforced() {
         let c = CodeChallenge::from_request(CHALLENGE, Some("S256")).unwrap();
         assert_eq!(c.verify(&"a".repeat(42)), Err(PkceError::MalformedVerifier));
-        assert_eq!(c.verify(&"a".repeat(129)), Err(PkceError::MalformedVerifier));
+        assert_eq!(
+            c.verify(&"a".repeat(129)),
+            Err(PkceError::MalformedVerifier)
+        );
         assert_eq!(
             c.verify(&format!("{}!", "a".repeat(43))),
             Err(PkceError::MalformedVerifier)

@@ -88,7 +88,10 @@ pub fn seal<T: Sealable>(ring: &KeyRing, value: &T, now: u64) -> Sealed<T> {
 /// Opens a blob as a `T`: the `typ`, `alg`, `enc` and `kid` are checked
 /// before any decryption, then the payload's expiry against `now`.
 pub fn open<T: Sealable>(ring: &KeyRing, text: &str, now: u64) -> Result<T, OpenError> {
-    if text.is_empty() || text.len() > MAX_SEALED_LEN || text.bytes().filter(|b| *b == b'.').count() != 4 {
+    if text.is_empty()
+        || text.len() > MAX_SEALED_LEN
+        || text.bytes().filter(|b| *b == b'.').count() != 4
+    {
         return Err(OpenError::Malformed);
     }
     // The selector runs on the parsed protected header, before decryption;
@@ -97,7 +100,9 @@ pub fn open<T: Sealable>(ring: &KeyRing, text: &str, now: u64) -> Result<T, Open
     let result = josekit::jwe::deserialize_compact_with_selector(text, |h| {
         let reject = |e: OpenError| {
             refused.set(Some(e));
-            Err(josekit::JoseError::InvalidJweFormat(anyhow::Error::msg("refused")))
+            Err(josekit::JoseError::InvalidJweFormat(anyhow::Error::msg(
+                "refused",
+            )))
         };
         // RFC 8725 §3.1/§2.8: only our one algorithm; never decompress.
         if h.algorithm() != Some("dir")
@@ -170,24 +175,47 @@ mod tests {
     #[test]
     fn sealed_values_open_only_as_their_own_kind() {
         let ring = ring();
-        let n = Note { body: "hi".into(), exp: 200 };
+        let n = Note {
+            body: "hi".into(),
+            exp: 200,
+        };
         let s = seal(&ring, &n, 100);
         assert_eq!(open::<Note>(&ring, s.as_str(), 150), Ok(n));
-        assert_eq!(open::<Other>(&ring, s.as_str(), 150), Err(OpenError::WrongKind));
-        assert_eq!(open::<Note>(&ring, s.as_str(), 200), Err(OpenError::Expired));
+        assert_eq!(
+            open::<Other>(&ring, s.as_str(), 150),
+            Err(OpenError::WrongKind)
+        );
+        assert_eq!(
+            open::<Note>(&ring, s.as_str(), 200),
+            Err(OpenError::Expired)
+        );
     }
 
     #[test]
     fn tampering_and_foreign_keys_are_refused() {
         let ring = ring();
-        let s = seal(&ring, &Note { body: "hi".into(), exp: 200 }, 100).into_string();
+        let s = seal(
+            &ring,
+            &Note {
+                body: "hi".into(),
+                exp: 200,
+            },
+            100,
+        )
+        .into_string();
         let mut parts: Vec<String> = s.split('.').map(str::to_owned).collect();
         let mut ct = parts[3].clone().into_bytes();
         ct[0] = if ct[0] == b'A' { b'B' } else { b'A' };
         parts[3] = String::from_utf8(ct).unwrap();
-        assert_eq!(open::<Note>(&ring, &parts.join("."), 150), Err(OpenError::Tampered));
+        assert_eq!(
+            open::<Note>(&ring, &parts.join("."), 150),
+            Err(OpenError::Tampered)
+        );
         let other_ring = KeyRing::build(generate_set(0, "u"), 1, 100).unwrap();
-        assert_eq!(open::<Note>(&other_ring, &s, 150), Err(OpenError::UnknownKey));
+        assert_eq!(
+            open::<Note>(&other_ring, &s, 150),
+            Err(OpenError::UnknownKey)
+        );
         assert_eq!(open::<Note>(&ring, "a.b.c", 150), Err(OpenError::Malformed));
         assert_eq!(
             open::<Note>(&ring, &"a.".repeat(3000), 150),
@@ -200,7 +228,8 @@ mod tests {
         use base64::Engine as _;
         let ring = ring();
         let kid = &ring.active_sealer(SealClass::Tokens, 100).kid;
-        let header = serde_json::json!({"alg":"dir","enc":"A256GCM","zip":"DEF","typ":"note","kid":kid});
+        let header =
+            serde_json::json!({"alg":"dir","enc":"A256GCM","zip":"DEF","typ":"note","kid":kid});
         let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header.to_string());
         let blob = format!("{h}..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA");
         assert_eq!(open::<Note>(&ring, &blob, 150), Err(OpenError::Refused));

@@ -185,7 +185,7 @@ describe('mcpgate with the official MCP TypeScript SDK', { timeout: 5 * TEST_MS 
     removeDir(dir);
   });
 
-  it('(a) internal host, loopback callback, DCR without scope (Claude Code-like)', { timeout: TEST_MS }, async () => {
+  it('(a) internal host, loopback callback, DCR without scope (Claude Code-like)', { timeout: TEST_MS }, async (t) => {
     const callbackPort = await freePort();
     const redirectUrl = `http://localhost:${callbackPort}/callback`;
     const provider = new HeadlessBrowserProvider({
@@ -211,6 +211,11 @@ describe('mcpgate with the official MCP TypeScript SDK', { timeout: 5 * TEST_MS 
     assertWhoami(r.whoami, r);
     assertAccessToken(r.tokens.access_token, { issuer: internal, clientId: r.clientId });
     results.a = { ...r, provider, fetch };
+    const dcr = fetch.log.find((e) => e.request);
+    t.diagnostic(`DCR request: ${dcr?.request}`);
+    t.diagnostic(`authorize scope: ${new URL(provider.lastAuthorization().url).searchParams.get('scope') ?? '(none)'}`);
+    t.diagnostic(`access token claims: ${JSON.stringify(decodeJwt(r.tokens.access_token).payload)}`);
+    t.diagnostic(`whoami: ${JSON.stringify(r.whoami.structuredContent)}`);
   });
 
   it('(b) public host, claude.ai callback', { timeout: TEST_MS }, async () => {

@@ -206,6 +206,7 @@ export function recordingFetch({ log = [], route, timeoutMs = 15_000 } = {}) {
     const url = new URL(typeof input === 'string' || input instanceof URL ? String(input) : input.url);
     const method = (init.method ?? 'GET').toUpperCase();
     const entry = { method, url: url.href };
+    if (url.pathname.endsWith('/oauth/register') && typeof init.body === 'string') entry.request = init.body; // no secrets in DCR requests
     log.push(entry);
     const target = route?.(url, init);
     let res;
@@ -282,6 +283,7 @@ export function formatLog(log) {
   return log
     .map((e) => {
       let s = `  ${e.method} ${e.url}${e.routedTo ? ` (sent to ${e.routedTo})` : ''} -> ${e.status ?? e.error}`;
+      if (e.request) s += `\n      request: ${e.request}`;
       if (e.location) s += `\n      Location: ${e.location}`;
       if (e.wwwAuthenticate) s += `\n      WWW-Authenticate: ${e.wwwAuthenticate}`;
       if (e.body) s += `\n      body: ${e.body}`;

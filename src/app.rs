@@ -1,0 +1,42 @@
+//! The state every request shares: validated settings, the key ring, the
+//! per-host pre-rendered documents, and the redeemed-code memory.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::http::host::Hosts;
+use crate::keys::Keys;
+use crate::oauth::replay::ReplayCache;
+use crate::settings::Settings;
+
+/// Redeemed codes remembered per process (each lives ≤ 10 minutes).
+const REPLAY_CAPACITY: usize = 1_000_000;
+
+pub struct App {
+    pub settings: Settings,
+    pub keys: Keys,
+    pub hosts: Hosts,
+    pub used_codes: ReplayCache,
+    /// Cleared when shutdown starts, so `/readyz` fails at once.
+    accepting: AtomicBool,
+}
+
+impl App {
+    pub fn new(settings: Settings, keys: Keys) -> App {
+        App {
+            hosts: Hosts::new(&settings),
+            settings,
+            keys,
+            used_codes: ReplayCache::new(REPLAY_CAPACITY),
+            accepting: AtomicBool::new(true),
+        }
+    }
+
+    /// Ready for traffic: not shutting down and the key ring is current.
+    pub fn is_ready(&self) -> bool {
+        self.accepting.load(Ordering::Relaxed) && self.keys.is_healthy()
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.accepting.store(false, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,369 @@
+//! The `mcpgate` command line (clap). Each subcommand is a function from
+//! its arguments to an exit code; `serve` is the default.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::{Config, ConfigSource, IdentitySource, LogFormat};
+use crate::http::server::{self, Limits};
+use crate::keys::file::{self, KeyKind};
+use crate::keys::{unix_now, KeyRing, Keys};
+use crate::settings::{encode_hex, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcpgate",
+    version,
+    about = "OAuth 2.1 authorization server and MCP endpoint for one organization"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Config file (default: config/mcpgate.toml if present, else the embedded dev config).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Manage key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage pre-provisioned clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+struct KeyDirArgs {
+    /// The key directory.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a signing key and sealing keys, ready to use.
+    Generate {
+        #[command(flatten)]
+        dir: KeyDirArgs,
+        /// Delay before the keys sign and seal (e.g. "5m"); default now.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        activate_in: Option<Duration>,
+    },
+    /// Write successors for every kind that activate later.
+    Rotate {
+        #[command(flatten)]
+        dir: KeyDirArgs,
+        /// Delay before the successors sign and seal: longer than the time
+        /// every replica needs to see the new files.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+        activate_in: Duration,
+    },
+    /// Show each key: kid, kind, alg, activation, state.
+    List {
+        #[command(flatten)]
+        dir: KeyDirArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Mint a confidential client: prints its secret once and its [[clients]] stanza.
+    Add {
+        #[arg(long, value_name = "ID")]
+        client_id: String,
+        /// Redirect URI(s) the client may use (repeat the flag or list them).
+        #[arg(long = "redirect-uri", value_name = "URI", num_args = 1.., required = true)]
+        redirect_uris: Vec<String>,
+        /// A display name.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the config; print it (secrets redacted) and each host's URLs.
+    Check,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 30s, 5m, 1h: {e}"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config.as_deref()),
+        Command::Keys(KeysCommand::Generate { dir, activate_in }) => {
+            keys_generate(&dir.dir, activate_in.unwrap_or_default())
+        }
+        Command::Keys(KeysCommand::Rotate { dir, activate_in }) => {
+            keys_generate(&dir.dir, activate_in)
+        }
+        Command::Keys(KeysCommand::List { dir }) => keys_list(&dir.dir),
+        Command::Clients(ClientsCommand::Add {
+            client_id,
+            redirect_uris,
+            name,
+        }) => clients_add(&client_id, &redirect_uris, name.as_deref()),
+        Command::Config(ConfigCommand::Check) => config_check(cli.config.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcpgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_settings(explicit: Option<&Path>) -> Result<(ConfigSource, Config, Settings), String> {
+    let source = Config::source_for(explicit);
+    let config = Config::load(&source)?;
+    let settings =
+        Settings::from_config(&config).map_err(|e| format!("invalid config ({source}): {e}"))?;
+    Ok((source, config, settings))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+// ===== serve =====
+
+fn serve(explicit: Option<&Path>) -> Result<(), String> {
+    let (source, _config, settings) = load_settings(explicit)?;
+    init_logging(settings.log_format);
+    let ring = load_or_create_keys(&settings)?;
+    tracing::info!(config = %source, generation = ring.generation, "key ring loaded");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let keys = Keys::new(ring, settings.keys_dir.clone());
+        let app = Arc::new(App::new(settings, keys));
+        for h in app.hosts.all() {
+            tracing::info!(issuer = %h.site.issuer, resource = %h.site.resource, "serving host");
+        }
+        // Scripts wait for this exact line.
+        println!("mcpgate listening on {local}");
+        let _ = std::io::stdout().flush();
+        let shutdown_app = app.clone();
+        let shutdown = async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested; finishing in-flight requests");
+            shutdown_app.begin_shutdown();
+        };
+        server::serve(listener, app, Limits::default(), shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Loads the key directory. In dev mode an empty or missing directory gets
+/// fresh keys, so `cargo run` works on a fresh clone.
+fn load_or_create_keys(settings: &Settings) -> Result<KeyRing, String> {
+    let dir = &settings.keys_dir;
+    let empty = match file::read_dir(dir) {
+        Ok((files, _)) => files.is_empty(),
+        Err(_) => true,
+    };
+    if empty && settings.identity.source == IdentitySource::Dev {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for f in file::generate_set(unix_now(), &file::random_tag()) {
+            f.write_to_dir(dir)
+                .map_err(|e| format!("cannot write keys to {}: {e}", dir.display()))?;
+        }
+        tracing::info!(dir = %dir.display(), "generated dev keys");
+    }
+    let (ring, problems) = KeyRing::load(dir, 1, unix_now()).map_err(|e| {
+        format!(
+            "{e}\n  (keys directory: {}; create keys with `mcpgate keys generate --dir {}`)",
+            dir.display(),
+            dir.display()
+        )
+    })?;
+    for p in problems {
+        tracing::warn!(file = %p.file.display(), reason = %p.reason, "key file skipped");
+    }
+    Ok(ring)
+}
+
+// ===== keys =====
+
+fn keys_generate(dir: &Path, activate_in: Duration) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let at = unix_now() + activate_in.as_secs();
+    let tag = file::random_tag();
+    for f in file::generate_set(at, &tag) {
+        let path = f
+            .write_to_dir(dir)
+            .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+        println!("{}\t{}\tactivates {}", path.display(), f.kind, rfc3339(at));
+    }
+    Ok(())
+}
+
+fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// A key's state relative to the others of its kind at `now`.
+pub fn key_state(files: &[file::KeyFile], i: usize, now: u64) -> &'static str {
+    let f = &files[i];
+    if f.activates_at > now {
+        return "pending";
+    }
+    let newer_active = files.iter().any(|o| {
+        o.kind == f.kind
+            && o.activates_at <= now
+            && (o.activates_at, &o.kid) > (f.activates_at, &f.kid)
+    });
+    if newer_active {
+        "retiring"
+    } else {
+        "active"
+    }
+}
+
+fn keys_list(dir: &Path) -> Result<(), String> {
+    let (mut files, problems) = file::read_dir(dir).map_err(|e| e.to_string())?;
+    files.sort_by(|a, b| {
+        (a.kind as u8, a.activates_at, &a.kid).cmp(&(b.kind as u8, b.activates_at, &b.kid))
+    });
+    let now = unix_now();
+    println!(
+        "{:<40} {:<13} {:<6} {:<21} STATE",
+        "KID", "KIND", "ALG", "ACTIVATES"
+    );
+    for i in 0..files.len() {
+        let f = &files[i];
+        println!(
+            "{:<40} {:<13} {:<6} {:<21} {}",
+            f.kid,
+            f.kind,
+            f.alg(),
+            rfc3339(f.activates_at),
+            key_state(&files, i, now)
+        );
+    }
+    for p in problems {
+        println!("skipped {}: {}", p.file.display(), p.reason);
+    }
+    if files.iter().any(|f| f.kind == KeyKind::Registration) {
+        println!("\nnote: removing a registration key makes every client registered under it get invalid_client and register again.");
+    }
+    Ok(())
+}
+
+// ===== clients =====
+
+fn clients_add(
+    client_id: &str,
+    redirect_uris: &[String],
+    name: Option<&str>,
+) -> Result<(), String> {
+    if client_id.is_empty() || client_id.contains('.') || client_id.len() > 200 {
+        return Err("--client-id must be 1 to 200 characters without `.`".into());
+    }
+    for uri in redirect_uris {
+        crate::oauth::redirect::check_uri(uri)
+            .map_err(|e| format!("--redirect-uri `{uri}` {e}"))?;
+    }
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+        .map_err(|_| "no system randomness".to_string())?;
+    use base64::Engine as _;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let hash = encode_hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref());
+    let uris = redirect_uris
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("client_id:     {client_id}");
+    println!("client_secret: {secret}");
+    println!("(the secret is shown once; only its SHA-256 goes into the config)\n");
+    println!("[[clients]]");
+    println!("client_id = {client_id:?}");
+    println!("client_secret_sha256 = \"{hash}\"");
+    println!("redirect_uris = [{uris}]");
+    if let Some(n) = name {
+        println!("client_name = {n:?}");
+    }
+    Ok(())
+}
+
+// ===== config =====
+
+fn config_check(explicit: Option<&Path>) -> Result<(), String> {
+    let (source, mut config, settings) = load_settings(explicit)?;
+    for c in &mut config.clients {
+        if c.client_secret_sha256.is_some() {
+            c.client_secret_sha256 = Some("<redacted>".into());
+        }
+    }
+    let rendered = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
+    println!("# effective config, from {source} and MCPGATE_* variables\n{rendered}");
+    for s in &settings.sites {
+        println!("host {}", s.issuer);
+        println!("  resource:                {}", s.resource);
+        println!(
+            "  authorization server:    {}/.well-known/oauth-authorization-server",
+            s.issuer
+        );
+        println!(
+            "  protected resource:      {}/.well-known/oauth-protected-resource/mcp",
+            s.issuer
+        );
+        println!(
+            "  jwks:                    {}/.well-known/jwks.json",
+            s.issuer
+        );
+        println!("  authorize / token / register: {0}/oauth/authorize {0}/oauth/token {0}/oauth/register", s.issuer);
+    }
+    println!("config ok");
+    Ok(())
+}

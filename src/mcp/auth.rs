@@ -1,0 +1,136 @@
+//! Bearer tokens on `/mcp` (RFC 6750, MCP authorization): verified offline
+//! against the key ring; every refusal is a 401/403 with a
+//! `WWW-Authenticate` challenge that points at the resource metadata.
+
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, StatusCode};
+
+use crate::http::response::{self, Resp};
+use crate::http::router::Ctx;
+use crate::keys::unix_now;
+use crate::settings::DEFAULT_SCOPE;
+use crate::tokens::access::{self, AccessClaims, Expectations, TokenError};
+
+/// Why a request to `/mcp` is not authorized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credentials at all: the challenge carries no error (RFC 6750 §3.1).
+    Missing,
+    /// A malformed request: two Authorization headers, a token in the URL.
+    InvalidRequest(&'static str),
+    /// The token was refused.
+    InvalidToken(TokenError),
+    /// A valid token without the `mcp` scope.
+    InsufficientScope,
+}
+
+impl AuthFailure {
+    /// The one mapping from an auth failure to a response.
+    pub fn into_response(self, ctx: &Ctx<'_>) -> Resp {
+        let params = &ctx.host.challenge_params;
+        let (status, challenge, error, description) = match &self {
+            AuthFailure::Missing => (
+                StatusCode::UNAUTHORIZED,
+                ctx.host.challenge.clone(),
+                None,
+                None,
+            ),
+            AuthFailure::InvalidRequest(d) => (
+                StatusCode::BAD_REQUEST,
+                challenge(params, "invalid_request", d),
+                Some("invalid_request"),
+                Some(d.to_string()),
+            ),
+            AuthFailure::InvalidToken(e) => {
+                let d = format!("the access token is not valid: {e}");
+                (
+                    StatusCode::UNAUTHORIZED,
+                    challenge(params, "invalid_token", &d),
+                    Some("invalid_token"),
+                    Some(d),
+                )
+            }
+            AuthFailure::InsufficientScope => {
+                let d = format!("the access token lacks the {DEFAULT_SCOPE} scope");
+                (
+                    StatusCode::FORBIDDEN,
+                    challenge(params, "insufficient_scope", &d),
+                    Some("insufficient_scope"),
+                    Some(d),
+                )
+            }
+        };
+        let body = match error {
+            Some(e) => serde_json::json!({ "error": e, "error_description": description }),
+            None => serde_json::json!({
+                "error": "unauthorized",
+                "error_description": "an access token is required; see the WWW-Authenticate header",
+            }),
+        };
+        let mut r = response::json(status, &body);
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        r
+    }
+}
+
+fn challenge(params: &str, error: &str, description: &str) -> HeaderValue {
+    // Descriptions are ours and plain ASCII; quotes cannot appear.
+    HeaderValue::from_str(&format!(
+        "Bearer {params}, error=\"{error}\", error_description=\"{description}\""
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""))
+}
+
+/// The bearer token of a request, if it sent exactly one the right way.
+pub fn bearer<'h>(headers: &'h HeaderMap, query: Option<&str>) -> Result<&'h str, AuthFailure> {
+    // RFC 6750 §2.3 (token in the URL) leaks into logs and history: refused.
+    if query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"))
+    {
+        return Err(AuthFailure::InvalidRequest(
+            "access tokens are accepted in the Authorization header only",
+        ));
+    }
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Err(AuthFailure::Missing),
+        (Some(_), Some(_)) => {
+            return Err(AuthFailure::InvalidRequest(
+                "more than one Authorization header",
+            ))
+        }
+        (Some(v), None) => v,
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AuthFailure::InvalidToken(TokenError::Malformed))?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthFailure::Missing);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthFailure::InvalidToken(TokenError::Malformed));
+    }
+    Ok(token)
+}
+
+/// Authenticates a request to `/mcp`.
+pub fn authenticate(
+    ctx: &Ctx<'_>,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<AccessClaims, AuthFailure> {
+    let token = bearer(headers, query)?;
+    let settings = &ctx.app.settings;
+    let expect = Expectations {
+        issuers: &settings.issuers,
+        audiences: &settings.resources,
+    };
+    let ring = ctx.app.keys.load();
+    let claims =
+        access::verify(&ring, token, &expect, unix_now()).map_err(AuthFailure::InvalidToken)?;
+    if !claims.scope.split(' ').any(|s| s == DEFAULT_SCOPE) {
+        return Err(AuthFailure::InsufficientScope);
+    }
+    Ok(claims)
+}

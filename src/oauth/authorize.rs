@@ -1,0 +1,307 @@
+//! `GET /oauth/authorize` (RFC 6749 §4.1.1, OAuth 2.1 §4.1): behind
+//! oauth2-proxy, so the person has already signed in with Google.
+//!
+//! Order matters: until the client and its redirect URI are known good,
+//! errors are pages (never a redirect to an unchecked URI); after that,
+//! errors go back to the client with `state` and `iss`.
+
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+
+use super::client::Client;
+use super::error::{append_query, ErrorCode, OAuthError};
+use super::params::Params;
+use crate::config::IdentitySource;
+use crate::http::response::{self, escape_html, Resp};
+use crate::http::router::Ctx;
+use crate::identity::{self, Identity, IdentityError};
+use crate::keys::unix_now;
+use crate::settings::{DEFAULT_SCOPE, SCOPES_SUPPORTED};
+use crate::tokens::access::random_id;
+use crate::tokens::grants::{client_binding, CodeGrant};
+use crate::tokens::pkce::CodeChallenge;
+use crate::tokens::sealed;
+
+/// The dev sign-in form posts back here; its body is small.
+const MAX_FORM_BODY: usize = 16 * 1024;
+/// The field of the dev sign-in form that carries the email.
+const DEV_EMAIL_FIELD: &str = "mcpgate_dev_email";
+
+pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
+    let wants_html = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let dev = ctx.app.settings.identity.source == IdentitySource::Dev;
+    let (parts, body) = req.into_parts();
+    let raw = if parts.method == Method::POST {
+        if !dev {
+            return response::method_not_allowed("GET");
+        }
+        match response::read_body(body, None, MAX_FORM_BODY).await {
+            Ok(b) => b.to_vec(),
+            Err(e) => return OAuthError::invalid_request(e.to_string()).into_page(wants_html),
+        }
+    } else {
+        parts.uri.query().unwrap_or("").as_bytes().to_vec()
+    };
+    let params = match Params::parse(&raw) {
+        Ok(p) => p,
+        Err(e) => return e.into_page(wants_html),
+    };
+    authorize(ctx, &parts.headers, &params, wants_html)
+}
+
+fn page_error(
+    code: ErrorCode,
+    description: impl Into<std::borrow::Cow<'static, str>>,
+    wants_html: bool,
+) -> Resp {
+    let mut r = OAuthError::new(code, description).into_page(wants_html);
+    // A client or redirect URI problem is the request's fault: 400.
+    if matches!(code, ErrorCode::InvalidClient | ErrorCode::InvalidRequest) {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    r
+}
+
+fn authorize(
+    ctx: &Ctx<'_>,
+    headers: &http::HeaderMap,
+    params: &Params<'_>,
+    wants_html: bool,
+) -> Resp {
+    let settings = &ctx.app.settings;
+    let site = &ctx.host.site;
+    let now = unix_now();
+    let ring = ctx.app.keys.load();
+
+    // 1. Client and redirect URI: without both, there is nowhere safe to
+    //    send an error.
+    let Some(client_id) = params.get("client_id") else {
+        return page_error(
+            ErrorCode::InvalidRequest,
+            "client_id is required",
+            wants_html,
+        );
+    };
+    let client = match Client::resolve(settings, &ring, client_id, now) {
+        Ok(c) => c,
+        Err(e) => return page_error(e.code, e.description, wants_html),
+    };
+    let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
+        Some(r) => match client.match_redirect_uri(settings, r) {
+            Some(()) => (r, true),
+            None => {
+                return page_error(
+                    ErrorCode::InvalidRequest,
+                    "redirect_uri is not registered for this client",
+                    wants_html,
+                )
+            }
+        },
+        // RFC 6749 §3.1.2.3: optional when exactly one is registered.
+        None => match client.redirect_uris() {
+            [only] => (only.as_str(), false),
+            _ => {
+                return page_error(
+                    ErrorCode::InvalidRequest,
+                    "redirect_uri is required",
+                    wants_html,
+                )
+            }
+        },
+    };
+    let state = params.get("state");
+    let fail = |e: OAuthError| e.into_redirect(redirect_uri, state, &site.issuer);
+
+    // 2. The request itself.
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+        None => return fail(OAuthError::invalid_request("response_type is required")),
+    }
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (Some(c), m) => match CodeChallenge::from_request(c, m) {
+            Ok(c) => Some(c),
+            Err(e) => return fail(OAuthError::invalid_request(e.to_string())),
+        },
+        (None, Some(_)) => {
+            return fail(OAuthError::invalid_request(
+                "code_challenge_method without code_challenge",
+            ))
+        }
+        (None, None) if client.requires_pkce() => {
+            return fail(OAuthError::invalid_request(
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            ))
+        }
+        (None, None) => None,
+    };
+    let scope = match granted_scope(params.get("scope")) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    // RFC 8707: the resource must be ours; absent means this host's.
+    let resource = match params.get("resource") {
+        None => site.resource.clone(),
+        Some(r) => match settings.site_for_resource(r) {
+            Some(s) => s.resource.clone(),
+            None => {
+                return fail(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "resource is not a resource of this server",
+                ))
+            }
+        },
+    };
+
+    // 3. The person.
+    let identity = match settings.identity.source {
+        IdentitySource::Proxy => identity::from_proxy(&settings.identity, ctx.peer.ip(), headers),
+        IdentitySource::Dev => {
+            if !ctx.peer.ip().is_loopback() {
+                return page_error(
+                    ErrorCode::AccessDenied,
+                    "the dev sign-in form answers loopback clients only",
+                    wants_html,
+                );
+            }
+            match params.get(DEV_EMAIL_FIELD) {
+                Some(email) => identity::from_dev_form(&settings.identity, email),
+                None => return dev_sign_in_form(ctx, params, &client),
+            }
+        }
+    };
+    let identity: Identity = match identity {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(reason = %e, peer = %ctx.peer.ip(), "authorize refused: identity");
+            let code = match e {
+                IdentityError::DomainNotAllowed(_) | IdentityError::NotAnEmail(_) => {
+                    ErrorCode::AccessDenied
+                }
+                _ => ErrorCode::LoginRequired,
+            };
+            return page_error(code, e.to_string(), wants_html);
+        }
+    };
+
+    // 4. The code: everything the token endpoint must check, sealed.
+    let grant = CodeGrant {
+        jti: random_id(),
+        client: client_binding(client.client_id()),
+        redirect_uri: redirect_uri.to_owned(),
+        redirect_uri_sent,
+        code_challenge,
+        sub: identity.subject,
+        email: identity.email,
+        scope,
+        resource,
+        exp: now + settings.tokens.code_ttl.as_secs(),
+    };
+    tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, "authorization code issued");
+    let code = sealed::seal(&ring, &grant, now);
+    let mut q = vec![("code", code.as_str())];
+    if let Some(s) = state {
+        q.push(("state", s));
+    }
+    // RFC 9207 §2: `iss` is exactly the metadata's issuer.
+    q.push(("iss", &site.issuer));
+    response::found(&append_query(redirect_uri, &q))
+}
+
+/// The scope to grant: the requested tokens (each one we know), or the
+/// default when none were asked for.
+fn granted_scope(requested: Option<&str>) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(DEFAULT_SCOPE.to_owned());
+    };
+    let mut out: Vec<&str> = Vec::new();
+    for t in requested.split(' ').filter(|t| !t.is_empty()) {
+        if !SCOPES_SUPPORTED.contains(&t) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!(
+                    "scope {} is not supported",
+                    t.chars().take(60).collect::<String>()
+                ),
+            ));
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if !out.contains(&DEFAULT_SCOPE) {
+        out.insert(0, DEFAULT_SCOPE);
+    }
+    Ok(out.join(" "))
+}
+
+/// Dev mode only: a form asking who you are, posting the authorize request
+/// back with the email added.
+fn dev_sign_in_form(ctx: &Ctx<'_>, params: &Params<'_>, client: &Client<'_>) -> Resp {
+    let hidden: String = params
+        .pairs()
+        .filter(|(k, _)| *k != DEV_EMAIL_FIELD)
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape_html(k),
+                escape_html(v)
+            )
+        })
+        .collect();
+    let domain = ctx
+        .app
+        .settings
+        .identity
+        .allowed_domains
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>mcpgate dev sign-in</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}}\
+         input[type=email]{{width:100%;padding:.5rem;font-size:1rem}}button{{margin-top:1rem;padding:.5rem 1rem}}</style>\
+         </head><body><h1>Dev sign-in</h1>\
+         <p><strong>{}</strong> wants to use your MCP tools on <code>{}</code>.</p>\
+         <p>This development server trusts the email you type. In production oauth2-proxy signs you in with Google.</p>\
+         <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
+         <label>Email<br><input type=\"email\" name=\"{DEV_EMAIL_FIELD}\" value=\"dev@{}\" required></label>\
+         <br><button type=\"submit\">Sign in</button></form></body></html>",
+        escape_html(client.name().unwrap_or("An MCP client")),
+        escape_html(&ctx.host.site.issuer),
+        escape_html(&domain),
+    );
+    response::html(StatusCode::OK, page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_defaults_to_mcp_and_unknown_scopes_are_refused() {
+        assert_eq!(granted_scope(None).unwrap(), "mcp");
+        assert_eq!(granted_scope(Some("")).unwrap(), "mcp");
+        assert_eq!(
+            granted_scope(Some("offline_access")).unwrap(),
+            "mcp offline_access"
+        );
+        assert_eq!(granted_scope(Some("mcp mcp")).unwrap(), "mcp");
+        assert_eq!(
+            granted_scope(Some("openid")).unwrap_err().code,
+            ErrorCode::InvalidScope
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! Clients: who a `client_id` is, and how a client proves it at the token
+//! endpoint (RFC 6749 §2.3).
+//!
+//! A configured client id never contains `.`; a sealed one always does,
+//! so the two namespaces cannot collide.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use http::HeaderMap;
+use subtle::ConstantTimeEq as _;
+
+use super::error::OAuthError;
+use super::redirect;
+use crate::keys::KeyRing;
+use crate::settings::{ConfiguredClient, Settings};
+use crate::tokens::grants::ClientRegistration;
+use crate::tokens::sealed;
+
+/// A client known to this server.
+#[derive(Debug, Clone)]
+pub enum Client<'a> {
+    /// Registered at runtime (RFC 7591): public, PKCE-bound.
+    Registered {
+        client_id: &'a str,
+        registration: ClientRegistration,
+    },
+    /// Provisioned in `[[clients]]`.
+    Configured(&'a ConfiguredClient),
+}
+
+impl<'a> Client<'a> {
+    /// Resolves a `client_id`. Unknown, tampered, or sealed with a retired
+    /// registration key → `invalid_client` (the client registers again).
+    pub fn resolve(
+        settings: &'a Settings,
+        ring: &KeyRing,
+        client_id: &'a str,
+        now: u64,
+    ) -> Result<Client<'a>, OAuthError> {
+        if client_id.contains('.') {
+            let registration =
+                sealed::open::<ClientRegistration>(ring, client_id, now).map_err(|e| {
+                    OAuthError::invalid_client(format!(
+                        "client_id is not valid here ({e}); register the client again"
+                    ))
+                })?;
+            Ok(Client::Registered {
+                client_id,
+                registration,
+            })
+        } else {
+            settings
+                .clients
+                .get(client_id)
+                .map(Client::Configured)
+                .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        match self {
+            Client::Registered { client_id, .. } => client_id,
+            Client::Configured(c) => &c.client_id,
+        }
+    }
+
+    pub fn redirect_uris(&self) -> &[String] {
+        match self {
+            Client::Registered { registration, .. } => &registration.redirect_uris,
+            Client::Configured(c) => &c.redirect_uris,
+        }
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Client::Registered { registration, .. } => registration.client_name.as_deref(),
+            Client::Configured(c) => c.client_name.as_deref(),
+        }
+    }
+
+    /// Confidential: has a secret to authenticate with.
+    pub fn is_confidential(&self) -> bool {
+        matches!(self, Client::Configured(c) if c.secret_sha256.is_some())
+    }
+
+    /// OAuth 2.1 §7.5.1: public clients must use PKCE; confidential ones
+    /// when their entry says so.
+    pub fn requires_pkce(&self) -> bool {
+        match self {
+            Client::Registered { .. } => true,
+            Client::Configured(c) => c.secret_sha256.is_none() || c.require_pkce,
+        }
+    }
+
+    /// Whether refresh tokens may be issued to this client.
+    pub fn may_refresh(&self) -> bool {
+        match self {
+            Client::Registered { registration, .. } => registration.refresh,
+            Client::Configured(_) => true,
+        }
+    }
+
+    /// The registered URI `requested` names, if any. Loopback URIs match
+    /// with any port (RFC 8252 §7.3). A dynamic client's URI must also
+    /// still be allowed by some host's current policy, so removing a
+    /// callback from the config takes effect for existing registrations.
+    pub fn match_redirect_uri(&self, settings: &Settings, requested: &str) -> Option<()> {
+        let registered = self
+            .redirect_uris()
+            .iter()
+            .any(|r| redirect::matches_registered(r, requested));
+        if !registered || redirect::check_uri(requested).is_err() {
+            return None;
+        }
+        match self {
+            Client::Registered { .. } if !settings.any_policy_allows(requested) => None,
+            _ => Some(()),
+        }
+    }
+}
+
+/// How the token request authenticated its client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `client_id` only (public client).
+    None { client_id: String },
+    /// RFC 6749 §2.3.1 HTTP Basic.
+    Basic { client_id: String, secret: String },
+    /// RFC 6749 §2.3.1 `client_secret` in the body.
+    Post { client_id: String, secret: String },
+}
+
+impl Credentials {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Credentials::None { client_id }
+            | Credentials::Basic { client_id, .. }
+            | Credentials::Post { client_id, .. } => client_id,
+        }
+    }
+
+    pub fn is_basic(&self) -> bool {
+        matches!(self, Credentials::Basic { .. })
+    }
+
+    /// Reads the credentials from the `Authorization` header and the form
+    /// fields `client_id` / `client_secret`. RFC 6749 §2.3: one method only.
+    pub fn from_request(
+        headers: &HeaderMap,
+        body_client_id: Option<&str>,
+        body_secret: Option<&str>,
+    ) -> Result<Credentials, OAuthError> {
+        let mut auths = headers.get_all(http::header::AUTHORIZATION).iter();
+        let basic = match (auths.next(), auths.next()) {
+            (None, _) => None,
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "more than one Authorization header",
+                ))
+            }
+            (Some(v), None) => Some(parse_basic(v.as_bytes()).map_err(|e| e.with_basic(true))?),
+        };
+        match (basic, body_secret) {
+            (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+                "use one client authentication method, not both Basic and client_secret",
+            )
+            .with_basic(true)),
+            (Some((id, secret)), None) => {
+                if body_client_id.is_some_and(|b| b != id) {
+                    return Err(OAuthError::invalid_request(
+                        "client_id in the body differs from the Basic credentials",
+                    ));
+                }
+                Ok(Credentials::Basic {
+                    client_id: id,
+                    secret,
+                })
+            }
+            (None, secret) => {
+                let client_id = body_client_id
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| OAuthError::invalid_client("client_id is required"))?
+                    .to_owned();
+                Ok(match secret {
+                    Some(s) if !s.is_empty() => Credentials::Post {
+                        client_id,
+                        secret: s.to_owned(),
+                    },
+                    _ => Credentials::None { client_id },
+                })
+            }
+        }
+    }
+
+    /// Checks these credentials against `client`.
+    pub fn authenticate(&self, client: &Client<'_>) -> Result<(), OAuthError> {
+        let basic = self.is_basic();
+        let secret = match self {
+            Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => Some(secret),
+            Credentials::None { .. } => None,
+        };
+        let expected = match client {
+            Client::Configured(c) => c.secret_sha256,
+            Client::Registered { .. } => None,
+        };
+        match (expected, secret) {
+            (None, None) => Ok(()),
+            // RFC 6749 §2.3.1 lets a public client send an empty secret.
+            (None, Some(s)) if s.is_empty() => Ok(()),
+            (None, Some(_)) => Err(OAuthError::invalid_client(
+                "this is a public client: it has no secret to send",
+            )
+            .with_basic(basic)),
+            (Some(_), None) => Err(OAuthError::invalid_client(
+                "client authentication is required (client_secret_basic or client_secret_post)",
+            )),
+            (Some(hash), Some(s)) => {
+                let got = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+                if bool::from(got.as_ref().ct_eq(&hash)) {
+                    Ok(())
+                } else {
+                    Err(OAuthError::invalid_client("client authentication failed")
+                        .with_basic(basic))
+                }
+            }
+        }
+    }
+}
+
+/// RFC 6749 §2.3.1 / RFC 7617: `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::invalid_client("malformed Basic credentials");
+    let s = std::str::from_utf8(value).map_err(|_| bad())?;
+    let (scheme, rest) = s.split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "the Authorization header must use the Basic scheme here",
+        ));
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |x: &str| -> String {
+        form_urlencoded::parse(format!("v={x}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let id = unescape(id);
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((id, unescape(secret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let v = format!("Basic {}", STANDARD.encode("gemini%20x:s%3Acret+1"));
+        assert_eq!(
+            parse_basic(v.as_bytes()).unwrap(),
+            ("gemini x".to_string(), "s:cret 1".to_string())
+        );
+        assert!(parse_basic(b"Bearer abc").is_err());
+        assert!(parse_basic(b"Basic !!!").is_err());
+    }
+
+    #[test]
+    fn two_authentication_methods_are_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Basic {}", STANDARD.encode("a:b")).parse().unwrap(),
+        );
+        let e = Credentials::from_request(&h, Some("a"), Some("b")).unwrap_err();
+        assert_eq!(e.code, super::super::error::ErrorCode::InvalidRequest);
+        assert_eq!(
+            Credentials::from_request(&h, None, None).unwrap(),
+            Credentials::Basic {
+                client_id: "a".into(),
+                secret: "b".into()
+            }
+        );
+    }
+}

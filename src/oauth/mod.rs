@@ -1,0 +1,21 @@
+//! The OAuth 2.1 authorization server.
+//!
+//! - [`metadata`]: RFC 8414 / RFC 9728 discovery documents.
+//! - [`register`]: RFC 7591 dynamic registration.
+//! - [`authorize`]: the authorization endpoint (behind oauth2-proxy).
+//! - [`token`]: the token endpoint (codes and refresh tokens).
+//! - [`client`]: resolving and authenticating clients.
+//! - [`redirect`]: redirect URI policies and matching.
+//! - [`params`]: form and query parameters.
+//! - [`replay`]: single use of codes.
+//! - [`error`]: the one OAuth error type and its responses.
+
+pub mod authorize;
+pub mod client;
+pub mod error;
+pub mod metadata;
+pub mod params;
+pub mod redirect;
+pub mod register;
+pub mod replay;
+pub mod token;

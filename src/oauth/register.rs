@@ -1,0 +1,221 @@
+//! `POST /oauth/register`: RFC 7591 dynamic client registration for public
+//! clients. The validated metadata is sealed into the `client_id` itself,
+//! so any replica can read it back later and nothing is stored.
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::error::{ErrorCode, OAuthError};
+use crate::http::response::{self, Resp};
+use crate::http::router::Ctx;
+use crate::keys::unix_now;
+use crate::settings::SCOPES_SUPPORTED;
+use crate::tokens::grants::ClientRegistration;
+use crate::tokens::sealed;
+
+/// Registration bodies are small JSON documents.
+pub const MAX_BODY: usize = 16 * 1024;
+/// Redirect URIs one client may register.
+const MAX_REDIRECT_URIS: usize = 10;
+/// Longest free-text metadata kept (names, ids).
+const MAX_TEXT: usize = 200;
+
+/// RFC 7591 §2 client metadata. Unknown members are ignored, as §2 asks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Metadata {
+    redirect_uris: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    client_name: Option<String>,
+    client_uri: Option<String>,
+    scope: Option<String>,
+    application_type: Option<String>,
+    software_id: Option<String>,
+    software_version: Option<String>,
+}
+
+fn metadata_error(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, d)
+}
+
+/// Free text kept for display: trimmed, bounded, without control characters.
+fn clean_text(s: Option<String>) -> Option<String> {
+    let s = s?;
+    let cleaned: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_TEXT)
+        .collect();
+    let cleaned = cleaned.trim().to_owned();
+    (!cleaned.is_empty()).then_some(cleaned)
+}
+
+pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
+    match register(ctx, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_json(),
+    }
+}
+
+async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError> {
+    let (parts, body) = req.into_parts();
+    let length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = match response::read_body(body, length, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e @ response::BodyError::TooLarge(_)) => {
+            let mut r = OAuthError::invalid_request(e.to_string()).into_json();
+            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return Ok(r);
+        }
+        Err(e) => return Err(OAuthError::invalid_request(e.to_string())),
+    };
+    let md: Metadata = serde_json::from_slice(&body).map_err(|e| {
+        metadata_error(format!(
+            "the body must be a JSON object of client metadata: {e}"
+        ))
+    })?;
+
+    // RFC 7591 §2: redirect_uris is required for the code grant.
+    let requested = md.redirect_uris.unwrap_or_default();
+    if requested.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            "redirect_uris is required",
+        ));
+    }
+    if requested.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            format!("at most {MAX_REDIRECT_URIS} redirect_uris"),
+        ));
+    }
+    // §3.2.1 lets the server replace metadata: disallowed URIs in a mixed
+    // set are dropped and the response shows what was registered.
+    let policy = &ctx.host.site.redirect_policy;
+    let mut redirect_uris = Vec::new();
+    let mut first_refusal = None;
+    for uri in requested {
+        match policy.check(&uri) {
+            Ok(()) if !redirect_uris.contains(&uri) => redirect_uris.push(uri),
+            Ok(()) => {}
+            Err(e) => {
+                if first_refusal.is_none() {
+                    first_refusal = Some(format!("{} {e}", truncate(&uri, 100)));
+                }
+            }
+        }
+    }
+    if redirect_uris.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            format!(
+                "no redirect URI is allowed on {}: {}",
+                ctx.host.site.issuer,
+                first_refusal.unwrap_or_default()
+            ),
+        ));
+    }
+
+    let grant_types = md
+        .grant_types
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    if !grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(metadata_error(
+            "grant_types must include authorization_code",
+        ));
+    }
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| *g != "authorization_code" && *g != "refresh_token")
+    {
+        return Err(metadata_error(format!("grant type {g} is not supported")));
+    }
+    let refresh = grant_types.iter().any(|g| g == "refresh_token");
+    if let Some(rt) = &md.response_types {
+        if rt.iter().any(|r| r != "code") {
+            return Err(metadata_error("response_types must be [\"code\"]"));
+        }
+    }
+    // Dynamically registered clients are public: whatever method was asked
+    // for, the registered one is `none` (§3.2.1 substitution).
+    let _ = md.token_endpoint_auth_method;
+    let application_type = match md.application_type.as_deref() {
+        None => None,
+        Some(a @ ("web" | "native")) => Some(a.to_owned()),
+        Some(other) => {
+            return Err(metadata_error(format!(
+                "application_type {} is not web or native",
+                truncate(other, 40)
+            )))
+        }
+    };
+    // Keep the scopes we know; an empty string means "none asked for".
+    let scope = md.scope.and_then(|s| {
+        let known: Vec<&str> = s
+            .split(' ')
+            .filter(|t| SCOPES_SUPPORTED.contains(t))
+            .collect();
+        (!known.is_empty()).then(|| known.join(" "))
+    });
+    let client_uri = md
+        .client_uri
+        .filter(|u| u.len() <= 500 && u.starts_with("https://") && url::Url::parse(u).is_ok());
+
+    let now = unix_now();
+    let registration = ClientRegistration {
+        redirect_uris,
+        refresh,
+        client_name: clean_text(md.client_name),
+        client_uri,
+        scope,
+        application_type,
+        software_id: clean_text(md.software_id),
+        software_version: clean_text(md.software_version),
+        issued_at: now,
+    };
+    let ring = ctx.app.keys.load();
+    let client_id = sealed::seal(&ring, &registration, now).into_string();
+
+    let mut out = Map::new();
+    out.insert("client_id".into(), client_id.into());
+    out.insert("client_id_issued_at".into(), now.into());
+    out.insert("redirect_uris".into(), json!(registration.redirect_uris));
+    out.insert(
+        "grant_types".into(),
+        if refresh {
+            json!(["authorization_code", "refresh_token"])
+        } else {
+            json!(["authorization_code"])
+        },
+    );
+    out.insert("response_types".into(), json!(["code"]));
+    out.insert("token_endpoint_auth_method".into(), "none".into());
+    let optional = [
+        ("client_name", &registration.client_name),
+        ("client_uri", &registration.client_uri),
+        ("scope", &registration.scope),
+        ("application_type", &registration.application_type),
+        ("software_id", &registration.software_id),
+        ("software_version", &registration.software_version),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            out.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+    Ok(response::json_no_store(StatusCode::CREATED, &out))
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

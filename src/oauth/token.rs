@@ -1,0 +1,308 @@
+//! `POST /oauth/token` (RFC 6749 §3.2, §4.1.3, §6; OAuth 2.1 §4.1.3, §4.3).
+//!
+//! Client authentication first, then the grant: a sealed code (PKCE and/or
+//! secret, redeemed once per process) or a sealed refresh token (rotated on
+//! every use). Success is a signed RFC 9068 access token.
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use super::client::{Client, Credentials};
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use crate::http::response::{self, Resp};
+use crate::http::router::Ctx;
+use crate::keys::{unix_now, KeyRing};
+use crate::tokens::access::{self, random_id, AccessClaims};
+use crate::tokens::grants::{client_binding, CodeGrant, RefreshGrant};
+use crate::tokens::sealed::{self, OpenError};
+
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// RFC 6749 §5.1 successful response.
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
+    match token(ctx, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_json(),
+    }
+}
+
+async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError> {
+    let (parts, body) = req.into_parts();
+    if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
+        let form = ct
+            .to_str()
+            .map(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            })
+            .unwrap_or(false);
+        if !form {
+            return Err(OAuthError::invalid_request(
+                "the token request must be application/x-www-form-urlencoded",
+            ));
+        }
+    }
+    let length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = match response::read_body(body, length, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e @ response::BodyError::TooLarge(_)) => {
+            let mut r = OAuthError::invalid_request(e.to_string()).into_json();
+            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return Ok(r);
+        }
+        Err(e) => return Err(OAuthError::invalid_request(e.to_string())),
+    };
+    let params = Params::parse(&body)?;
+    if parts.uri.query().is_some_and(|q| !q.is_empty()) {
+        // RFC 6749 §3.2: parameters travel in the body, never the URL.
+        return Err(OAuthError::invalid_request(
+            "token request parameters belong in the body, not the query string",
+        ));
+    }
+    let grant_type = params.require("grant_type")?;
+    if grant_type != "authorization_code" && grant_type != "refresh_token" {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "grant_type must be authorization_code or refresh_token",
+        ));
+    }
+
+    let settings = &ctx.app.settings;
+    let now = unix_now();
+    let ring = ctx.app.keys.load();
+    let credentials = Credentials::from_request(
+        &parts.headers,
+        params.get("client_id"),
+        params.get("client_secret"),
+    )?;
+    let basic = credentials.is_basic();
+    let client = Client::resolve(settings, &ring, credentials.client_id(), now)
+        .map_err(|e| e.with_basic(basic))?;
+    credentials.authenticate(&client)?;
+
+    let issued = match grant_type {
+        "authorization_code" => exchange_code(ctx, &ring, &client, &params, now)?,
+        _ => refresh(ctx, &ring, &client, &params, now)?,
+    };
+    Ok(response::json_no_store(StatusCode::OK, &issued))
+}
+
+fn open_error(what: &str, e: OpenError) -> OAuthError {
+    let why = match e {
+        OpenError::Expired => "has expired",
+        OpenError::UnknownKey => "was sealed with a retired key",
+        _ => "is not valid",
+    };
+    OAuthError::invalid_grant(format!("the {what} {why}"))
+}
+
+/// The requested `resource`, if any, must be the one the grant is for.
+fn check_resource(ctx: &Ctx<'_>, params: &Params<'_>, granted: &str) -> Result<(), OAuthError> {
+    match params.get("resource") {
+        None => Ok(()),
+        Some(r) => match ctx.app.settings.site_for_resource(r) {
+            Some(site) if site.resource == granted => Ok(()),
+            _ => Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "resource does not match the resource this grant is for",
+            )),
+        },
+    }
+}
+
+fn exchange_code(
+    ctx: &Ctx<'_>,
+    ring: &KeyRing,
+    client: &Client<'_>,
+    params: &Params<'_>,
+    now: u64,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.require("code")?;
+    let grant = sealed::open::<CodeGrant>(ring, code, now).map_err(|e| open_error("code", e))?;
+    if grant.client != client_binding(client.client_id()) {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    match params.get("redirect_uri") {
+        Some(r) if r != grant.redirect_uri => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ))
+        }
+        None if grant.redirect_uri_sent => {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is required: the authorization request included it",
+            ))
+        }
+        _ => {}
+    }
+    match (&grant.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => challenge
+            .verify(verifier)
+            .map_err(|e| OAuthError::invalid_grant(e.to_string()))?,
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier is required: the authorization request used PKCE",
+            ))
+        }
+        // RFC 9700 §2.1.1: a verifier for a code issued without a
+        // challenge is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ))
+        }
+        (None, None) => {}
+    }
+    check_resource(ctx, params, &grant.resource)?;
+    // Last: a request that failed any check above does not burn the code.
+    match ctx.app.used_codes.first_use(&grant.jti, grant.exp, now) {
+        Ok(true) => {}
+        Ok(false) => return Err(OAuthError::invalid_grant("the code was already used")),
+        Err(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many codes in flight; retry shortly",
+            ))
+        }
+    }
+    let refresh =
+        (client.may_refresh() || has_scope(&grant.scope, "offline_access")).then(|| RefreshGrant {
+            client: grant.client.clone(),
+            sub: grant.sub.clone(),
+            email: grant.email.clone(),
+            scope: grant.scope.clone(),
+            resource: grant.resource.clone(),
+            fam: random_id(),
+            gen: 1,
+            iat: now,
+            exp: now + ctx.app.settings.tokens.refresh_ttl.as_secs(),
+        });
+    tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, grant = "authorization_code", "access token issued");
+    Ok(mint(
+        ctx,
+        ring,
+        client,
+        Subject {
+            sub: grant.sub,
+            email: grant.email,
+            scope: grant.scope,
+            resource: grant.resource,
+        },
+        refresh,
+        now,
+    ))
+}
+
+fn refresh(
+    ctx: &Ctx<'_>,
+    ring: &KeyRing,
+    client: &Client<'_>,
+    params: &Params<'_>,
+    now: u64,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = params.require("refresh_token")?;
+    let grant = sealed::open::<RefreshGrant>(ring, presented, now)
+        .map_err(|e| open_error("refresh token", e))?;
+    if grant.client != client_binding(client.client_id()) {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+    let scope = match params.get("scope") {
+        None => grant.scope.clone(),
+        Some(s) => {
+            let asked: Vec<&str> = s.split(' ').filter(|t| !t.is_empty()).collect();
+            if asked.iter().any(|t| !has_scope(&grant.scope, t)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "scope exceeds what was originally granted",
+                ));
+            }
+            asked.join(" ")
+        }
+    };
+    check_resource(ctx, params, &grant.resource)?;
+    let next = RefreshGrant {
+        gen: grant.gen.saturating_add(1),
+        iat: now,
+        ..grant.clone()
+    };
+    tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, generation = next.gen, grant = "refresh_token", "access token issued");
+    Ok(mint(
+        ctx,
+        ring,
+        client,
+        Subject {
+            sub: grant.sub,
+            email: grant.email,
+            scope,
+            resource: grant.resource,
+        },
+        Some(next),
+        now,
+    ))
+}
+
+fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split(' ').any(|s| s == wanted)
+}
+
+/// Who and what the access token is for.
+struct Subject {
+    sub: String,
+    email: String,
+    scope: String,
+    resource: String,
+}
+
+fn mint(
+    ctx: &Ctx<'_>,
+    ring: &KeyRing,
+    client: &Client<'_>,
+    subject: Subject,
+    refresh: Option<RefreshGrant>,
+    now: u64,
+) -> TokenResponse {
+    let ttl = ctx.app.settings.tokens.access_ttl.as_secs();
+    let claims = AccessClaims {
+        iss: ctx.host.site.issuer.clone(),
+        sub: subject.sub,
+        aud: subject.resource,
+        exp: now + ttl,
+        iat: now,
+        nbf: now,
+        jti: random_id(),
+        client_id: client.client_id().to_owned(),
+        scope: subject.scope,
+        email: subject.email,
+    };
+    let refresh_token = refresh
+        .filter(|_| !ctx.app.settings.tokens.refresh_ttl.is_zero())
+        .map(|r| sealed::seal(ring, &r, now).into_string());
+    TokenResponse {
+        access_token: access::issue(ring, &claims, now),
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: claims.scope,
+        refresh_token,
+    }
+}

@@ -1,0 +1,406 @@
+//! The configuration, validated once at start into the types the server
+//! runs on. Every error names the key it is about.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::config::{Config, IdentitySource, LogFormat};
+use crate::oauth::redirect::{self, PolicyEntry, RedirectPolicy};
+
+/// One name the service is reached by.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Exact issuer, e.g. `https://mcp.example.com`.
+    pub issuer: String,
+    /// `issuer` + `/mcp`: the protected resource (RFC 8707, RFC 9728).
+    pub resource: String,
+    /// `https` or `http`.
+    pub scheme: String,
+    /// `host[:port]` as written in the issuer, lowercased.
+    pub authority: String,
+    /// What `POST /oauth/register` accepts on this host.
+    pub redirect_policy: RedirectPolicy,
+}
+
+/// A client provisioned in `[[clients]]`.
+#[derive(Debug, Clone)]
+pub struct ConfiguredClient {
+    pub client_id: String,
+    /// SHA-256 of the secret; `None` for a pre-provisioned public client.
+    pub secret_sha256: Option<[u8; 32]>,
+    pub redirect_uris: Vec<String>,
+    pub require_pkce: bool,
+    pub client_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    pub source: IdentitySource,
+    pub email_header: HeaderName,
+    pub user_header: HeaderName,
+    pub groups_header: HeaderName,
+    /// Lowercased domains a signed-in email must belong to.
+    pub allowed_domains: Vec<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header oauth2-proxy injects with a shared secret, and its value.
+    pub proxy_secret: Option<(HeaderName, Vec<u8>)>,
+}
+
+impl IdentitySettings {
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        let peer = canonical_ip(peer);
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+    }
+}
+
+/// `::ffff:127.0.0.1` is 127.0.0.1 for trust decisions.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub access_ttl: Duration,
+    pub code_ttl: Duration,
+    /// Zero: no refresh tokens.
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub sites: Vec<Site>,
+    /// Every site's issuer: tokens from any of them are accepted.
+    pub issuers: Vec<String>,
+    /// Every site's resource: the hosts are one resource.
+    pub resources: Vec<String>,
+    pub identity: IdentitySettings,
+    pub keys_dir: PathBuf,
+    pub keys_rescan: Duration,
+    pub tokens: TokenSettings,
+    pub clients: HashMap<String, ConfiguredClient>,
+    /// Browser origins allowed on `/mcp`, the issuers' own included.
+    pub mcp_allowed_origins: Vec<String>,
+    pub log_format: LogFormat,
+}
+
+/// Scopes this authorization server knows. `mcp` is the resource's;
+/// `offline_access` asks for a refresh token.
+pub const SCOPES_SUPPORTED: &[&str] = &["mcp", "offline_access"];
+/// The scope granted when a client asks for none.
+pub const DEFAULT_SCOPE: &str = "mcp";
+
+fn header_name(key: &str, value: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(value.as_bytes())
+        .map_err(|_| format!("{key}: `{value}` is not a header name"))
+}
+
+fn parse_site(i: usize, issuer: &str, entries: &[String]) -> Result<Site, String> {
+    let key = format!("hosts[{i}].issuer");
+    let url =
+        url::Url::parse(issuer).map_err(|e| format!("{key}: `{issuer}` is not a URL: {e}"))?;
+    let scheme = url.scheme().to_owned();
+    if scheme != "https" && scheme != "http" {
+        return Err(format!(
+            "{key}: `{issuer}` must be https (or http for local testing)"
+        ));
+    }
+    if issuer.ends_with('/') {
+        return Err(format!("{key}: `{issuer}` must not end with `/`"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{key}: `{issuer}` must be an origin (scheme://host[:port]) without path, query or fragment"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{key}: `{issuer}` must not contain user information"
+        ));
+    }
+    let authority = issuer
+        .split_once("://")
+        .map(|(_, a)| a.to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut policy = Vec::new();
+    for (j, e) in entries.iter().enumerate() {
+        policy.push(
+            PolicyEntry::parse(e).map_err(|m| format!("hosts[{i}].redirect_uris[{j}]: {m}"))?,
+        );
+    }
+    Ok(Site {
+        issuer: issuer.to_owned(),
+        resource: format!("{issuer}/mcp"),
+        scheme,
+        authority,
+        redirect_policy: RedirectPolicy::new(policy),
+    })
+}
+
+fn parse_client(i: usize, c: &crate::config::ClientConfig) -> Result<ConfiguredClient, String> {
+    let key = format!("clients[{i}]");
+    if c.client_id.is_empty() || c.client_id.len() > 200 || c.client_id.contains('.') {
+        // Sealed client ids contain dots; configured ones never do, so the
+        // two can never collide.
+        return Err(format!(
+            "{key}.client_id: `{}` must be 1 to 200 characters without `.`",
+            c.client_id
+        ));
+    }
+    let secret_sha256 =
+        match &c.client_secret_sha256 {
+            None => None,
+            Some(hex) => {
+                let bytes = decode_hex(hex.trim()).filter(|b| b.len() == 32).ok_or_else(|| {
+                format!("{key}.client_secret_sha256: must be 64 hex digits (SHA-256 of the secret)")
+            })?;
+                let mut out = [0u8; 32];
+                out.copy_from_slice(&bytes);
+                Some(out)
+            }
+        };
+    if c.redirect_uris.is_empty() {
+        return Err(format!("{key}.redirect_uris: at least one is required"));
+    }
+    for (j, uri) in c.redirect_uris.iter().enumerate() {
+        redirect::check_uri(uri).map_err(|e| format!("{key}.redirect_uris[{j}]: `{uri}` {e}"))?;
+    }
+    Ok(ConfiguredClient {
+        client_id: c.client_id.clone(),
+        secret_sha256,
+        redirect_uris: c.redirect_uris.clone(),
+        require_pkce: c.require_pkce,
+        client_name: c.client_name.clone(),
+    })
+}
+
+pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+pub fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Settings {
+    /// Validates `config`. Reads the proxy secret file, if one is named.
+    pub fn from_config(config: &Config) -> Result<Settings, String> {
+        if config.hosts.is_empty() {
+            return Err("hosts: at least one [[hosts]] entry is required".into());
+        }
+        let mut sites = Vec::new();
+        for (i, h) in config.hosts.iter().enumerate() {
+            let site = parse_site(i, &h.issuer, &h.redirect_uris)?;
+            if sites.iter().any(|s: &Site| s.authority == site.authority) {
+                return Err(format!("hosts[{i}].issuer: `{}` is listed twice", h.issuer));
+            }
+            sites.push(site);
+        }
+
+        let id = &config.identity;
+        if id.allowed_domains.is_empty() {
+            return Err("identity.allowed_domains: at least one domain is required".into());
+        }
+        let allowed_domains: Vec<String> = id
+            .allowed_domains
+            .iter()
+            .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+            .collect();
+        if let Some(bad) = allowed_domains
+            .iter()
+            .find(|d| d.is_empty() || d.contains('@'))
+        {
+            return Err(format!("identity.allowed_domains: `{bad}` is not a domain"));
+        }
+        if id.source == IdentitySource::Dev && !config.listen.ip().is_loopback() {
+            return Err(format!(
+                "identity.source: \"dev\" trusts any typed email and is refused unless listen is a loopback address (listen = {})",
+                config.listen
+            ));
+        }
+        let proxy_secret = match (&id.proxy_secret_header, &id.proxy_secret_file) {
+            (None, None) => None,
+            (Some(h), Some(f)) => {
+                let name = header_name("identity.proxy_secret_header", h)?;
+                let secret = std::fs::read(f).map_err(|e| {
+                    format!(
+                        "identity.proxy_secret_file: cannot read {}: {e}",
+                        f.display()
+                    )
+                })?;
+                let secret = secret.trim_ascii().to_vec();
+                if secret.len() < 16 {
+                    return Err(
+                        "identity.proxy_secret_file: the secret must be at least 16 bytes".into(),
+                    );
+                }
+                Some((name, secret))
+            }
+            _ => {
+                return Err(
+                    "identity.proxy_secret_header and identity.proxy_secret_file go together"
+                        .into(),
+                )
+            }
+        };
+        let identity = IdentitySettings {
+            source: id.source,
+            email_header: header_name("identity.email_header", &id.email_header)?,
+            user_header: header_name("identity.user_header", &id.user_header)?,
+            groups_header: header_name("identity.groups_header", &id.groups_header)?,
+            allowed_domains,
+            trusted_proxies: id.trusted_proxies.clone(),
+            proxy_secret,
+        };
+
+        let t = &config.tokens;
+        if t.access_ttl.is_zero() || t.access_ttl > Duration::from_secs(24 * 3600) {
+            return Err("tokens.access_ttl: must be between 1s and 24h".into());
+        }
+        if t.code_ttl.is_zero() || t.code_ttl > Duration::from_secs(600) {
+            return Err("tokens.code_ttl: must be between 1s and 10m (RFC 6749 §4.1.2)".into());
+        }
+        if config.keys.rescan.is_zero() {
+            return Err("keys.rescan: must be more than 0s".into());
+        }
+
+        let mut clients = HashMap::new();
+        for (i, c) in config.clients.iter().enumerate() {
+            let client = parse_client(i, c)?;
+            if clients.insert(client.client_id.clone(), client).is_some() {
+                return Err(format!(
+                    "clients[{i}].client_id: `{}` is listed twice",
+                    c.client_id
+                ));
+            }
+        }
+
+        let mut origins: Vec<String> = sites.iter().map(|s| s.issuer.clone()).collect();
+        for (i, o) in config.mcp.allowed_origins.iter().enumerate() {
+            let o = o.trim_end_matches('/');
+            if url::Url::parse(o).map(|u| u.path() != "/").unwrap_or(true) {
+                return Err(format!("mcp.allowed_origins[{i}]: `{o}` is not an origin"));
+            }
+            origins.push(o.to_owned());
+        }
+
+        Ok(Settings {
+            listen: config.listen,
+            issuers: sites.iter().map(|s| s.issuer.clone()).collect(),
+            resources: sites.iter().map(|s| s.resource.clone()).collect(),
+            sites,
+            identity,
+            keys_dir: config.keys.dir.clone(),
+            keys_rescan: config.keys.rescan,
+            tokens: TokenSettings {
+                access_ttl: t.access_ttl,
+                code_ttl: t.code_ttl,
+                refresh_ttl: t.refresh_ttl,
+            },
+            clients,
+            mcp_allowed_origins: origins,
+            log_format: config.log.format,
+        })
+    }
+
+    /// The site a resource URI names. RFC 8707 resources are compared
+    /// exactly, except that a trailing `/` is tolerated (clients add it).
+    pub fn site_for_resource(&self, resource: &str) -> Option<&Site> {
+        let r = resource.strip_suffix('/').unwrap_or(resource);
+        self.sites.iter().find(|s| s.resource == r)
+    }
+
+    /// Whether `uri` is allowed by any host's current policy.
+    pub fn any_policy_allows(&self, uri: &str) -> bool {
+        self.sites
+            .iter()
+            .any(|s| s.redirect_policy.check(uri).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HostConfig;
+
+    fn config() -> Config {
+        let mut c = Config::default();
+        c.hosts.push(HostConfig {
+            issuer: "https://mcp.example.com".into(),
+            redirect_uris: vec!["https://claude.ai/api/mcp/auth_callback".into()],
+        });
+        c.identity.allowed_domains = vec!["Example.com".into()];
+        c
+    }
+
+    #[test]
+    fn a_valid_config_becomes_settings() {
+        let s = Settings::from_config(&config()).unwrap();
+        assert_eq!(s.sites[0].resource, "https://mcp.example.com/mcp");
+        assert_eq!(s.identity.allowed_domains, vec!["example.com"]);
+        assert!(s
+            .site_for_resource("https://mcp.example.com/mcp/")
+            .is_some());
+        assert!(s
+            .site_for_resource("https://mcp.example.com/mcp-other")
+            .is_none());
+    }
+
+    #[test]
+    fn issuers_must_be_exact_origins() {
+        for bad in [
+            "https://mcp.example.com/",
+            "https://mcp.example.com/tenant",
+            "ftp://mcp.example.com",
+            "https://u@mcp.example.com",
+        ] {
+            let mut c = config();
+            c.hosts[0].issuer = bad.into();
+            let err = Settings::from_config(&c).unwrap_err();
+            assert!(err.starts_with("hosts[0].issuer"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut c = config();
+        c.identity.allowed_domains.clear();
+        assert!(Settings::from_config(&c)
+            .unwrap_err()
+            .starts_with("identity.allowed_domains"));
+        let mut c = config();
+        c.hosts[0]
+            .redirect_uris
+            .push("http://evil.example/cb".into());
+        assert!(Settings::from_config(&c)
+            .unwrap_err()
+            .starts_with("hosts[0].redirect_uris[1]"));
+        let mut c = config();
+        c.identity.source = IdentitySource::Dev;
+        assert!(Settings::from_config(&c)
+            .unwrap_err()
+            .starts_with("identity.source"));
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_are_matched_as_ipv4() {
+        let s = Settings::from_config(&config()).unwrap();
+        assert!(s
+            .identity
+            .is_trusted_proxy("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!s.identity.is_trusted_proxy("10.0.0.1".parse().unwrap()));
+    }
+}

