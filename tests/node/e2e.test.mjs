@@ -31,6 +31,7 @@ import {
   removeDir,
   startServer,
   tempDir,
+  tokenRequest,
   withTimeout,
   writeConfig,
 } from './lib/harness.mjs';
@@ -216,6 +217,37 @@ describe('mcpgate with the official MCP TypeScript SDK', { timeout: 5 * TEST_MS 
     t.diagnostic(`authorize scope: ${new URL(provider.lastAuthorization().url).searchParams.get('scope') ?? '(none)'}`);
     t.diagnostic(`access token claims: ${JSON.stringify(decodeJwt(r.tokens.access_token).payload)}`);
     t.diagnostic(`whoami: ${JSON.stringify(r.whoami.structuredContent)}`);
+  });
+
+  it('(a2) raw DCR and authorize with no scope at all, then the token works at /mcp', { timeout: TEST_MS }, async (t) => {
+    // The SDK sends the protected resource's scopes_supported when it has
+    // some, so (a) may carry a scope; this case is a client that sends none.
+    const redirectUri = `http://localhost:${await freePort()}/callback`;
+    const reg = await registerClient(internal, redirectUri);
+    assert.ok(reg.client_id, JSON.stringify(reg));
+    const { verifier, challenge } = pkce();
+    const url = authorizationUrl(internal, { clientId: reg.client_id, redirectUri, challenge, state: 'no-scope' });
+    const r = await browse(url);
+    assert.equal(r.status, 302, `${r.status} ${r.body}`);
+    const loc = new URL(r.location);
+    assert.equal(`${loc.origin}${loc.pathname}`, redirectUri, r.location);
+    assert.equal(loc.searchParams.get('state'), 'no-scope', r.location);
+    assert.equal(loc.searchParams.get('iss'), internal, r.location);
+    const tr = await tokenRequest(internal, {
+      grant_type: 'authorization_code',
+      code: loc.searchParams.get('code'),
+      redirect_uri: redirectUri,
+      client_id: reg.client_id,
+      code_verifier: verifier,
+      resource: `${internal}/mcp`,
+    });
+    assert.equal(tr.status, 200, tr.text);
+    assert.match(tr.headers.get('cache-control') ?? '', /no-store/, 'Cache-Control of the token response');
+    assert.ok(tr.body.access_token, tr.text);
+    t.diagnostic(`token response scope: ${tr.body.scope ?? '(none)'}`);
+    assertAccessToken(tr.body.access_token, { issuer: internal, clientId: reg.client_id });
+    const w = await whoamiWithBearer(`${internal}/mcp`, tr.body.access_token, recordingFetch());
+    assertWhoami(w, { clientId: reg.client_id });
   });
 
   it('(b) public host, claude.ai callback', { timeout: TEST_MS }, async () => {

@@ -44,6 +44,17 @@ export function removeDir(dir) {
   if (dir && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * The environment for mcpgate: without any MCPGATE_* variable (mcpgate reads
+ * MCPGATE_* as config overrides and refuses unknown keys, MCPGATE_BIN included),
+ * so that a test's server runs on exactly the config the test wrote.
+ */
+export function serverEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MCPGATE_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
 function assertBinary() {
   if (!existsSync(MCPGATE_BIN)) {
     throw new Error(`mcpgate binary not found at ${MCPGATE_BIN} (run cargo build, or set MCPGATE_BIN)`);
@@ -56,6 +67,7 @@ export function generateKeys(dir) {
   const r = spawnSync(MCPGATE_BIN, ['keys', 'generate', '--dir', dir], {
     encoding: 'utf8',
     timeout: 30_000,
+    env: serverEnv(),
   });
   if (r.error) throw new Error(`mcpgate keys generate: ${r.error.message}`);
   if (r.status !== 0) {
@@ -67,7 +79,7 @@ export function generateKeys(dir) {
 /** `mcpgate <args>` with a 30 s bound; returns {status, stdout, stderr}. */
 export function runMcpgate(args) {
   assertBinary();
-  const r = spawnSync(MCPGATE_BIN, args, { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(MCPGATE_BIN, args, { encoding: 'utf8', timeout: 30_000, env: serverEnv() });
   if (r.error) throw new Error(`mcpgate ${args.join(' ')}: ${r.error.message}`);
   return r;
 }
@@ -107,7 +119,7 @@ export function startServer(configFile, { expectPort, timeoutMs = 20_000, name =
   assertBinary();
   const proc = spawn(MCPGATE_BIN, ['serve', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' },
+    env: serverEnv({ RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' }),
   });
   let out = '';
   let exited = null;
@@ -343,4 +355,22 @@ export function authorizationUrl(issuer, { clientId, redirectUri, challenge, sta
     resource: `${issuer}/mcp`,
   }).toString();
   return u.href;
+}
+
+/** Raw POST /oauth/token (form); returns {status, headers, body (parsed when JSON), text}. */
+export async function tokenRequest(issuer, form, headers = {}) {
+  const res = await fetch(`${issuer}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, headers: res.headers, body, text: redact(text) };
 }

@@ -1,0 +1,343 @@
+//! Test harness: runs the real `mcpgate` binary on a loopback port with a
+//! two-host config and drives it over real HTTP with reqwest.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+
+pub const INTERNAL: &str = "mcp.internal.example";
+pub const PUBLIC: &str = "mcp.example.com";
+pub const CLAUDE_CALLBACK: &str = "https://claude.ai/api/mcp/auth_callback";
+pub const GEMINI_CALLBACK: &str = "https://vertexaisearch.cloud.google.com/oauth-redirect";
+pub const GEMINI_ID: &str = "gemini-enterprise";
+pub const GEMINI_SECRET: &str = "gemini-test-secret-0123456789abcdef";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mcpgate")
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ))
+}
+
+/// The standard two-host config, with `extra` appended.
+pub fn config(keys: &Path, extra: &str) -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+
+[[hosts]]
+issuer = "https://{INTERNAL}"
+redirect_uris = ["loopback"]
+
+[[hosts]]
+issuer = "https://{PUBLIC}"
+redirect_uris = ["{CLAUDE_CALLBACK}", "https://claude.com/api/mcp/auth_callback", "prefix:https://chatgpt.com/connector/oauth/"]
+
+[identity]
+source = "proxy"
+allowed_domains = ["example.com"]
+trusted_proxies = ["127.0.0.1/32", "::1/128"]
+
+[keys]
+dir = "{}"
+
+[[clients]]
+client_id = "{GEMINI_ID}"
+client_secret_sha256 = "{}"
+redirect_uris = ["{GEMINI_CALLBACK}"]
+{extra}
+"#,
+        keys.display(),
+        sha256_hex(GEMINI_SECRET)
+    )
+}
+
+/// A running `mcpgate serve`; killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn generate_keys(dir: &Path) {
+    let out = Command::new(bin())
+        .args(["keys", "generate", "--dir"])
+        .arg(dir)
+        .output()
+        .expect("run keys generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Server {
+    /// Starts with the standard config plus `extra` TOML.
+    pub fn start(extra: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        generate_keys(&keys);
+        let cfg = dir.path().join("mcpgate.toml");
+        std::fs::write(&cfg, config(&keys, extra)).unwrap();
+        Server::start_with(dir, &cfg)
+    }
+
+    pub fn start_with(dir: tempfile::TempDir, cfg: &Path) -> Server {
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let mut child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(cfg)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start mcpgate");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = match line.trim().strip_prefix("mcpgate listening on ") {
+            Some(a) => a.parse().unwrap(),
+            None => {
+                let _ = child.kill();
+                let log =
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                panic!("mcpgate did not start: {line:?}\n{log}");
+            }
+        };
+        Server {
+            child,
+            addr,
+            dir,
+            http: client(),
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn get(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).header("host", host)
+    }
+
+    pub fn post(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).header("host", host)
+    }
+
+    /// `POST /oauth/register`; returns (status, body).
+    pub async fn register(&self, host: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .post(host, "/oauth/register")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers a public client and returns its client_id.
+    pub async fn register_client(&self, host: &str, redirect_uris: &[&str]) -> String {
+        let (status, body) = self
+            .register(
+                host,
+                json!({ "redirect_uris": redirect_uris, "client_name": "test client",
+                        "grant_types": ["authorization_code", "refresh_token"],
+                        "token_endpoint_auth_method": "none" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["client_id"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET /oauth/authorize` as oauth2-proxy would forward it.
+    pub async fn authorize(
+        &self,
+        host: &str,
+        params: &[(&str, &str)],
+        email: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self.get(host, "/oauth/authorize").query(params);
+        if let Some(e) = email {
+            req = req.header("x-forwarded-email", e);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Runs authorize for a PKCE client and returns the code.
+    pub async fn code_for(&self, host: &str, client_id: &str, redirect_uri: &str) -> String {
+        let c = challenge(VERIFIER);
+        let r = self
+            .authorize(
+                host,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", client_id),
+                    ("redirect_uri", redirect_uri),
+                    ("code_challenge", &c),
+                    ("code_challenge_method", "S256"),
+                    ("state", "s-123"),
+                ],
+                Some("alice@example.com"),
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 302, "{:?}", r.text().await);
+        let loc = location(&r);
+        assert_eq!(query_param(&loc, "state").as_deref(), Some("s-123"));
+        assert_eq!(query_param(&loc, "iss"), Some(format!("https://{host}")));
+        query_param(&loc, "code").expect("code in redirect")
+    }
+
+    /// `POST /oauth/token` with form fields; returns (status, headers, body).
+    pub async fn token(
+        &self,
+        host: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (u16, HeaderMap, Value) {
+        let mut req = self.post(host, "/oauth/token").form(form);
+        if let Some((u, p)) = basic {
+            req = req.basic_auth(u, Some(p));
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Exchanges a PKCE code; returns the access token.
+    pub async fn exchange(
+        &self,
+        host: &str,
+        client_id: &str,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Value {
+        let (status, headers, body) = self
+            .token(
+                host,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("client_id", client_id),
+                    ("redirect_uri", redirect_uri),
+                    ("code_verifier", VERIFIER),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        body
+    }
+
+    /// A JSON-RPC call to `/mcp`; returns (status, headers, body).
+    pub async fn mcp(
+        &self,
+        host: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (u16, HeaderMap, Value) {
+        let mut req = self
+            .post(host, "/mcp")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn whoami(&self, host: &str, token: &str) -> (u16, Value) {
+        let (s, _, b) = self
+            .mcp(
+                host,
+                Some(token),
+                json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{}}}),
+            )
+            .await;
+        (s, b)
+    }
+
+    /// A full public-client flow: register, authorize, exchange.
+    pub async fn public_flow(&self, host: &str, redirect_uri: &str) -> (String, Value) {
+        let client_id = self.register_client(host, &[redirect_uri]).await;
+        let code = self.code_for(host, &client_id, redirect_uri).await;
+        let tokens = self.exchange(host, &client_id, &code, redirect_uri).await;
+        (client_id, tokens)
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn query_param(uri: &str, name: &str) -> Option<String> {
+    let q = uri.split_once('?')?.1;
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn access_token(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().expect("access_token")
+}
+
+/// The decoded payload of a JWS.
+pub fn jwt_payload(token: &str) -> Value {
+    let p = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+}
+
+pub fn jwt_header(token: &str) -> Value {
+    let p = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+}
