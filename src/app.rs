@@ -2,6 +2,7 @@
 //! per-host pre-rendered documents, and the redeemed-code memory.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::http::host::Hosts;
 use crate::keys::Keys;
@@ -13,7 +14,7 @@ const REPLAY_CAPACITY: usize = 1_000_000;
 
 pub struct App {
     pub settings: Settings,
-    pub keys: Keys,
+    pub keys: Arc<Keys>,
     pub hosts: Hosts,
     pub used_codes: ReplayCache,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
@@ -21,7 +22,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, keys: Keys) -> App {
+    pub fn new(settings: Settings, keys: Arc<Keys>) -> App {
         App {
             hosts: Hosts::new(&settings),
             settings,

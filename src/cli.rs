@@ -76,6 +76,13 @@ enum KeysCommand {
         #[command(flatten)]
         dir: KeyDirArgs,
     },
+    /// Remove keys whose successor has been active longer than DURATION.
+    Prune {
+        #[command(flatten)]
+        dir: KeyDirArgs,
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        older_than: Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,7 +121,8 @@ pub fn main() -> ExitCode {
         Command::Keys(KeysCommand::Rotate { dir, activate_in }) => {
             keys_generate(&dir.dir, activate_in)
         }
-        Command::Keys(KeysCommand::List { dir }) => keys_list(&dir.dir),
+        Command::Keys(KeysCommand::List { dir }) => keys_list(&dir.dir, cli.config.as_deref()),
+        Command::Keys(KeysCommand::Prune { dir, older_than }) => keys_prune(&dir.dir, older_than),
         Command::Clients(ClientsCommand::Add {
             client_id,
             redirect_uris,
@@ -167,7 +175,12 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let keys = Keys::new(ring, settings.keys_dir.clone());
+        let keys = Arc::new(Keys::new(
+            ring,
+            settings.keys_dir.clone(),
+            settings.deny_path.clone(),
+        ));
+        tokio::spawn(crate::keys::watch::run(keys.clone(), settings.keys_rescan));
         let app = Arc::new(App::new(settings, keys));
         for h in app.hosts.all() {
             tracing::info!(issuer = %h.site.issuer, resource = %h.site.resource, "serving host");
@@ -218,13 +231,14 @@ fn load_or_create_keys(settings: &Settings) -> Result<KeyRing, String> {
         }
         tracing::info!(dir = %dir.display(), "generated dev keys");
     }
-    let (ring, problems) = KeyRing::load(dir, 1, unix_now()).map_err(|e| {
-        format!(
-            "{e}\n  (keys directory: {}; create keys with `mcpgate keys generate --dir {}`)",
-            dir.display(),
-            dir.display()
-        )
-    })?;
+    let (ring, problems) = KeyRing::load_with_deny(dir, &settings.deny_path, 1, unix_now())
+        .map_err(|e| {
+            format!(
+                "{e}\n  (keys directory: {}; create keys with `mcpgate keys generate --dir {}`)",
+                dir.display(),
+                dir.display()
+            )
+        })?;
     for p in problems {
         tracing::warn!(file = %p.file.display(), reason = %p.reason, "key file skipped");
     }
@@ -250,25 +264,85 @@ fn rfc3339(secs: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
-/// A key's state relative to the others of its kind at `now`.
-pub fn key_state(files: &[file::KeyFile], i: usize, now: u64) -> &'static str {
-    let f = &files[i];
-    if f.activates_at > now {
-        return "pending";
-    }
-    let newer_active = files.iter().any(|o| {
-        o.kind == f.kind
-            && o.activates_at <= now
-            && (o.activates_at, &o.kid) > (f.activates_at, &f.kid)
-    });
-    if newer_active {
-        "retiring"
-    } else {
-        "active"
+/// A key's place in its kind's succession at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published (signing keys) but not used to sign or seal yet.
+    Pending,
+    /// The newest key already active: signs or seals.
+    Active,
+    /// Superseded; what it signed or sealed may still be alive.
+    Retiring { since: u64 },
+    /// Superseded for longer than anything it signed or sealed lives.
+    RetiredBySuccessor { since: u64 },
+}
+
+impl std::fmt::Display for KeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyState::Pending => f.write_str("pending"),
+            KeyState::Active => f.write_str("active"),
+            KeyState::Retiring { .. } => f.write_str("retiring"),
+            KeyState::RetiredBySuccessor { .. } => f.write_str("retired-by-successor"),
+        }
     }
 }
 
-fn keys_list(dir: &Path) -> Result<(), String> {
+/// How long what a key of `kind` produced can stay alive: after this much
+/// time under a successor, removing it breaks nothing. Registration keys
+/// seal client ids that never expire.
+fn lifetime(kind: KeyKind, tokens: &crate::settings::TokenSettings) -> Option<u64> {
+    match kind {
+        KeyKind::Signing => Some(tokens.access_ttl.as_secs() + crate::tokens::access::LEEWAY_SECS),
+        KeyKind::Sealing => Some(tokens.code_ttl.max(tokens.refresh_ttl).as_secs()),
+        KeyKind::Registration => None,
+    }
+}
+
+/// The state of `files[i]` among the keys of its kind at `now`.
+pub fn key_state(
+    files: &[file::KeyFile],
+    i: usize,
+    now: u64,
+    tokens: &crate::settings::TokenSettings,
+) -> KeyState {
+    let f = &files[i];
+    if f.activates_at > now {
+        return KeyState::Pending;
+    }
+    // The successor: the earliest newer key of the kind that is active.
+    let successor = files
+        .iter()
+        .filter(|o| {
+            o.kind == f.kind
+                && o.activates_at <= now
+                && (o.activates_at, &o.kid) > (f.activates_at, &f.kid)
+        })
+        .map(|o| o.activates_at)
+        .min();
+    match successor {
+        None => KeyState::Active,
+        Some(since) => match lifetime(f.kind, tokens) {
+            Some(l) if now.saturating_sub(since) > l => KeyState::RetiredBySuccessor { since },
+            _ => KeyState::Retiring { since },
+        },
+    }
+}
+
+fn default_token_settings() -> crate::settings::TokenSettings {
+    let t = crate::config::TokensConfig::default();
+    crate::settings::TokenSettings {
+        access_ttl: t.access_ttl,
+        code_ttl: t.code_ttl,
+        refresh_ttl: t.refresh_ttl,
+    }
+}
+
+fn keys_list(dir: &Path, config: Option<&Path>) -> Result<(), String> {
+    let tokens = match config {
+        Some(_) => load_settings(config)?.2.tokens,
+        None => default_token_settings(),
+    };
     let (mut files, problems) = file::read_dir(dir).map_err(|e| e.to_string())?;
     files.sort_by(|a, b| {
         (a.kind as u8, a.activates_at, &a.kid).cmp(&(b.kind as u8, b.activates_at, &b.kid))
@@ -278,22 +352,61 @@ fn keys_list(dir: &Path) -> Result<(), String> {
         "{:<40} {:<13} {:<6} {:<21} STATE",
         "KID", "KIND", "ALG", "ACTIVATES"
     );
-    for i in 0..files.len() {
-        let f = &files[i];
+    for (i, f) in files.iter().enumerate() {
+        let state = key_state(&files, i, now, &tokens);
+        let note = match (f.kind, state) {
+            (KeyKind::Registration, KeyState::Retiring { .. }) => {
+                " (removing it makes clients registered under it register again)"
+            }
+            _ => "",
+        };
         println!(
-            "{:<40} {:<13} {:<6} {:<21} {}",
+            "{:<40} {:<13} {:<6} {:<21} {state}{note}",
             f.kid,
             f.kind,
             f.alg(),
             rfc3339(f.activates_at),
-            key_state(&files, i, now)
         );
     }
     for p in problems {
         println!("skipped {}: {}", p.file.display(), p.reason);
     }
-    if files.iter().any(|f| f.kind == KeyKind::Registration) {
-        println!("\nnote: removing a registration key makes every client registered under it get invalid_client and register again.");
+    Ok(())
+}
+
+fn keys_prune(dir: &Path, older_than: Duration) -> Result<(), String> {
+    let (files, _) = file::read_dir(dir).map_err(|e| e.to_string())?;
+    let now = unix_now();
+    let tokens = default_token_settings();
+    let mut removed = 0;
+    for (i, f) in files.iter().enumerate() {
+        // Only superseded keys: never a pending or the active key, so every
+        // kind (the registration keys included) keeps its active key.
+        let since = match key_state(&files, i, now, &tokens) {
+            KeyState::Retiring { since } | KeyState::RetiredBySuccessor { since } => since,
+            KeyState::Pending | KeyState::Active => continue,
+        };
+        if now.saturating_sub(since) <= older_than.as_secs() {
+            continue;
+        }
+        let Some(path) = &f.path else { continue };
+        std::fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        println!(
+            "removed {} ({} key superseded {})",
+            path.display(),
+            f.kind,
+            rfc3339(since)
+        );
+        if f.kind == KeyKind::Registration {
+            println!("  clients registered under {} must register again", f.kid);
+        }
+        removed += 1;
+    }
+    if removed == 0 {
+        println!(
+            "nothing superseded longer than {}",
+            humantime::format_duration(older_than)
+        );
     }
     Ok(())
 }
@@ -366,4 +479,39 @@ fn config_check(explicit: Option<&Path>) -> Result<(), String> {
     }
     println!("config ok");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_states_follow_activation_and_succession() {
+        let tokens = default_token_settings();
+        let now = 1_000_000;
+        let files = vec![
+            file::KeyFile::generate(KeyKind::Signing, now - 10_000, "a"),
+            file::KeyFile::generate(KeyKind::Signing, now - 100, "b"),
+            file::KeyFile::generate(KeyKind::Signing, now + 300, "c"),
+            file::KeyFile::generate(KeyKind::Registration, now - 50_000, "d"),
+            file::KeyFile::generate(KeyKind::Registration, now - 10, "e"),
+        ];
+        assert_eq!(
+            key_state(&files, 0, now, &tokens),
+            KeyState::Retiring { since: now - 100 }
+        );
+        assert_eq!(key_state(&files, 1, now, &tokens), KeyState::Active);
+        assert_eq!(key_state(&files, 2, now, &tokens), KeyState::Pending);
+        // An hour and a minute after its successor took over, nothing the
+        // old signing key signed is alive.
+        assert_eq!(
+            key_state(&files, 0, now + 3_700, &tokens),
+            KeyState::RetiredBySuccessor { since: now - 100 }
+        );
+        // Client ids never expire: a registration key only ever retires.
+        assert_eq!(
+            key_state(&files, 3, now + 10_000_000, &tokens),
+            KeyState::Retiring { since: now - 10 }
+        );
+    }
 }

@@ -93,6 +93,9 @@ pub struct KeysConfig {
     /// Periodic rescan of `dir`, for events the watcher misses.
     #[serde(with = "humantime_serde")]
     pub rescan: Duration,
+    /// The deny file (revocations); default `<dir>/revoked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_file: Option<PathBuf>,
 }
 
 impl Default for KeysConfig {
@@ -100,6 +103,7 @@ impl Default for KeysConfig {
         KeysConfig {
             dir: PathBuf::from("keys"),
             rescan: Duration::from_secs(30),
+            deny_file: None,
         }
     }
 }

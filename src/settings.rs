@@ -84,6 +84,8 @@ pub struct Settings {
     pub identity: IdentitySettings,
     pub keys_dir: PathBuf,
     pub keys_rescan: Duration,
+    /// The deny file, watched with the keys.
+    pub deny_path: PathBuf,
     pub tokens: TokenSettings,
     pub clients: HashMap<String, ConfiguredClient>,
     /// Browser origins allowed on `/mcp`, the issuers' own included.
@@ -305,6 +307,11 @@ impl Settings {
             identity,
             keys_dir: config.keys.dir.clone(),
             keys_rescan: config.keys.rescan,
+            deny_path: config
+                .keys
+                .deny_file
+                .clone()
+                .unwrap_or_else(|| config.keys.dir.join(crate::keys::file::DENY_FILE_NAME)),
             tokens: TokenSettings {
                 access_ttl: t.access_ttl,
                 code_ttl: t.code_ttl,

@@ -12,7 +12,9 @@
 //!   signers/verifiers/sealers and the pre-rendered JWKS.
 //! - [`Keys`]: the `ArcSwap` every request loads the current ring from.
 
+pub mod deny;
 pub mod file;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use josekit::jws::{JwsAlgorithm, JwsSigner, JwsVerifier};
 use josekit::JoseError;
 use ring::signature;
 
+pub use deny::DenyList;
 pub use file::{KeyFile, KeyKind, KeyMaterial};
 
 /// Seconds since the Unix epoch, the unit of every time in mcpgate's tokens.
@@ -225,6 +228,11 @@ pub struct KeyRing {
     jwks: Bytes,
     /// What the files said, for `keys list` and logs.
     pub files: Vec<KeyFile>,
+    /// Revoked subjects, tokens, clients and refresh families.
+    pub deny: DenyList,
+    /// Digest of everything above: a rescan that finds the same keys and
+    /// deny list swaps nothing (and so invalidates no cache).
+    pub fingerprint: [u8; 32],
 }
 
 /// Why a set of files cannot become the ring.
@@ -246,6 +254,20 @@ pub struct FileProblem {
     pub reason: String,
 }
 
+fn fingerprint(files: &[KeyFile], deny: &DenyList) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for f in files {
+        ctx.update(f.kid.as_bytes());
+        ctx.update(&[0, f.kind as u8]);
+        ctx.update(&f.activates_at.to_be_bytes());
+        ctx.update(f.to_json().to_string().as_bytes());
+    }
+    ctx.update(format!("{deny:?}").as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
 fn newest_active<K>(keys: &[K], now: u64, at: impl Fn(&K) -> u64) -> Option<&K> {
     keys.iter().rev().find(|k| at(k) <= now)
 }
@@ -254,6 +276,15 @@ impl KeyRing {
     /// Builds a ring from parsed key files. Fails unless a signing key, a
     /// token-sealing key and a registration key are active at `now`.
     pub fn build(files: Vec<KeyFile>, generation: u64, now: u64) -> Result<KeyRing, RingError> {
+        KeyRing::build_with_deny(files, DenyList::default(), generation, now)
+    }
+
+    pub fn build_with_deny(
+        files: Vec<KeyFile>,
+        deny: DenyList,
+        generation: u64,
+        now: u64,
+    ) -> Result<KeyRing, RingError> {
         let mut files = files;
         files.sort_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)));
         let mut seen = std::collections::HashSet::new();
@@ -342,6 +373,7 @@ impl KeyRing {
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": jwks_keys }))
             .expect("JSON values serialize")
             .into();
+        let fingerprint = fingerprint(&files, &deny);
         Ok(KeyRing {
             generation,
             signing,
@@ -350,6 +382,8 @@ impl KeyRing {
             registration,
             jwks,
             files,
+            deny,
+            fingerprint,
         })
     }
 
@@ -360,8 +394,41 @@ impl KeyRing {
         generation: u64,
         now: u64,
     ) -> Result<(KeyRing, Vec<FileProblem>), RingError> {
-        let (files, problems) = file::read_dir(dir)?;
-        Ok((KeyRing::build(files, generation, now)?, problems))
+        KeyRing::load_with_deny(dir, &dir.join(file::DENY_FILE_NAME), generation, now)
+    }
+
+    /// Like [`KeyRing::load`], with the deny file at `deny_path` (absent
+    /// is an empty list; unparseable lines are problems).
+    pub fn load_with_deny(
+        dir: &Path,
+        deny_path: &Path,
+        generation: u64,
+        now: u64,
+    ) -> Result<(KeyRing, Vec<FileProblem>), RingError> {
+        let (files, mut problems) = file::read_dir(dir)?;
+        let deny = match std::fs::read_to_string(deny_path) {
+            Ok(text) => {
+                let (list, bad) = DenyList::parse(&text);
+                problems.extend(bad.into_iter().map(|reason| FileProblem {
+                    file: deny_path.to_path_buf(),
+                    reason,
+                }));
+                list
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DenyList::default(),
+            Err(e) => {
+                // Failing open here would un-revoke everything: keep the
+                // previous ring instead.
+                return Err(RingError::Unreadable {
+                    dir: deny_path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        Ok((
+            KeyRing::build_with_deny(files, deny, generation, now)?,
+            problems,
+        ))
     }
 
     /// The key to sign new tokens with: the newest one already active.
@@ -402,15 +469,17 @@ impl KeyRing {
 pub struct Keys {
     current: ArcSwap<KeyRing>,
     dir: PathBuf,
+    deny_path: PathBuf,
     /// Set when the last reload failed and the previous ring was kept.
     degraded: std::sync::atomic::AtomicBool,
 }
 
 impl Keys {
-    pub fn new(ring: KeyRing, dir: PathBuf) -> Keys {
+    pub fn new(ring: KeyRing, dir: PathBuf, deny_path: PathBuf) -> Keys {
         Keys {
             current: ArcSwap::from_pointee(ring),
             dir,
+            deny_path,
             degraded: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -423,21 +492,34 @@ impl Keys {
         &self.dir
     }
 
+    pub fn deny_path(&self) -> &Path {
+        &self.deny_path
+    }
+
     /// Whether the ring in use is the result of the last reload.
     pub fn is_healthy(&self) -> bool {
         !self.degraded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Re-reads the directory and swaps in the new ring. On failure the
-    /// previous ring stays in use and the replica reports itself not ready.
-    pub fn reload(&self) -> Result<Vec<FileProblem>, RingError> {
-        let generation = self.current.load().generation + 1;
-        match KeyRing::load(&self.dir, generation, unix_now()) {
+    /// Re-reads the directory and swaps in the new ring if anything
+    /// changed. On failure the previous ring stays in use and the replica
+    /// reports itself not ready.
+    pub fn reload(&self) -> Result<Reload, RingError> {
+        let current = self.current.load();
+        let generation = current.generation + 1;
+        match KeyRing::load_with_deny(&self.dir, &self.deny_path, generation, unix_now()) {
             Ok((ring, problems)) => {
-                self.current.store(Arc::new(ring));
+                let changed = ring.fingerprint != current.fingerprint;
+                if changed {
+                    self.current.store(Arc::new(ring));
+                }
                 self.degraded
                     .store(false, std::sync::atomic::Ordering::Relaxed);
-                Ok(problems)
+                Ok(Reload {
+                    changed,
+                    generation: self.current.load().generation,
+                    problems,
+                })
             }
             Err(e) => {
                 self.degraded
@@ -446,6 +528,17 @@ impl Keys {
             }
         }
     }
+}
+
+/// The outcome of a successful reload.
+#[derive(Debug)]
+pub struct Reload {
+    /// Whether a new ring was swapped in.
+    pub changed: bool,
+    /// The generation now in use.
+    pub generation: u64,
+    /// Files (or deny lines) that were skipped.
+    pub problems: Vec<FileProblem>,
 }
 
 #[cfg(test)]
@@ -511,7 +604,7 @@ mod tests {
         }
         let (ring, problems) = KeyRing::load(dir.path(), 1, now).unwrap();
         assert!(problems.is_empty());
-        let keys = Keys::new(ring, dir.path().to_path_buf());
+        let keys = Keys::new(ring, dir.path().to_path_buf(), dir.path().join("revoked"));
         let first_kid = keys.load().active_signer(now).kid.clone();
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             std::fs::remove_file(entry.unwrap().path()).unwrap();
@@ -523,9 +616,16 @@ mod tests {
         for f in file::generate_set(now - 10, "b") {
             f.write_to_dir(dir.path()).unwrap();
         }
-        keys.reload().unwrap();
+        assert!(keys.reload().unwrap().changed);
         assert!(keys.is_healthy());
         assert_eq!(keys.load().generation, 2);
+        // Nothing changed on disk: nothing is swapped.
+        assert!(!keys.reload().unwrap().changed);
+        assert_eq!(keys.load().generation, 2);
+        std::fs::write(dir.path().join("revoked"), "email alice@example.com\n").unwrap();
+        assert!(keys.reload().unwrap().changed);
+        assert_eq!(keys.load().generation, 3);
+        assert_eq!(keys.load().deny.len(), 1);
         assert_ne!(keys.load().active_signer(now).kid, first_kid);
     }
 }

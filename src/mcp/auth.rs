@@ -7,6 +7,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
+use crate::keys::deny::Subject;
 use crate::keys::unix_now;
 use crate::settings::DEFAULT_SCOPE;
 use crate::tokens::access::{self, AccessClaims, Expectations, TokenError};
@@ -129,6 +130,16 @@ pub fn authenticate(
     let ring = ctx.app.keys.load();
     let claims =
         access::verify(&ring, token, &expect, unix_now()).map_err(AuthFailure::InvalidToken)?;
+    if ring.deny.denies(&Subject {
+        sub: &claims.sub,
+        email: &claims.email,
+        client_id: &claims.client_id,
+        jti: Some(&claims.jti),
+        family: None,
+        issued_at: claims.iat,
+    }) {
+        return Err(AuthFailure::InvalidToken(TokenError::Revoked));
+    }
     if !claims.scope.split(' ').any(|s| s == DEFAULT_SCOPE) {
         return Err(AuthFailure::InsufficientScope);
     }

@@ -207,6 +207,7 @@ fn authorize(
         email: identity.email,
         scope,
         resource,
+        iat: now,
         exp: now + settings.tokens.code_ttl.as_secs(),
     };
     tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, "authorization code issued");

@@ -13,6 +13,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
+use crate::keys::deny::Subject as DenySubject;
 use crate::keys::{unix_now, KeyRing};
 use crate::tokens::access::{self, random_id, AccessClaims};
 use crate::tokens::grants::{client_binding, CodeGrant, RefreshGrant};
@@ -172,6 +173,17 @@ fn exchange_code(
         (None, None) => {}
     }
     check_resource(ctx, params, &grant.resource)?;
+    refuse_revoked(
+        ring,
+        &DenySubject {
+            sub: &grant.sub,
+            email: &grant.email,
+            client_id: client.client_id(),
+            jti: None,
+            family: None,
+            issued_at: grant.iat,
+        },
+    )?;
     // Last: a request that failed any check above does not burn the code.
     match ctx.app.used_codes.first_use(&grant.jti, grant.exp, now) {
         Ok(true) => {}
@@ -193,6 +205,7 @@ fn exchange_code(
             fam: random_id(),
             gen: 1,
             iat: now,
+            auth_time: grant.iat,
             exp: now + ctx.app.settings.tokens.refresh_ttl.as_secs(),
         });
     tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, grant = "authorization_code", "access token issued");
@@ -241,6 +254,17 @@ fn refresh(
         }
     };
     check_resource(ctx, params, &grant.resource)?;
+    refuse_revoked(
+        ring,
+        &DenySubject {
+            sub: &grant.sub,
+            email: &grant.email,
+            client_id: client.client_id(),
+            jti: None,
+            family: Some(&grant.fam),
+            issued_at: grant.auth_time,
+        },
+    )?;
     let next = RefreshGrant {
         gen: grant.gen.saturating_add(1),
         iat: now,
@@ -260,6 +284,15 @@ fn refresh(
         Some(next),
         now,
     ))
+}
+
+/// The deny file names this person, client or family.
+fn refuse_revoked(ring: &KeyRing, s: &DenySubject<'_>) -> Result<(), OAuthError> {
+    if ring.deny.denies(s) {
+        tracing::info!(email = %s.email, "grant refused: revoked");
+        return Err(OAuthError::invalid_grant("this grant has been revoked"));
+    }
+    Ok(())
 }
 
 fn has_scope(scope: &str, wanted: &str) -> bool {

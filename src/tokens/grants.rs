@@ -65,6 +65,8 @@ pub struct CodeGrant {
     pub email: String,
     pub scope: String,
     pub resource: String,
+    /// When the person signed in (the code was issued).
+    pub iat: u64,
     pub exp: u64,
 }
 
@@ -93,6 +95,8 @@ pub struct RefreshGrant {
     pub gen: u32,
     /// When this token was issued.
     pub iat: u64,
+    /// When the person signed in: what a deny-file cut-off compares with.
+    pub auth_time: u64,
     /// When the whole family ends (`tokens.refresh_ttl` after sign-in).
     pub exp: u64,
 }
