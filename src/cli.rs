@@ -249,7 +249,15 @@ fn load_or_create_keys(settings: &Settings) -> Result<KeyRing, String> {
 
 fn keys_generate(dir: &Path, activate_in: Duration) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let at = unix_now() + activate_in.as_secs();
+    // A delayed key is rounded up: it must never activate sooner than asked.
+    let at = if activate_in.is_zero() {
+        unix_now()
+    } else {
+        (std::time::SystemTime::now() + activate_in)
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+            .unwrap_or(0)
+    };
     let tag = file::random_tag();
     for f in file::generate_set(at, &tag) {
         let path = f

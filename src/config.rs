@@ -211,7 +211,12 @@ impl Config {
     }
 
     pub fn load(source: &ConfigSource) -> Result<Config, String> {
-        Self::load_with_env(source, Env::prefixed("MCPGATE_").split("__"))
+        Self::load_with_env(
+            source,
+            Env::prefixed("MCPGATE_")
+                .filter(|k| !is_kubernetes_service_link(k.as_str()))
+                .split("__"),
+        )
     }
 
     fn load_with_env(source: &ConfigSource, env: Env) -> Result<Config, String> {
@@ -230,6 +235,16 @@ impl Config {
             .extract::<Config>()
             .map_err(|e| describe_figment_error(e, source))
     }
+}
+
+/// Kubernetes injects `MCPGATE_SERVICE_HOST`, `MCPGATE_PORT_8080_TCP`…
+/// into pods next to a Service named `mcpgate`: they are not config.
+fn is_kubernetes_service_link(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "port"
+        || k.starts_with("port_")
+        || k.starts_with("service_host")
+        || k.starts_with("service_port")
 }
 
 fn describe_figment_error(err: figment::Error, source: &ConfigSource) -> String {

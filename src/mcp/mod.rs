@@ -201,9 +201,20 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
         .get("_meta")
         .and_then(|m| m.get(META_PROTOCOL_VERSION))
         .cloned();
-    let result = match (method, modern_version) {
-        ("initialize", _) | (_, None) => legacy(headers, method, id, &params, claims),
-        (_, Some(v)) => modern(headers, method, id, &params, &v, claims),
+    // A request that says (by header or method) it is 2026-07-28 but lacks
+    // the `_meta` version is a malformed modern request, not a legacy one.
+    let modern_header = headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| MODERN_VERSIONS.contains(&v.trim()));
+    let result = match modern_version {
+        Some(v) => modern(headers, method, id, &params, &v, claims),
+        None if modern_header || method == "server/discover" => Err(RpcError::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_PARAMS,
+            format!("_meta[\"{META_PROTOCOL_VERSION}\"] is required"),
+        )),
+        None => legacy(headers, method, id, &params, claims),
     };
     match (result, id) {
         (Ok(Some(result)), Some(id)) => response::json(
