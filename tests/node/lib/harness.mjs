@@ -123,6 +123,12 @@ export function startServer(configFile, { expectPort, timeoutMs = 20_000, name =
   });
   let out = '';
   let exited = null;
+  // Never leave a server behind, even when the test process dies early.
+  const killOnExit = () => {
+    if (!exited) proc.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  proc.once('exit', () => process.removeListener('exit', killOnExit));
   const append = (prefix) => (chunk) => {
     out += chunk
       .toString()
