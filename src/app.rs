@@ -8,6 +8,7 @@ use crate::http::host::Hosts;
 use crate::keys::Keys;
 use crate::oauth::replay::ReplayCache;
 use crate::settings::Settings;
+use crate::tokens::verified::VerifiedTokens;
 
 /// Redeemed codes remembered per process (each lives ≤ 10 minutes).
 const REPLAY_CAPACITY: usize = 1_000_000;
@@ -17,6 +18,7 @@ pub struct App {
     pub keys: Arc<Keys>,
     pub hosts: Hosts,
     pub used_codes: ReplayCache,
+    pub verified_tokens: VerifiedTokens,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
     accepting: AtomicBool,
 }
@@ -24,6 +26,7 @@ pub struct App {
 impl App {
     pub fn new(settings: Settings, keys: Arc<Keys>) -> App {
         App {
+            verified_tokens: VerifiedTokens::new(settings.verified_cache_size),
             hosts: Hosts::new(&settings),
             settings,
             keys,

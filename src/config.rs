@@ -118,6 +118,8 @@ pub struct TokensConfig {
     /// Lifetime of a refresh token family; `0s` issues none.
     #[serde(with = "humantime_serde")]
     pub refresh_ttl: Duration,
+    /// Verified access tokens remembered (0: verify every time).
+    pub verified_cache_size: usize,
 }
 
 impl Default for TokensConfig {
@@ -126,6 +128,7 @@ impl Default for TokensConfig {
             access_ttl: Duration::from_secs(3600),
             code_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            verified_cache_size: 65_536,
         }
     }
 }

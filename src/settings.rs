@@ -88,6 +88,7 @@ pub struct Settings {
     pub deny_path: PathBuf,
     pub tokens: TokenSettings,
     pub clients: HashMap<String, ConfiguredClient>,
+    pub verified_cache_size: usize,
     /// Browser origins allowed on `/mcp`, the issuers' own included.
     pub mcp_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
@@ -318,6 +319,7 @@ impl Settings {
                 refresh_ttl: t.refresh_ttl,
             },
             clients,
+            verified_cache_size: t.verified_cache_size,
             mcp_allowed_origins: origins,
             log_format: config.log.format,
         })

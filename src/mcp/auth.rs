@@ -10,7 +10,7 @@ use crate::http::router::Ctx;
 use crate::keys::deny::Subject;
 use crate::keys::unix_now;
 use crate::settings::DEFAULT_SCOPE;
-use crate::tokens::access::{self, AccessClaims, Expectations, TokenError};
+use crate::tokens::access::{AccessClaims, Expectations, TokenError};
 
 /// Why a request to `/mcp` is not authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub fn authenticate(
     ctx: &Ctx<'_>,
     headers: &HeaderMap,
     query: Option<&str>,
-) -> Result<AccessClaims, AuthFailure> {
+) -> Result<std::sync::Arc<AccessClaims>, AuthFailure> {
     let token = bearer(headers, query)?;
     let settings = &ctx.app.settings;
     let expect = Expectations {
@@ -128,8 +128,11 @@ pub fn authenticate(
         audiences: &settings.resources,
     };
     let ring = ctx.app.keys.load();
-    let claims =
-        access::verify(&ring, token, &expect, unix_now()).map_err(AuthFailure::InvalidToken)?;
+    let claims = ctx
+        .app
+        .verified_tokens
+        .verify(&ring, token, &expect, unix_now())
+        .map_err(AuthFailure::InvalidToken)?;
     if ring.deny.denies(&Subject {
         sub: &claims.sub,
         email: &claims.email,

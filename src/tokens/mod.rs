@@ -5,8 +5,10 @@
 //! - [`grants`]: what travels inside each sealed kind: a registered client,
 //!   an authorization code, a refresh token.
 //! - [`pkce`]: RFC 7636 S256.
+//! - [`verified`]: the cache that lets a hot token skip the signature check.
 
 pub mod access;
 pub mod grants;
 pub mod pkce;
 pub mod sealed;
+pub mod verified;

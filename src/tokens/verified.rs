@@ -1,0 +1,128 @@
+//! Verified-token cache: an assistant presents the same access token on
+//! every `/mcp` call for an hour, and the signature check is ~95% of the
+//! cost of accepting it. A token whose signature and claims verified is
+//! remembered, keyed by its SHA-256, with the key-ring generation it was
+//! verified under.
+//!
+//! It can never make a refused token valid: an entry from another ring
+//! generation (a key removed, the deny file changed) is a miss, and the
+//! time, issuer and audience checks run on every hit.
+
+use std::sync::Arc;
+
+use super::access::{self, AccessClaims, Expectations, TokenError};
+use crate::keys::KeyRing;
+
+#[derive(Clone)]
+struct Entry {
+    generation: u64,
+    claims: Arc<AccessClaims>,
+}
+
+pub struct VerifiedTokens {
+    /// `None` when the cache is configured off (size 0).
+    cache: Option<quick_cache::sync::Cache<[u8; 32], Entry>>,
+}
+
+impl VerifiedTokens {
+    pub fn new(capacity: usize) -> VerifiedTokens {
+        VerifiedTokens {
+            cache: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
+        }
+    }
+
+    /// [`access::verify`], skipping the signature for a token verified
+    /// before under the same key ring.
+    pub fn verify(
+        &self,
+        ring: &KeyRing,
+        token: &str,
+        expect: &Expectations<'_>,
+        now: u64,
+    ) -> Result<Arc<AccessClaims>, TokenError> {
+        let Some(cache) = &self.cache else {
+            return access::verify(ring, token, expect, now).map(Arc::new);
+        };
+        if token.len() > access::MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        // A cryptographic hash: a collision would let one token stand in
+        // for another.
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+        if let Some(hit) = cache.get(&key) {
+            if hit.generation == ring.generation {
+                access::check_claims(&hit.claims, expect, now)?;
+                return Ok(hit.claims);
+            }
+        }
+        let claims = Arc::new(access::verify(ring, token, expect, now)?);
+        cache.insert(
+            key,
+            Entry {
+                generation: ring.generation,
+                claims: claims.clone(),
+            },
+        );
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::file::generate_set;
+
+    fn claims(now: u64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://a.example".into(),
+            sub: "u".into(),
+            aud: "https://a.example/mcp".into(),
+            exp: now + 100,
+            iat: now,
+            nbf: now,
+            jti: access::random_id(),
+            client_id: "c".into(),
+            scope: "mcp".into(),
+            email: "u@example.com".into(),
+        }
+    }
+
+    #[test]
+    fn cached_tokens_still_expire_and_a_new_ring_re_verifies() {
+        let files = generate_set(0, "t");
+        let ring = KeyRing::build(files.clone(), 1, 1000).unwrap();
+        let iss = vec!["https://a.example".to_string()];
+        let aud = vec!["https://a.example/mcp".to_string()];
+        let e = Expectations {
+            issuers: &iss,
+            audiences: &aud,
+        };
+        let cache = VerifiedTokens::new(100);
+        let t = access::issue(&ring, &claims(1000), 1000);
+        assert!(cache.verify(&ring, &t, &e, 1000).is_ok());
+        assert!(cache.verify(&ring, &t, &e, 1001).is_ok());
+        assert_eq!(
+            cache.verify(&ring, &t, &e, 1000 + 100 + 61).unwrap_err(),
+            TokenError::Expired
+        );
+        // Another generation without the key: the cached entry must not count.
+        let other = KeyRing::build(generate_set(0, "u"), 2, 1000).unwrap();
+        assert_eq!(
+            cache.verify(&other, &t, &e, 1001).unwrap_err(),
+            TokenError::UnknownKey
+        );
+        // Same keys, new generation: verified again, accepted.
+        let same = KeyRing::build(files, 3, 1000).unwrap();
+        assert!(cache.verify(&same, &t, &e, 1001).is_ok());
+        let aud2 = vec!["https://b.example/mcp".to_string()];
+        let e2 = Expectations {
+            issuers: &iss,
+            audiences: &aud2,
+        };
+        assert_eq!(
+            cache.verify(&same, &t, &e2, 1001).unwrap_err(),
+            TokenError::WrongAudience
+        );
+    }
+}
