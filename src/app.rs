@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::http::host::Hosts;
 use crate::keys::Keys;
+use crate::oauth::refresh_ledger::RefreshLedger;
 use crate::oauth::replay::ReplayCache;
 use crate::settings::Settings;
 use crate::tokens::verified::VerifiedTokens;
@@ -18,6 +19,7 @@ pub struct App {
     pub keys: Arc<Keys>,
     pub hosts: Hosts,
     pub used_codes: ReplayCache,
+    pub refresh_ledger: RefreshLedger,
     pub verified_tokens: VerifiedTokens,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
     accepting: AtomicBool,
@@ -31,6 +33,7 @@ impl App {
             settings,
             keys,
             used_codes: ReplayCache::new(REPLAY_CAPACITY),
+            refresh_ledger: RefreshLedger::new(REPLAY_CAPACITY),
             accepting: AtomicBool::new(true),
         }
     }

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::App;
 use crate::config::{Config, ConfigSource, IdentitySource, LogFormat};
-use crate::http::server::{self, Limits};
+use crate::http::server;
 use crate::keys::file::{self, KeyKind};
 use crate::keys::{unix_now, KeyRing, Keys};
 use crate::settings::{encode_hex, Settings};
@@ -189,12 +189,17 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
         println!("mcpgate listening on {local}");
         let _ = std::io::stdout().flush();
         let shutdown_app = app.clone();
+        let limits = app.settings.limits.clone();
+        let drain = limits.drain_delay;
         let shutdown = async move {
             wait_for_signal().await;
-            tracing::info!("shutdown requested; finishing in-flight requests");
+            // Fail /readyz at once, keep serving while load balancers notice.
             shutdown_app.begin_shutdown();
+            tracing::info!(drain = ?drain, "shutdown requested; draining");
+            tokio::time::sleep(drain).await;
+            tracing::info!("no longer accepting; finishing in-flight requests");
         };
-        server::serve(listener, app, Limits::default(), shutdown)
+        server::serve(listener, app, limits, shutdown)
             .await
             .map_err(|e| e.to_string())
     })
@@ -343,6 +348,7 @@ fn default_token_settings() -> crate::settings::TokenSettings {
         access_ttl: t.access_ttl,
         code_ttl: t.code_ttl,
         refresh_ttl: t.refresh_ttl,
+        refresh_grace: t.refresh_grace,
     }
 }
 

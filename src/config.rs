@@ -34,6 +34,7 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     pub mcp: McpConfig,
     pub log: LogConfig,
+    pub server: ServerConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -66,6 +67,20 @@ pub struct IdentityConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub proxy_secret_header: Option<String>,
     pub proxy_secret_file: Option<PathBuf>,
+    /// Who sees the consent page at `/oauth/authorize`.
+    pub consent: ConsentPolicy,
+    /// How long an Allow is remembered (per client, in a sealed cookie).
+    #[serde(with = "humantime_serde")]
+    pub consent_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsentPolicy {
+    /// Dynamically registered clients ask; pre-provisioned ones do not.
+    DynamicClients,
+    Always,
+    Never,
 }
 
 impl Default for IdentityConfig {
@@ -82,6 +97,8 @@ impl Default for IdentityConfig {
             ],
             proxy_secret_header: None,
             proxy_secret_file: None,
+            consent: ConsentPolicy::DynamicClients,
+            consent_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -120,6 +137,10 @@ pub struct TokensConfig {
     pub refresh_ttl: Duration,
     /// Verified access tokens remembered (0: verify every time).
     pub verified_cache_size: usize,
+    /// How long the previous refresh token of a family stays usable after
+    /// rotation, for a client that lost the response.
+    #[serde(with = "humantime_serde")]
+    pub refresh_grace: Duration,
 }
 
 impl Default for TokensConfig {
@@ -129,6 +150,7 @@ impl Default for TokensConfig {
             code_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             verified_cache_size: 65_536,
+            refresh_grace: Duration::from_secs(60),
         }
     }
 }
@@ -180,6 +202,38 @@ impl Default for Config {
             clients: Vec::new(),
             mcp: McpConfig::default(),
             log: LogConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+/// Connection limits and shutdown timing.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Open connections at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Time a client gets to send a whole request head (slow-loris). hyper
+    /// runs this clock while a keep-alive connection waits for its next
+    /// request too, so it is also the idle keep-alive timeout.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// After SIGTERM: keep accepting (while /readyz fails) this long, so
+    /// load balancers notice before the listener closes.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+    /// Then in-flight requests get this long to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            drain_delay: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

@@ -156,6 +156,8 @@ mod tests {
             allowed_domains: vec!["example.com".into()],
             trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
             proxy_secret: None,
+            consent: crate::config::ConsentPolicy::DynamicClients,
+            consent_ttl: std::time::Duration::from_secs(3600),
         }
     }
 

@@ -48,6 +48,8 @@ pub struct IdentitySettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The header oauth2-proxy injects with a shared secret, and its value.
     pub proxy_secret: Option<(HeaderName, Vec<u8>)>,
+    pub consent: crate::config::ConsentPolicy,
+    pub consent_ttl: Duration,
 }
 
 impl IdentitySettings {
@@ -71,6 +73,7 @@ pub struct TokenSettings {
     pub code_ttl: Duration,
     /// Zero: no refresh tokens.
     pub refresh_ttl: Duration,
+    pub refresh_grace: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +95,7 @@ pub struct Settings {
     /// Browser origins allowed on `/mcp`, the issuers' own included.
     pub mcp_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
+    pub limits: crate::http::server::Limits,
 }
 
 /// Scopes this authorization server knows. `mcp` is the resource's;
@@ -267,6 +271,8 @@ impl Settings {
             allowed_domains,
             trusted_proxies: id.trusted_proxies.clone(),
             proxy_secret,
+            consent: id.consent,
+            consent_ttl: id.consent_ttl,
         };
 
         let t = &config.tokens;
@@ -275,6 +281,12 @@ impl Settings {
         }
         if t.code_ttl.is_zero() || t.code_ttl > Duration::from_secs(600) {
             return Err("tokens.code_ttl: must be between 1s and 10m (RFC 6749 §4.1.2)".into());
+        }
+        if config.server.max_connections == 0 {
+            return Err("server.max_connections: must be at least 1".into());
+        }
+        if config.server.header_read_timeout.is_zero() {
+            return Err("server.header_read_timeout: must be more than 0s".into());
         }
         if config.keys.rescan.is_zero() {
             return Err("keys.rescan: must be more than 0s".into());
@@ -317,11 +329,19 @@ impl Settings {
                 access_ttl: t.access_ttl,
                 code_ttl: t.code_ttl,
                 refresh_ttl: t.refresh_ttl,
+                refresh_grace: t.refresh_grace,
             },
             clients,
             verified_cache_size: t.verified_cache_size,
             mcp_allowed_origins: origins,
             log_format: config.log.format,
+            limits: crate::http::server::Limits {
+                header_read_timeout: config.server.header_read_timeout,
+                max_connections: config.server.max_connections,
+                drain_delay: config.server.drain_delay,
+                shutdown_grace: config.server.shutdown_grace,
+                ..Default::default()
+            },
         })
     }
 

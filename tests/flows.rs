@@ -380,3 +380,48 @@ async fn mcp_serves_the_legacy_and_the_stateless_protocol_on_one_path() {
         .unwrap()
         .contains(&json!("2026-07-28")));
 }
+
+#[tokio::test]
+async fn a_retried_refresh_is_honoured_within_grace_and_real_reuse_kills_the_family() {
+    let s = Server::start("");
+    let (client_id, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
+    let refresh = |rt: String| {
+        let s = &s;
+        let client_id = client_id.clone();
+        async move {
+            s.token(
+                INTERNAL,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let gen1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, _, body) = refresh(gen1.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let gen2 = body["refresh_token"].as_str().unwrap().to_owned();
+    // The response was "lost": the client retries with generation 1.
+    let (status, _, body) = refresh(gen1.clone()).await;
+    assert_eq!(status, 200, "a retry within the grace window: {body}");
+    let gen2b = body["refresh_token"].as_str().unwrap().to_owned();
+    // Generation 2 moves on to 3; now generation 1 is plain reuse.
+    let (status, _, _) = refresh(gen2).await;
+    assert_eq!(status, 200);
+    let (status, _, body) = refresh(gen1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // Reuse revokes the whole family on this replica.
+    let (status, _, body) = refresh(gen2b).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(body.get("access_token").is_none());
+}

@@ -28,7 +28,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Concurrent streams per HTTP/2 connection.
     pub max_h2_streams: u32,
-    /// How long in-flight requests get to finish at shutdown.
+    /// After the shutdown signal, how long to keep accepting while
+    /// `/readyz` fails, so load balancers stop sending first.
+    pub drain_delay: Duration,
+    /// Then how long in-flight requests get to finish.
     pub shutdown_grace: Duration,
 }
 
@@ -39,7 +42,8 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_connections: 10_000,
             max_h2_streams: 100,
-            shutdown_grace: Duration::from_secs(10),
+            drain_delay: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`redirect`]: redirect URI policies and matching.
 //! - [`params`]: form and query parameters.
 //! - [`replay`]: single use of codes.
+//! - [`refresh_ledger`]: refresh-token rotation and reuse detection.
 //! - [`error`]: the one OAuth error type and its responses.
 
 pub mod authorize;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod metadata;
 pub mod params;
 pub mod redirect;
+pub mod refresh_ledger;
 pub mod register;
 pub mod replay;
 pub mod token;

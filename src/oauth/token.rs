@@ -265,6 +265,20 @@ fn refresh(
             issued_at: grant.auth_time,
         },
     )?;
+    // Rotation (OAuth 2.1 §4.3.1): this replica honours each generation
+    // once, but for a retry within the grace window.
+    let grace = ctx.app.settings.tokens.refresh_grace.as_secs();
+    if ctx
+        .app
+        .refresh_ledger
+        .rotate(&grant.fam, grant.gen, now, grace)
+        .is_err()
+    {
+        tracing::warn!(email = %grant.email, generation = grant.gen, "refresh token reuse detected; family revoked on this replica");
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was already used",
+        ));
+    }
     let next = RefreshGrant {
         gen: grant.gen.saturating_add(1),
         iat: now,

@@ -56,6 +56,8 @@ redirect_uris = ["{CLAUDE_CALLBACK}", "https://claude.com/api/mcp/auth_callback"
 source = "proxy"
 allowed_domains = ["example.com"]
 trusted_proxies = ["127.0.0.1/32", "::1/128"]
+# Flows here skip the consent page; tests/consent.rs covers it.
+consent = "never"
 
 [keys]
 dir = "{}"
@@ -340,4 +342,60 @@ pub fn jwt_payload(token: &str) -> Value {
 pub fn jwt_header(token: &str) -> Value {
     let p = token.split('.').next().unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+}
+
+// ---- Helpers for configs the standard one cannot express by appending ----
+
+/// The standard two-host config with its `[identity]` block replaced by
+/// `identity` (which must start with `[identity]`).
+pub fn config_with_identity(keys: &Path, identity: &str) -> String {
+    let standard = config(keys, "");
+    let start = standard.find("[identity]").expect("an [identity] block");
+    let end = standard.find("[keys]").expect("a [keys] block");
+    format!(
+        "{}{}\n\n{}",
+        &standard[..start],
+        identity.trim(),
+        &standard[end..]
+    )
+}
+
+impl Server {
+    /// Starts on freshly generated keys with `make(keys_dir)` as the whole
+    /// config file.
+    pub fn start_custom(make: impl FnOnce(&Path) -> String) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        generate_keys(&keys);
+        let cfg = dir.path().join("mcpgate.toml");
+        std::fs::write(&cfg, make(&keys)).unwrap();
+        Server::start_with(dir, &cfg)
+    }
+
+    /// Starts another server on an existing keys directory (shared, as
+    /// replicas share it) with `make(keys)` as the whole config file.
+    pub fn start_on_keys(keys: &Path, make: impl FnOnce(&Path) -> String) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("mcpgate.toml");
+        std::fs::write(&cfg, make(keys)).unwrap();
+        Server::start_with(dir, &cfg)
+    }
+
+    /// The keys directory of a server started by [`Server::start`] or
+    /// [`Server::start_custom`].
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+}
+
+/// A client like [`client`] whose connections come from `local` (on Linux
+/// all of 127.0.0.0/8 is loopback, so `127.0.0.3` reaches the server as a
+/// peer that is not `127.0.0.1`).
+pub fn client_from(local: std::net::IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .local_address(local)
+        .build()
+        .unwrap()
 }

@@ -102,6 +102,8 @@ export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['exa
   lines.push('source = "proxy"');
   lines.push(`allowed_domains = [${allowedDomains.map(tomlString).join(', ')}]`);
   lines.push('trusted_proxies = ["127.0.0.1/32", "::1/128"]');
+  // The SDK flow has no person to click Allow; consent is tested in Rust.
+  lines.push('consent = "never"');
   lines.push('');
   lines.push('[keys]');
   lines.push(`dir = ${tomlString(keysDir)}`);

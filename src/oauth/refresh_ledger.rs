@@ -1,0 +1,94 @@
+//! Refresh-token rotation memory, per process.
+//!
+//! A refresh token is sealed and self-contained, so any replica can rotate
+//! it; nothing is shared. Each replica remembers, per family, the newest
+//! generation it issued. Presenting an older generation is reuse (RFC 9700
+//! §4.14.2) — unless it is the one just replaced and within the grace
+//! window, which is a client retrying after a lost response. Reuse revokes
+//! the family on this replica. A stateless design cannot see reuse across
+//! replicas; the family's total lifetime (`tokens.refresh_ttl`) and the
+//! deny file bound what a stolen token is worth.
+
+#[derive(Debug, Clone, Copy)]
+struct Latest {
+    /// Newest generation issued here.
+    gen: u32,
+    /// When it was issued.
+    issued_at: u64,
+    /// Reuse was seen: nothing of this family is honoured here any more.
+    revoked: bool,
+}
+
+/// Reuse of an old refresh token was detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reused;
+
+pub struct RefreshLedger {
+    families: quick_cache::sync::Cache<String, Latest>,
+}
+
+impl RefreshLedger {
+    pub fn new(capacity: usize) -> RefreshLedger {
+        RefreshLedger {
+            families: quick_cache::sync::Cache::new(capacity.max(1)),
+        }
+    }
+
+    /// Records that generation `presented` of `family` is being rotated
+    /// into `presented + 1` at `now`; refuses reuse.
+    pub fn rotate(&self, family: &str, presented: u32, now: u64, grace: u64) -> Result<(), Reused> {
+        if let Some(latest) = self.families.get(family) {
+            if latest.revoked {
+                return Err(Reused);
+            }
+            if presented < latest.gen {
+                let just_replaced = presented + 1 == latest.gen;
+                if just_replaced && now.saturating_sub(latest.issued_at) <= grace {
+                    return Ok(());
+                }
+                self.families.insert(
+                    family.to_owned(),
+                    Latest {
+                        revoked: true,
+                        ..latest
+                    },
+                );
+                return Err(Reused);
+            }
+        }
+        self.families.insert(
+            family.to_owned(),
+            Latest {
+                gen: presented.saturating_add(1),
+                issued_at: now,
+                revoked: false,
+            },
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replaced_token_works_within_grace_then_reuse_revokes_the_family() {
+        let l = RefreshLedger::new(100);
+        assert_eq!(l.rotate("f", 1, 1000, 60), Ok(()));
+        // Lost response: the client retries with generation 1.
+        assert_eq!(l.rotate("f", 1, 1030, 60), Ok(()));
+        assert_eq!(l.rotate("f", 2, 1040, 60), Ok(()));
+        // Generation 1 again, long after: reuse. The family is dead here.
+        assert_eq!(l.rotate("f", 1, 1200, 60), Err(Reused));
+        assert_eq!(l.rotate("f", 3, 1201, 60), Err(Reused));
+        assert_eq!(l.rotate("g", 1, 1201, 60), Ok(()));
+    }
+
+    #[test]
+    fn an_older_generation_outside_grace_is_reuse() {
+        let l = RefreshLedger::new(100);
+        assert_eq!(l.rotate("f", 1, 1000, 60), Ok(()));
+        assert_eq!(l.rotate("f", 1, 1061, 60), Err(Reused));
+    }
+}
