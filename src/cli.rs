@@ -175,6 +175,8 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let metrics_handle = crate::metrics::install();
+        crate::metrics::key_ring(ring.generation);
         let keys = Arc::new(Keys::new(
             ring,
             settings.keys_dir.clone(),
@@ -187,6 +189,15 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
         }
         // Scripts wait for this exact line.
         println!("mcpgate listening on {local}");
+        if let Some(addr) = app.settings.metrics_listen {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (server.metrics_listen): {e}"))?;
+            let local = l.local_addr().map_err(|e| e.to_string())?;
+            println!("mcpgate metrics on {local}");
+            tokio::spawn(crate::metrics::upkeep(metrics_handle.clone()));
+            tokio::spawn(server::serve_metrics(l, app.clone(), metrics_handle));
+        }
         let _ = std::io::stdout().flush();
         let shutdown_app = app.clone();
         let limits = app.settings.limits.clone();

@@ -225,6 +225,10 @@ pub struct ServerConfig {
     /// Then in-flight requests get this long to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Where Prometheus scrapes `/metrics`: a port of its own, not behind
+    /// the proxy. Unset: no metrics listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -234,6 +238,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             drain_delay: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
+            metrics_listen: None,
         }
     }
 }

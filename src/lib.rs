@@ -11,6 +11,7 @@
 //! - [`oauth`]: discovery, registration, authorize, token; OAuth errors.
 //! - [`identity`]: the signed-in person, from oauth2-proxy's headers.
 //! - [`mcp`]: JSON-RPC over Streamable HTTP and the built-in tools.
+//! - [`metrics`]: Prometheus counters and histograms.
 //! - [`http`]: accept loop, limits, host resolution, the router.
 //! - [`app`]: the state every request shares.
 //! - [`cli`]: the `mcpgate` command line.
@@ -26,6 +27,7 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod mcp;
+pub mod metrics;
 pub mod oauth;
 pub mod settings;
 pub mod tokens;

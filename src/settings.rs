@@ -96,6 +96,7 @@ pub struct Settings {
     pub mcp_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
     pub limits: crate::http::server::Limits,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Scopes this authorization server knows. `mcp` is the resource's;
@@ -342,6 +343,7 @@ impl Settings {
                 shutdown_grace: config.server.shutdown_grace,
                 ..Default::default()
             },
+            metrics_listen: config.server.metrics_listen,
         })
     }
 

@@ -22,6 +22,25 @@ pub struct Ctx<'a> {
     pub peer: SocketAddr,
 }
 
+/// A low-cardinality name for metrics and logs.
+pub fn route_name(method: &Method, path: &str) -> &'static str {
+    match (method, path) {
+        (_, "/healthz") => "healthz",
+        (_, "/readyz") => "readyz",
+        (_, "/.well-known/oauth-authorization-server")
+        | (_, "/.well-known/openid-configuration") => "authorization_server_metadata",
+        (_, "/.well-known/oauth-protected-resource")
+        | (_, "/.well-known/oauth-protected-resource/mcp") => "protected_resource_metadata",
+        (_, "/.well-known/jwks.json") => "jwks",
+        (&Method::OPTIONS, _) => "preflight",
+        (_, "/oauth/register") => "register",
+        (_, "/oauth/authorize") => "authorize",
+        (_, "/oauth/token") => "token",
+        (_, "/mcp") | (_, "/mcp/") => "mcp",
+        _ => "other",
+    }
+}
+
 pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
     let method = req.method().clone();
     // Load balancers probe by IP: health needs no known host.

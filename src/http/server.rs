@@ -122,25 +122,95 @@ pub async fn serve(
     Ok(())
 }
 
+/// A request id: the proxy's `X-Request-Id` when it sent a sane one, else
+/// a fresh one. Every log line of the request carries it, and so does the
+/// response.
+fn request_id(req: &http::Request<hyper::body::Incoming>) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(crate::tokens::access::random_id)
+}
+
 async fn handle(
     app: Arc<App>,
     peer: SocketAddr,
     req: http::Request<hyper::body::Incoming>,
 ) -> super::response::Resp {
+    use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let method = req.method().clone();
     // The path only: queries carry codes and state.
     let path = req.uri().path().to_owned();
-    let resp = router::route(app, peer, req).await;
-    tracing::info!(
-        target: "mcpgate::access",
-        %method,
-        path = %truncate(&path, 200),
-        status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        peer = %peer.ip(),
-    );
+    let route = router::route_name(&method, &path);
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", id = %id);
+    let mut resp = router::route(app, peer, req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    crate::metrics::request(route, resp.status().as_u16(), elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            target: "mcpgate::access",
+            %method,
+            path = %truncate(&path, 200),
+            route,
+            status = resp.status().as_u16(),
+            micros = elapsed.as_micros() as u64,
+            peer = %peer.ip(),
+        )
+    });
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
     resp
+}
+
+/// Serves `/metrics` (and health) on its own listener, until the process ends.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    app: Arc<App>,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let app = app.clone();
+        let handle = handle.clone();
+        let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let resp = match req.uri().path() {
+                "/metrics" => {
+                    crate::metrics::ready(app.is_ready());
+                    super::response::bytes(
+                        http::StatusCode::OK,
+                        "text/plain; version=0.0.4",
+                        handle.render(),
+                    )
+                }
+                "/healthz" => super::response::bytes(http::StatusCode::OK, "text/plain", "ok\n"),
+                "/readyz" if app.is_ready() => {
+                    super::response::bytes(http::StatusCode::OK, "text/plain", "ready\n")
+                }
+                "/readyz" => super::response::bytes(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "not ready\n",
+                ),
+                _ => super::response::not_found(),
+            };
+            async move { Ok::<_, std::convert::Infallible>(resp) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {

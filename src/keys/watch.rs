@@ -88,6 +88,7 @@ async fn reload(keys: &Arc<Keys>, cause: &'static str) {
                 tracing::warn!(file = %p.file.display(), reason = %p.reason, "key file skipped");
             }
             if r.changed {
+                crate::metrics::key_ring(r.generation);
                 let ring = keys.load();
                 tracing::info!(
                     cause,
@@ -99,6 +100,7 @@ async fn reload(keys: &Arc<Keys>, cause: &'static str) {
             }
         }
         Err(e) => {
+            crate::metrics::key_reload_failed();
             tracing::error!(cause, error = %e, "key reload failed; keeping the previous key ring and reporting not ready")
         }
     }

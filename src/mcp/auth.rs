@@ -26,6 +26,16 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    /// A label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::InvalidRequest(_) => "invalid_request",
+            AuthFailure::InvalidToken(e) => e.label(),
+            AuthFailure::InsufficientScope => "insufficient_scope",
+        }
+    }
+
     /// The one mapping from an auth failure to a response.
     pub fn into_response(self, ctx: &Ctx<'_>) -> Resp {
         let params = &ctx.host.challenge_params;

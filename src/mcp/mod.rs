@@ -99,6 +99,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     let claims = match auth::authenticate(ctx, req.headers(), req.uri().query()) {
         Ok(c) => c,
         Err(f) => {
+            crate::metrics::validation_failure(f.label());
             if !matches!(f, auth::AuthFailure::Missing) {
                 tracing::info!(reason = ?f, peer = %ctx.peer.ip(), "mcp request refused");
             }

@@ -4,11 +4,18 @@
 //! Order matters: until the client and its redirect URI are known good,
 //! errors are pages (never a redirect to an unchecked URI); after that,
 //! errors go back to the client with `state` and `iss`.
+//!
+//! Where the code would be minted, a client that must ask (see
+//! [`consent`]) gets the consent page instead, unless a remember-cookie
+//! says this person already allowed it. The page's answer comes back as a
+//! `POST` to this same path, is validated exactly like the `GET`, and is
+//! answered with a `303`.
 
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 
 use super::client::Client;
+use super::consent::{self, Answer};
 use super::error::{append_query, ErrorCode, OAuthError};
 use super::params::Params;
 use crate::config::IdentitySource;
@@ -22,10 +29,10 @@ use crate::tokens::grants::{client_binding, CodeGrant};
 use crate::tokens::pkce::CodeChallenge;
 use crate::tokens::sealed;
 
-/// The dev sign-in form posts back here; its body is small.
+/// The dev sign-in and consent forms post back here; their bodies are small.
 const MAX_FORM_BODY: usize = 16 * 1024;
 /// The field of the dev sign-in form that carries the email.
-const DEV_EMAIL_FIELD: &str = "mcpgate_dev_email";
+pub const DEV_EMAIL_FIELD: &str = "mcpgate_dev_email";
 
 pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     let wants_html = req
@@ -35,10 +42,8 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
         .is_some_and(|a| a.contains("text/html"));
     let dev = ctx.app.settings.identity.source == IdentitySource::Dev;
     let (parts, body) = req.into_parts();
-    let raw = if parts.method == Method::POST {
-        if !dev {
-            return response::method_not_allowed("GET");
-        }
+    let post = parts.method == Method::POST;
+    let raw = if post {
         match response::read_body(body, None, MAX_FORM_BODY).await {
             Ok(b) => b.to_vec(),
             Err(e) => return OAuthError::invalid_request(e.to_string()).into_page(wants_html),
@@ -50,7 +55,11 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
         Ok(p) => p,
         Err(e) => return e.into_page(wants_html),
     };
-    authorize(ctx, &parts.headers, &params, wants_html)
+    // A POST is the consent form's answer (any mode) or the dev sign-in.
+    if post && !dev && params.get(consent::CONSENT_FIELD).is_none() {
+        return response::method_not_allowed("GET");
+    }
+    authorize(ctx, &parts.headers, &params, wants_html, post)
 }
 
 fn page_error(
@@ -71,6 +80,7 @@ fn authorize(
     headers: &http::HeaderMap,
     params: &Params<'_>,
     wants_html: bool,
+    post: bool,
 ) -> Resp {
     let settings = &ctx.app.settings;
     let site = &ctx.host.site;
@@ -114,7 +124,9 @@ fn authorize(
         },
     };
     let state = params.get("state");
-    let fail = |e: OAuthError| e.into_redirect(redirect_uri, state, &site.issuer);
+    // The answer to a form POST is a 303: the browser follows it with a GET.
+    let respond = |r: Resp| if post { consent::see_other(r) } else { r };
+    let fail = |e: OAuthError| respond(e.into_redirect(redirect_uri, state, &site.issuer));
 
     // 2. The request itself.
     match params.get("response_type") {
@@ -178,7 +190,7 @@ fn authorize(
             }
             match params.get(DEV_EMAIL_FIELD) {
                 Some(email) => identity::from_dev_form(&settings.identity, email),
-                None => return dev_sign_in_form(ctx, params, &client),
+                None => return dev_sign_in_form(ctx, params, &client, redirect_uri),
             }
         }
     };
@@ -196,10 +208,86 @@ fn authorize(
         }
     };
 
-    // 4. The code: everything the token endpoint must check, sealed.
+    // 4. Consent. Only a POST carries an answer; on a GET a `consent`
+    //    parameter is the client's and is ignored.
+    let binding = client_binding(client.client_id());
+    let answer = if post {
+        params.get(consent::CONSENT_FIELD)
+    } else {
+        None
+    };
+    let mut remember = None;
+    if let Some(answer) = answer {
+        let bound = consent::Binding::new(
+            &site.issuer,
+            &binding,
+            redirect_uri,
+            params,
+            &identity.email,
+        );
+        if let Err(e) = bound.check(&ring, params.get(consent::CSRF_FIELD), now) {
+            tracing::warn!(reason = %e, client = client.name().unwrap_or("-"), email = %identity.email,
+                "consent answer refused");
+            return page_error(
+                ErrorCode::InvalidRequest,
+                "this consent form is not for this sign-in, or it expired; start again from your app",
+                wants_html,
+            );
+        }
+        match Answer::parse(answer) {
+            Some(Answer::Allow) => {
+                tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent allowed");
+                remember = consent::remember_cookie(
+                    &ring,
+                    &binding,
+                    &identity.email,
+                    settings.identity.consent_ttl,
+                    &site.issuer,
+                    now,
+                );
+            }
+            Some(Answer::Deny) => {
+                tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent denied");
+                return fail(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "the person denied access",
+                ));
+            }
+            None => {
+                return page_error(
+                    ErrorCode::InvalidRequest,
+                    "consent must be allow or deny",
+                    wants_html,
+                )
+            }
+        }
+    } else if consent::required(settings.identity.consent, &client)
+        && !consent::remembered(&ring, headers, &binding, &identity.email, now)
+    {
+        let bound = consent::Binding::new(
+            &site.issuer,
+            &binding,
+            redirect_uri,
+            params,
+            &identity.email,
+        );
+        let csrf = bound.csrf_token(&ring, now);
+        tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent page shown");
+        return consent::page(&consent::Page {
+            client: &client,
+            redirect_uri,
+            issuer: &site.issuer,
+            email: &identity.email,
+            scope: &scope,
+            params,
+            csrf: &csrf,
+        });
+    }
+
+    // 5. The code: everything the token endpoint must check, sealed.
     let grant = CodeGrant {
         jti: random_id(),
-        client: client_binding(client.client_id()),
+        client: binding,
         redirect_uri: redirect_uri.to_owned(),
         redirect_uri_sent,
         code_challenge,
@@ -212,13 +300,18 @@ fn authorize(
     };
     tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, "authorization code issued");
     let code = sealed::seal(&ring, &grant, now);
+    crate::metrics::code_issued();
     let mut q = vec![("code", code.as_str())];
     if let Some(s) = state {
         q.push(("state", s));
     }
     // RFC 9207 §2: `iss` is exactly the metadata's issuer.
     q.push(("iss", &site.issuer));
-    response::found(&append_query(redirect_uri, &q))
+    let mut r = respond(response::found(&append_query(redirect_uri, &q)));
+    if let Some(cookie) = remember {
+        r.headers_mut().insert(http::header::SET_COOKIE, cookie);
+    }
+    r
 }
 
 /// The scope to grant: the requested tokens (each one we know), or the
@@ -250,10 +343,15 @@ fn granted_scope(requested: Option<&str>) -> Result<String, OAuthError> {
 
 /// Dev mode only: a form asking who you are, posting the authorize request
 /// back with the email added.
-fn dev_sign_in_form(ctx: &Ctx<'_>, params: &Params<'_>, client: &Client<'_>) -> Resp {
+fn dev_sign_in_form(
+    ctx: &Ctx<'_>,
+    params: &Params<'_>,
+    client: &Client<'_>,
+    redirect_uri: &str,
+) -> Resp {
     let hidden: String = params
         .pairs()
-        .filter(|(k, _)| *k != DEV_EMAIL_FIELD)
+        .filter(|(k, _)| !consent::is_form_field(k))
         .map(|(k, v)| {
             format!(
                 "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
@@ -284,7 +382,8 @@ fn dev_sign_in_form(ctx: &Ctx<'_>, params: &Params<'_>, client: &Client<'_>) -> 
         escape_html(&ctx.host.site.issuer),
         escape_html(&domain),
     );
-    response::html(StatusCode::OK, page)
+    // Without consent to ask, the form's answer is a redirect to the client.
+    consent::with_form_action(response::html(StatusCode::OK, page), redirect_uri)
 }
 
 #[cfg(test)]

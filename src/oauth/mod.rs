@@ -3,6 +3,7 @@
 //! - [`metadata`]: RFC 8414 / RFC 9728 discovery documents.
 //! - [`register`]: RFC 7591 dynamic registration.
 //! - [`authorize`]: the authorization endpoint (behind oauth2-proxy).
+//! - [`consent`]: the consent page for self-registered clients.
 //! - [`token`]: the token endpoint (codes and refresh tokens).
 //! - [`client`]: resolving and authenticating clients.
 //! - [`redirect`]: redirect URI policies and matching.
@@ -13,6 +14,7 @@
 
 pub mod authorize;
 pub mod client;
+pub mod consent;
 pub mod error;
 pub mod metadata;
 pub mod params;

@@ -56,8 +56,14 @@ fn clean_text(s: Option<String>) -> Option<String> {
 
 pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     match register(ctx, req).await {
-        Ok(r) => r,
-        Err(e) => e.into_json(),
+        Ok(r) => {
+            crate::metrics::client_registered();
+            r
+        }
+        Err(e) => {
+            crate::metrics::oauth_error("register", e.code.as_str());
+            e.into_json()
+        }
     }
 }
 

@@ -35,7 +35,10 @@ struct TokenResponse {
 pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     match token(ctx, req).await {
         Ok(r) => r,
-        Err(e) => e.into_json(),
+        Err(e) => {
+            crate::metrics::oauth_error("token", e.code.as_str());
+            e.into_json()
+        }
     }
 }
 
@@ -220,6 +223,7 @@ fn exchange_code(
             resource: grant.resource,
         },
         refresh,
+        "authorization_code",
         now,
     ))
 }
@@ -296,6 +300,7 @@ fn refresh(
             resource: grant.resource,
         },
         Some(next),
+        "refresh_token",
         now,
     ))
 }
@@ -327,6 +332,7 @@ fn mint(
     client: &Client<'_>,
     subject: Subject,
     refresh: Option<RefreshGrant>,
+    grant_type: &'static str,
     now: u64,
 ) -> TokenResponse {
     let ttl = ctx.app.settings.tokens.access_ttl.as_secs();
@@ -342,6 +348,11 @@ fn mint(
         scope: subject.scope,
         email: subject.email,
     };
+    let kind = match client {
+        Client::Registered { .. } => "dynamic",
+        Client::Configured(_) => "configured",
+    };
+    crate::metrics::token_issued(kind, grant_type);
     let refresh_token = refresh
         .filter(|_| !ctx.app.settings.tokens.refresh_ttl.is_zero())
         .map(|r| sealed::seal(ring, &r, now).into_string());

@@ -58,6 +58,23 @@ pub enum TokenError {
     Revoked,
 }
 
+impl TokenError {
+    /// A label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenError::Malformed => "malformed",
+            TokenError::WrongType => "wrong_type",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::WrongIssuer => "wrong_issuer",
+            TokenError::WrongAudience => "wrong_audience",
+            TokenError::Revoked => "revoked",
+        }
+    }
+}
+
 /// A fresh random identifier: 128 bits, base64url.
 pub fn random_id() -> String {
     let mut b = [0u8; 16];
@@ -112,14 +129,19 @@ pub fn verify(
             return reject(TokenError::UnknownKey);
         };
         match ring.verifier(kid) {
-            // josekit then insists the header's `alg` equals the key's.
-            Some(v) => Ok(Some(v as &dyn JwsVerifier)),
+            // josekit then insists the header's `alg` equals the key's; any
+            // failure from here on is the signature's or the algorithm's.
+            Some(v) => {
+                refused.set(Some(TokenError::BadSignature));
+                Ok(Some(v as &dyn JwsVerifier))
+            }
             None => reject(TokenError::UnknownKey),
         }
     });
     let (payload, _) = match result {
         Ok(ok) => ok,
-        Err(_) => return Err(refused.get().unwrap_or(TokenError::BadSignature)),
+        // The header never reached the selector: not a JWS at all.
+        Err(_) => return Err(refused.get().unwrap_or(TokenError::Malformed)),
     };
     let claims: AccessClaims =
         serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;

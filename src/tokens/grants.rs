@@ -111,6 +111,51 @@ impl Sealable for RefreshGrant {
 
 pub type SealedRefreshToken = Sealed<RefreshGrant>;
 
+/// The CSRF token of the consent form: binds an Allow or Deny to the
+/// authorize request the page was shown for and to the person it was shown
+/// to. A token from another request, host or person does not match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRequest {
+    /// [`client_binding`] of the client asking.
+    pub client: String,
+    /// The redirect URI the answer goes to.
+    pub redirect_uri: String,
+    /// SHA-256 (base64url) of the issuer and the canonical authorize
+    /// parameters (see `oauth::consent`).
+    pub req: String,
+    /// The signed-in person the page was shown to.
+    pub email: String,
+    pub exp: u64,
+}
+
+impl Sealable for ConsentRequest {
+    const TYP: &'static str = "consent-request";
+    const CLASS: SealClass = SealClass::Tokens;
+    fn expires_at(&self) -> Option<u64> {
+        Some(self.exp)
+    }
+}
+
+/// An Allow remembered in a cookie: this person already let this client in,
+/// so the consent page is skipped until `exp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRemembered {
+    /// [`client_binding`] of the client allowed.
+    pub client: String,
+    pub email: String,
+    /// When the person clicked Allow.
+    pub iat: u64,
+    pub exp: u64,
+}
+
+impl Sealable for ConsentRemembered {
+    const TYP: &'static str = "consent";
+    const CLASS: SealClass = SealClass::Tokens;
+    fn expires_at(&self) -> Option<u64> {
+        Some(self.exp)
+    }
+}
+
 /// A short, fixed-size stand-in for a client id inside codes and refresh
 /// tokens: 128 bits of its SHA-256. Dynamic client ids are long; the
 /// request names the client anyway, so the blob only needs to bind it.

@@ -119,13 +119,16 @@ pub fn open<T: Sealable>(ring: &KeyRing, text: &str, now: u64) -> Result<T, Open
             return reject(OpenError::Malformed);
         };
         match ring.sealer(T::CLASS, kid) {
-            Some(key) => Ok(Some(&*key.decrypter as &dyn JweDecrypter)),
+            Some(key) => {
+                refused.set(Some(OpenError::Tampered));
+                Ok(Some(&*key.decrypter as &dyn JweDecrypter))
+            }
             None => reject(OpenError::UnknownKey),
         }
     });
     let (payload, _header) = match result {
         Ok(ok) => ok,
-        Err(_) => return Err(refused.get().unwrap_or(OpenError::Tampered)),
+        Err(_) => return Err(refused.get().unwrap_or(OpenError::Malformed)),
     };
     let value: T = serde_json::from_slice(&payload).map_err(|_| OpenError::Malformed)?;
     if let Some(exp) = value.expires_at() {

@@ -77,6 +77,8 @@ redirect_uris = ["{GEMINI_CALLBACK}"]
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The `server.metrics_listen` address, when the config sets one.
+    pub metrics_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
 }
@@ -124,7 +126,8 @@ impl Server {
             .expect("start mcpgate");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let mut stdout = BufReader::new(stdout);
+        stdout.read_line(&mut line).unwrap();
         let addr = match line.trim().strip_prefix("mcpgate listening on ") {
             Some(a) => a.parse().unwrap(),
             None => {
@@ -134,12 +137,35 @@ impl Server {
                 panic!("mcpgate did not start: {line:?}\n{log}");
             }
         };
+        let metrics_addr = std::fs::read_to_string(cfg)
+            .unwrap_or_default()
+            .contains("metrics_listen")
+            .then(|| {
+                let mut l = String::new();
+                stdout.read_line(&mut l).unwrap();
+                l.trim()
+                    .strip_prefix("mcpgate metrics on ")
+                    .expect("metrics line")
+                    .parse()
+                    .unwrap()
+            });
         Server {
             child,
             addr,
+            metrics_addr,
             dir,
             http: client(),
         }
+    }
+
+    /// The server's process id (for signals and /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit; returns its status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     pub fn log_path(&self) -> PathBuf {

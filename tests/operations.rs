@@ -1,0 +1,318 @@
+//! What operators rely on, against the real binary: metrics, request ids,
+//! no secret in any log line, limits under slow and oversized clients,
+//! HTTP/2 cleartext, and a graceful shutdown that fails no request.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn start_with_extra_toml(server_section: &str) -> Server {
+    Server::start(&format!("\n[server]\n{server_section}\n"))
+}
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_and_refusals() {
+    let s = start_with_extra_toml("metrics_listen = \"127.0.0.1:0\"");
+    let (_, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
+    assert_eq!(s.whoami(PUBLIC, access_token(&tokens)).await.0, 200);
+    assert_eq!(s.whoami(PUBLIC, "not.a.token").await.0, 401);
+    let metrics = s
+        .http
+        .get(format!("http://{}/metrics", s.metrics_addr.unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "mcpgate_tokens_issued_total{client_kind=\"dynamic\",grant=\"authorization_code\"} 1",
+        "mcpgate_http_requests_total{route=\"token\",status=\"200\"} 1",
+        "mcpgate_http_requests_total{route=\"register\",status=\"201\"} 1",
+        "mcpgate_token_validation_failures_total{reason=\"malformed\"} 1",
+        "mcpgate_key_ring_generation 1",
+        "mcpgate_http_request_duration_seconds_bucket{route=\"mcp\"",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
+    }
+    // /metrics is not on the service port.
+    let r = s.get(PUBLIC, "/metrics").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let s = Server::start("");
+    let r = s
+        .get(PUBLIC, "/.well-known/jwks.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"].len(), 22);
+    let r = s
+        .get(PUBLIC, "/.well-known/jwks.json")
+        .header("x-request-id", "lb-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "lb-abc-123");
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log() {
+    let s = Server::start("");
+    let (client_id, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
+    let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (_, _, refreshed) = s
+        .token(
+            INTERNAL,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt),
+                ("client_id", &client_id),
+            ],
+            None,
+        )
+        .await;
+    let code = s
+        .code_for(INTERNAL, &client_id, "http://127.0.0.1:9/cb")
+        .await;
+    // A failed exchange too: errors must not echo what was sent.
+    let (status, _, _) = s
+        .token(
+            INTERNAL,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &client_id),
+                ("redirect_uri", "http://127.0.0.1:9/cb"),
+                (
+                    "code_verifier",
+                    "wrong-verifier-wrong-verifier-wrong-verifier-x",
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = s
+        .token(
+            PUBLIC,
+            &[("grant_type", "authorization_code"), ("code", &code)],
+            Some((GEMINI_ID, GEMINI_SECRET)),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = s
+        .token(
+            PUBLIC,
+            &[("grant_type", "authorization_code"), ("code", "x")],
+            Some((GEMINI_ID, "wrong-secret-value-123")),
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(s.whoami(INTERNAL, access_token(&tokens)).await.0, 200);
+    assert_eq!(
+        s.whoami(INTERNAL, &format!("{}x", access_token(&tokens)))
+            .await
+            .0,
+        401
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = std::fs::read_to_string(s.log_path()).unwrap();
+    assert!(
+        log.contains("access token issued"),
+        "the log is being written"
+    );
+    let secrets = [
+        access_token(&tokens).to_owned(),
+        rt.clone(),
+        refreshed["access_token"].as_str().unwrap().to_owned(),
+        refreshed["refresh_token"].as_str().unwrap().to_owned(),
+        code.clone(),
+        VERIFIER.to_owned(),
+        "wrong-verifier-wrong-verifier-wrong-verifier-x".to_owned(),
+        GEMINI_SECRET.to_owned(),
+        "wrong-secret-value-123".to_owned(),
+    ];
+    for secret in &secrets {
+        // Any 24-character piece of a secret would already be a leak.
+        let piece = &secret[secret.len().saturating_sub(24)..];
+        assert!(
+            !log.contains(piece),
+            "a secret ({}…) is in the log",
+            &secret[..8]
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_and_the_server_stays_up() {
+    let s = Server::start("");
+    let r = s
+        .get(PUBLIC, "/.well-known/jwks.json")
+        .header("x-padding", "a".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+    let r = s
+        .get(PUBLIC, "/.well-known/jwks.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn cleartext_http2_is_served_alongside_http1() {
+    let s = Server::start("");
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let r = h2
+        .get(s.url("/.well-known/oauth-authorization-server"))
+        .header("host", PUBLIC)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    let m: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(m["issuer"], format!("https://{PUBLIC}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_connections_do_not_starve_real_flows() {
+    let s = start_with_extra_toml("header_read_timeout = \"2s\"");
+    // 300 connections that each send half a request head and then dribble.
+    let addr = s.addr;
+    let slow = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for _ in 0..300 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: mcp.example.com\r\n")
+                .unwrap();
+            conns.push(c);
+        }
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(400));
+            for c in &mut conns {
+                let _ = c.write_all(b"X-Slow: 1\r\n");
+            }
+        }
+        conns
+    });
+    let started = Instant::now();
+    for _ in 0..10 {
+        let (_, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
+        assert_eq!(s.whoami(PUBLIC, access_token(&tokens)).await.0, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "real flows were slowed down"
+    );
+    let mut conns = slow.join().unwrap();
+    // The header timeout closes them: reading gets EOF or a 408.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut closed = 0;
+    for c in &mut conns {
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        match c.read(&mut buf) {
+            Ok(0) => closed += 1,
+            Ok(n) if String::from_utf8_lossy(&buf[..n]).contains("408") => closed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => closed += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        closed,
+        conns.len(),
+        "every slow connection is closed by the header timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_fails_no_request_that_started_before_the_drain_ended() {
+    let mut s = start_with_extra_toml("drain_delay = \"1s\"\nshutdown_grace = \"5s\"");
+    let (_, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
+    let token = access_token(&tokens).to_owned();
+    let url = s.url("/mcp");
+    let stop = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (url, token, stop) = (url.clone(), token.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            // Keep-alive connections, like a load balancer's.
+            let http = client();
+            let mut ok = 0usize;
+            let mut failed_in_drain = Vec::new();
+            for i in 0..2000 {
+                if stop.load(Ordering::Relaxed) == 1 {
+                    break;
+                }
+                let sent = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("host", PUBLIC)
+                    .bearer_auth(&token)
+                    .json(&json!({"jsonrpc":"2.0","id":i,"method":"tools/call","params":{"name":"whoami"}}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    other => failed_in_drain.push((sent, format!("{w}/{i}: {other:?}"))),
+                }
+            }
+            (ok, failed_in_drain)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let term_at = Instant::now();
+    assert_eq!(send_sigterm(s.pid()), 0);
+    // /readyz fails at once, while the listener still accepts.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(1, Ordering::Relaxed);
+    let drain_end = term_at + Duration::from_secs(1);
+    let mut total_ok = 0;
+    for w in workers {
+        let (ok, failures) = w.await.unwrap();
+        total_ok += ok;
+        let early: Vec<_> = failures
+            .iter()
+            .filter(|(sent, _)| *sent < drain_end)
+            .collect();
+        assert!(
+            early.is_empty(),
+            "requests sent before the drain ended failed: {early:?}"
+        );
+    }
+    assert!(total_ok > 100, "load ran: {total_ok}");
+    let status = s.wait();
+    assert!(status.success(), "clean exit: {status:?}");
+}
+
+fn send_sigterm(pid: u32) -> i32 {
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .map(|s| s.code().unwrap_or(1))
+        .unwrap_or(1)
+}
