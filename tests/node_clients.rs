@@ -16,7 +16,11 @@ fn official_sdk_and_conformance_runner_complete_against_the_binary() {
         .expect("bash runs tests/node/run.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary = stdout.lines().rev().find(|l| l.starts_with("node: ")).unwrap_or("no summary");
+    let summary = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("node: "))
+        .unwrap_or("no summary");
     eprintln!("{summary}");
     assert!(
         out.status.success(),

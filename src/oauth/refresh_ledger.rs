@@ -43,7 +43,8 @@ impl RefreshLedger {
             }
             if presented < latest.gen {
                 let just_replaced = presented + 1 == latest.gen;
-                if just_replaced && now.saturating_sub(latest.issued_at) <= grace {
+                // Whole seconds: `<` so that a grace of 0 s means none.
+                if just_replaced && now.saturating_sub(latest.issued_at) < grace {
                     return Ok(());
                 }
                 self.families.insert(
@@ -89,6 +90,9 @@ mod tests {
     fn an_older_generation_outside_grace_is_reuse() {
         let l = RefreshLedger::new(100);
         assert_eq!(l.rotate("f", 1, 1000, 60), Ok(()));
-        assert_eq!(l.rotate("f", 1, 1061, 60), Err(Reused));
+        assert_eq!(l.rotate("f", 1, 1060, 60), Err(Reused));
+        let l = RefreshLedger::new(100);
+        assert_eq!(l.rotate("f", 1, 1000, 0), Ok(()));
+        assert_eq!(l.rotate("f", 1, 1000, 0), Err(Reused));
     }
 }
