@@ -130,7 +130,13 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
                 .into_response(None)
         }
     };
-    let message: Value = match serde_json::from_slice(&body) {
+    serve_message(&parts.headers, &body, &claims)
+}
+
+/// One authenticated JSON-RPC POST body to its response. Pure: no I/O, so
+/// it is what the fuzzer drives.
+pub fn serve_message(headers: &HeaderMap, body: &[u8], claims: &AccessClaims) -> Resp {
+    let message: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             return RpcError::new(
@@ -141,7 +147,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
             .into_response(None)
         }
     };
-    dispatch(&parts.headers, message, &claims)
+    dispatch(headers, message, claims)
 }
 
 /// One JSON-RPC message to one response.

@@ -11,7 +11,7 @@ use super::error::{ErrorCode, OAuthError};
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
 use crate::keys::unix_now;
-use crate::settings::SCOPES_SUPPORTED;
+use crate::settings::{Site, SCOPES_SUPPORTED};
 use crate::tokens::grants::ClientRegistration;
 use crate::tokens::sealed;
 
@@ -82,7 +82,45 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
         }
         Err(e) => return Err(OAuthError::invalid_request(e.to_string())),
     };
-    let md: Metadata = serde_json::from_slice(&body).map_err(|e| {
+    let now = unix_now();
+    let registration = validate(&body, &ctx.host.site, now)?;
+    let ring = ctx.app.keys.load();
+    let client_id = sealed::seal(&ring, &registration, now).into_string();
+
+    let mut out = Map::new();
+    out.insert("client_id".into(), client_id.into());
+    out.insert("client_id_issued_at".into(), now.into());
+    out.insert("redirect_uris".into(), json!(registration.redirect_uris));
+    out.insert(
+        "grant_types".into(),
+        if registration.refresh {
+            json!(["authorization_code", "refresh_token"])
+        } else {
+            json!(["authorization_code"])
+        },
+    );
+    out.insert("response_types".into(), json!(["code"]));
+    out.insert("token_endpoint_auth_method".into(), "none".into());
+    let optional = [
+        ("client_name", &registration.client_name),
+        ("client_uri", &registration.client_uri),
+        ("scope", &registration.scope),
+        ("application_type", &registration.application_type),
+        ("software_id", &registration.software_id),
+        ("software_version", &registration.software_version),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            out.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+    Ok(response::json_no_store(StatusCode::CREATED, &out))
+}
+
+/// Validates RFC 7591 client metadata sent to `site` into what gets sealed
+/// into the client id. Pure: no I/O, so it is what the fuzzer drives.
+pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration, OAuthError> {
+    let md: Metadata = serde_json::from_slice(body).map_err(|e| {
         metadata_error(format!(
             "the body must be a JSON object of client metadata: {e}"
         ))
@@ -104,7 +142,7 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
     }
     // §3.2.1 lets the server replace metadata: disallowed URIs in a mixed
     // set are dropped and the response shows what was registered.
-    let policy = &ctx.host.site.redirect_policy;
+    let policy = &site.redirect_policy;
     let mut redirect_uris = Vec::new();
     let mut first_refusal = None;
     for uri in requested {
@@ -123,7 +161,7 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
             ErrorCode::InvalidRedirectUri,
             format!(
                 "no redirect URI is allowed on {}: {}",
-                ctx.host.site.issuer,
+                site.issuer,
                 first_refusal.unwrap_or_default()
             ),
         ));
@@ -174,7 +212,6 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
         .client_uri
         .filter(|u| u.len() <= 500 && u.starts_with("https://") && url::Url::parse(u).is_ok());
 
-    let now = unix_now();
     let registration = ClientRegistration {
         redirect_uris,
         refresh,
@@ -186,37 +223,7 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
         software_version: clean_text(md.software_version),
         issued_at: now,
     };
-    let ring = ctx.app.keys.load();
-    let client_id = sealed::seal(&ring, &registration, now).into_string();
-
-    let mut out = Map::new();
-    out.insert("client_id".into(), client_id.into());
-    out.insert("client_id_issued_at".into(), now.into());
-    out.insert("redirect_uris".into(), json!(registration.redirect_uris));
-    out.insert(
-        "grant_types".into(),
-        if refresh {
-            json!(["authorization_code", "refresh_token"])
-        } else {
-            json!(["authorization_code"])
-        },
-    );
-    out.insert("response_types".into(), json!(["code"]));
-    out.insert("token_endpoint_auth_method".into(), "none".into());
-    let optional = [
-        ("client_name", &registration.client_name),
-        ("client_uri", &registration.client_uri),
-        ("scope", &registration.scope),
-        ("application_type", &registration.application_type),
-        ("software_id", &registration.software_id),
-        ("software_version", &registration.software_version),
-    ];
-    for (k, v) in optional {
-        if let Some(v) = v {
-            out.insert(k.into(), Value::String(v.clone()));
-        }
-    }
-    Ok(response::json_no_store(StatusCode::CREATED, &out))
+    Ok(registration)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
