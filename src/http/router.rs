@@ -94,7 +94,7 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> R
         (&Method::POST, "/oauth/token") => oauth::token::handle(&ctx, req).await,
         (_, "/mcp") | (_, "/mcp/") => mcp::handle(&ctx, req).await,
         (_, "/oauth/register") | (_, "/oauth/token") => response::method_not_allowed("POST"),
-        (_, "/oauth/authorize") => response::method_not_allowed("GET"),
+        (_, "/oauth/authorize") => response::method_not_allowed("GET, POST"),
         _ => response::not_found(),
     };
     cors::decorate(&ctx, cors_route, origin.as_ref(), &mut resp);

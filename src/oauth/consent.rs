@@ -432,8 +432,8 @@ pub fn page(p: &Page<'_>) -> Resp {
          <p>Signed in as <strong>{email}</strong>. If you allow, it will be able to:</p>\
          <ul><li>call the tools available to you, as you</li>{offline}</ul>\
          <p>Your answer is sent to <strong>{target}</strong>.</p>\
-         <p class=\"note\">Allow only if you just asked an app to connect and you recognise \
-         <strong>{target}</strong>. The name above is chosen by the app itself and proves nothing.</p>\
+         <p class=\"note\">Allow only if you just asked an app to connect. The name above is \
+         chosen by the app itself and proves nothing; where your answer is sent is what counts.</p>\
          <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
          <button type=\"submit\" name=\"{CONSENT_FIELD}\" value=\"deny\">Deny</button>\
          <button type=\"submit\" name=\"{CONSENT_FIELD}\" value=\"allow\" class=\"allow\">Allow</button>\
