@@ -91,6 +91,36 @@ pub fn not_found() -> Resp {
     )
 }
 
+/// `<input type="hidden">` for each pair: a form that re-posts a request.
+pub fn hidden_inputs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    pairs
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape_html(k),
+                escape_html(v)
+            )
+        })
+        .collect()
+}
+
+/// Reads a request body of at most `limit` bytes, checking the declared
+/// `Content-Length` first.
+pub async fn read_request_body<B>(
+    headers: &http::HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, BodyError>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    read_body(body, length, limit).await
+}
+
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -111,11 +111,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
         return response::method_not_allowed("POST");
     }
     let (parts, body) = req.into_parts();
-    let length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    let body = match response::read_body(body, length, MAX_BODY).await {
+    let body = match response::read_request_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
         Err(e @ response::BodyError::TooLarge(_)) => {
             return RpcError::new(

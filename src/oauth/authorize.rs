@@ -44,7 +44,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let post = parts.method == Method::POST;
     let raw = if post {
-        match response::read_body(body, None, MAX_FORM_BODY).await {
+        match response::read_request_body(&parts.headers, body, MAX_FORM_BODY).await {
             Ok(b) => b.to_vec(),
             Err(e) => return OAuthError::invalid_request(e.to_string()).into_page(wants_html),
         }
@@ -216,15 +216,15 @@ fn authorize(
     } else {
         None
     };
+    let bound = consent::Binding::new(
+        &site.issuer,
+        &binding,
+        redirect_uri,
+        params,
+        &identity.email,
+    );
     let mut remember = None;
     if let Some(answer) = answer {
-        let bound = consent::Binding::new(
-            &site.issuer,
-            &binding,
-            redirect_uri,
-            params,
-            &identity.email,
-        );
         if let Err(e) = bound.check(&ring, params.get(consent::CSRF_FIELD), now) {
             tracing::warn!(reason = %e, client = client.name().unwrap_or("-"), email = %identity.email,
                 "consent answer refused");
@@ -264,13 +264,6 @@ fn authorize(
     } else if consent::required(settings.identity.consent, &client)
         && !consent::remembered(&ring, headers, &binding, &identity.email, now)
     {
-        let bound = consent::Binding::new(
-            &site.issuer,
-            &binding,
-            redirect_uri,
-            params,
-            &identity.email,
-        );
         let csrf = bound.csrf_token(&ring, now);
         tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent page shown");
         return consent::page(&consent::Page {
@@ -349,17 +342,8 @@ fn dev_sign_in_form(
     client: &Client<'_>,
     redirect_uri: &str,
 ) -> Resp {
-    let hidden: String = params
-        .pairs()
-        .filter(|(k, _)| !consent::is_form_field(k))
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape_html(k),
-                escape_html(v)
-            )
-        })
-        .collect();
+    let hidden =
+        response::hidden_inputs(params.pairs().filter(|(k, _)| !consent::is_form_field(k)));
     let domain = ctx
         .app
         .settings

@@ -399,19 +399,12 @@ pub struct Page<'a> {
 
 /// The consent page: 200, HTML, no script, not frameable, not cached.
 pub fn page(p: &Page<'_>) -> Resp {
-    let hidden: String = p
-        .params
-        .pairs()
-        .filter(|(k, _)| *k != CONSENT_FIELD && *k != CSRF_FIELD)
-        .chain(std::iter::once((CSRF_FIELD, p.csrf)))
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape_html(k),
-                escape_html(v)
-            )
-        })
-        .collect();
+    let hidden = response::hidden_inputs(
+        p.params
+            .pairs()
+            .filter(|(k, _)| *k != CONSENT_FIELD && *k != CSRF_FIELD)
+            .chain(std::iter::once((CSRF_FIELD, p.csrf))),
+    );
     let target = escape_html(&redirect_label(p.redirect_uri));
     let offline = if p.scope.split(' ').any(|s| s == "offline_access") {
         "<li>stay connected without asking you again, until the access expires or is revoked</li>"

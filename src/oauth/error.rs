@@ -155,6 +155,18 @@ impl OAuthError {
     }
 }
 
+impl OAuthError {
+    /// A body that could not be read: 413 when too large, else 400, both
+    /// as RFC 6749 JSON (`invalid_request`).
+    pub fn body_response(e: response::BodyError) -> Resp {
+        let mut r = OAuthError::invalid_request(e.to_string()).into_json();
+        if matches!(e, response::BodyError::TooLarge(_)) {
+            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        r
+    }
+}
+
 /// Appends `params` to `uri`'s query, keeping what is already there
 /// (RFC 6749 §3.1.2: the redirect URI may carry a query to preserve).
 pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {

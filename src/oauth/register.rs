@@ -69,18 +69,9 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
 
 async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError> {
     let (parts, body) = req.into_parts();
-    let length = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    let body = match response::read_body(body, length, MAX_BODY).await {
+    let body = match response::read_request_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e @ response::BodyError::TooLarge(_)) => {
-            let mut r = OAuthError::invalid_request(e.to_string()).into_json();
-            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return Ok(r);
-        }
-        Err(e) => return Err(OAuthError::invalid_request(e.to_string())),
+        Err(e) => return Ok(OAuthError::body_response(e)),
     };
     let now = unix_now();
     let registration = validate(&body, &ctx.host.site, now)?;

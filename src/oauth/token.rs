@@ -59,18 +59,9 @@ async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError
             ));
         }
     }
-    let length = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    let body = match response::read_body(body, length, MAX_BODY).await {
+    let body = match response::read_request_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e @ response::BodyError::TooLarge(_)) => {
-            let mut r = OAuthError::invalid_request(e.to_string()).into_json();
-            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return Ok(r);
-        }
-        Err(e) => return Err(OAuthError::invalid_request(e.to_string())),
+        Err(e) => return Ok(OAuthError::body_response(e)),
     };
     let params = Params::parse(&body)?;
     if parts.uri.query().is_some_and(|q| !q.is_empty()) {

@@ -1,0 +1,362 @@
+//! The operator interface (DESIGN.md "Operator interface"), run as a
+//! person or a script would: the real binary, its exit codes and output.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::Value;
+
+fn mcpgate(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(args).current_dir(cwd);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn set_activation(file: &Path, at: u64) {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    v["activates_at"] = at.into();
+    std::fs::write(file, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn keys_generate_list_rotate_and_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let k = keys.to_str().unwrap();
+    let out = mcpgate(&["keys", "generate", "--dir", k], dir.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files: Vec<_> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 3);
+    for f in &files {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let list = stdout(&mcpgate(&["keys", "list", "--dir", k], dir.path(), &[]));
+    assert_eq!(list.matches(" active").count(), 3, "{list}");
+    for kind in ["signing", "sealing", "registration"] {
+        assert!(list.contains(kind), "{list}");
+    }
+
+    let out = mcpgate(
+        &["keys", "rotate", "--dir", k, "--activate-in", "5m"],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = stdout(&mcpgate(&["keys", "list", "--dir", k], dir.path(), &[]));
+    assert_eq!(list.matches(" pending").count(), 3, "{list}");
+    assert_eq!(list.matches(" active").count(), 3, "{list}");
+
+    // Age the keys: the first set 20 days old, its successors 10 days.
+    let mut files: Vec<_> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort_by_key(|p| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .contains("\"activates_at\": \"") as u8
+    });
+    let content = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    for f in &files {
+        let v: Value = serde_json::from_str(&content(f)).unwrap();
+        let at = humantime::parse_rfc3339(v["activates_at"].as_str().unwrap()).unwrap();
+        if at > std::time::SystemTime::now() {
+            new.push(f.clone());
+        } else {
+            old.push(f.clone());
+        }
+    }
+    for f in &old {
+        set_activation(f, now() - 20 * 86400);
+    }
+    for f in &new {
+        set_activation(f, now() - 10 * 86400);
+    }
+    let list = stdout(&mcpgate(&["keys", "list", "--dir", k], dir.path(), &[]));
+    // Signing keys retire an hour after their successor; sealing keys
+    // after the refresh lifetime (30 d); registration keys never.
+    assert!(list.contains("retired-by-successor"), "{list}");
+    assert_eq!(list.matches(" retiring").count(), 2, "{list}");
+    assert!(list.contains("register again"), "{list}");
+
+    let out = mcpgate(
+        &["keys", "prune", "--dir", k, "--older-than", "5d"],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("must register again"),
+        "{}",
+        stdout(&out)
+    );
+    let left: Vec<_> = std::fs::read_dir(&keys).unwrap().collect();
+    assert_eq!(left.len(), 3, "only the active keys remain");
+    let list = stdout(&mcpgate(&["keys", "list", "--dir", k], dir.path(), &[]));
+    assert_eq!(list.matches(" active").count(), 3, "{list}");
+    // Nothing more to prune: the active keys are never removed.
+    let out = mcpgate(
+        &["keys", "prune", "--dir", k, "--older-than", "0s"],
+        dir.path(),
+        &[],
+    );
+    assert!(
+        stdout(&out).contains("nothing superseded"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn clients_add_prints_a_secret_once_and_a_stanza_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcpgate(
+        &[
+            "clients",
+            "add",
+            "--client-id",
+            "acme-agent",
+            "--redirect-uri",
+            "https://agent.acme.example/cb",
+            "--name",
+            "Acme",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(secret.len() >= 43);
+    let stanza = &text[text.find("[[clients]]").unwrap()..];
+    assert!(
+        !stanza.contains(&secret),
+        "only the hash goes into the config"
+    );
+
+    let keys = dir.path().join("keys");
+    generate_keys(&keys);
+    let cfg_text = config(&keys, "")
+        .replace(r#"redirect_uris = ["https://claude.ai/api/mcp/auth_callback""#, r#"redirect_uris = ["https://agent.acme.example/cb", "https://claude.ai/api/mcp/auth_callback""#)
+        + "\n"
+        + stanza;
+    let cfg = dir.path().join("mcpgate.toml");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let check = mcpgate(
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[],
+    );
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(
+        !stdout(&check).contains(&sha256_hex(&secret)),
+        "config check redacts secret hashes"
+    );
+    assert!(stdout(&check).contains("<redacted>"));
+
+    let s = Server::start_with(tempfile::tempdir().unwrap(), &cfg);
+    let r = s
+        .authorize(
+            PUBLIC,
+            &[
+                ("response_type", "code"),
+                ("client_id", "acme-agent"),
+                ("redirect_uri", "https://agent.acme.example/cb"),
+            ],
+            Some("carol@example.com"),
+        )
+        .await;
+    assert_eq!(r.status(), 302);
+    let code = query_param(&location(&r), "code").unwrap();
+    let (status, _, body) = s
+        .token(
+            PUBLIC,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://agent.acme.example/cb"),
+            ],
+            Some(("acme-agent", &secret)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn config_check_names_bad_keys_and_applies_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        config(&keys, "").replace("[keys]", "[keys]\nrotation = \"1h\""),
+    )
+    .unwrap();
+    let out = mcpgate(
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("rotation"), "{}", stderr(&out));
+
+    std::fs::write(&cfg, config(&keys, "")).unwrap();
+    let out = mcpgate(
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[
+            ("MCPGATE_TOKENS__ACCESS_TTL", "5m"),
+            ("MCPGATE_SERVICE_HOST", "10.0.0.1"),
+            ("MCPGATE_PORT", "tcp://10.0.0.1:80"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("access_ttl = \"5m\""),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("https://mcp.example.com/.well-known/oauth-authorization-server"));
+
+    let out = mcpgate(
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[("MCPGATE_TOKENS__ACCES_TTL", "5m")],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("acces_ttl"), "{}", stderr(&out));
+
+    let out = mcpgate(
+        &["serve", "--config", "/nonexistent/mcpgate.toml"],
+        dir.path(),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_without_keys_in_proxy_mode_explains_how_to_create_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config(&dir.path().join("nokeys"), "")).unwrap();
+    let out = mcpgate(
+        &["serve", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("mcpgate keys generate"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn cargo_run_serves_the_dev_config_with_generated_keys() {
+    // What `cargo run` does in a fresh clone: no config file, no keys.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .current_dir(dir.path())
+        .env("MCPGATE_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("mcpgate listening on ")
+        .expect(&line)
+        .to_owned();
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("keys")).unwrap().count(),
+        3,
+        "dev keys generated"
+    );
+    let http = client();
+    // The dev config's issuers are on port 8080; the listener moved only.
+    let host = "127.0.0.1:8080";
+    let reg: Value = http
+        .post(format!("http://{addr}/oauth/register"))
+        .header("host", host)
+        .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1:5000/cb"], "client_name": "Dev <b>client</b>"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = reg["client_id"].as_str().unwrap();
+    let c = challenge(VERIFIER);
+    let params = [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", "http://127.0.0.1:5000/cb"),
+        ("code_challenge", &c),
+        ("code_challenge_method", "S256"),
+        ("state", "dev"),
+    ];
+    let page = http
+        .get(format!("http://{addr}/oauth/authorize"))
+        .header("host", host)
+        .header("accept", "text/html")
+        .query(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("type=\"email\""), "{html}");
+    assert!(
+        html.contains("Dev &lt;b&gt;client&lt;/b&gt;"),
+        "client names are escaped"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Dev sign-in trusts typed emails: never on a non-loopback listener.
+    let out = mcpgate(&[], dir.path(), &[("MCPGATE_LISTEN", "0.0.0.0:0")]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("identity.source"), "{}", stderr(&out));
+}
