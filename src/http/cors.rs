@@ -3,7 +3,7 @@
 //! origin. Never on `/oauth/authorize` (a top-level navigation, not a
 //! fetch); on `/mcp` only for allowlisted origins.
 
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::StatusCode;
 
 use super::response::{self, Resp};
@@ -17,17 +17,6 @@ pub enum Route {
     Mcp,
     /// Everything else: no CORS.
     Closed,
-}
-
-impl Route {
-    pub fn for_path(path: &str) -> Route {
-        match path {
-            "/mcp" | "/mcp/" => Route::Mcp,
-            "/oauth/register" | "/oauth/token" => Route::Open,
-            p if p.starts_with("/.well-known/") => Route::Open,
-            _ => Route::Closed,
-        }
-    }
 }
 
 const OPEN_ALLOW_HEADERS: &str = "authorization, content-type, mcp-protocol-version";
@@ -71,12 +60,7 @@ pub fn decorate(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>, resp:
 }
 
 /// Answers an `OPTIONS` preflight.
-pub fn preflight(
-    ctx: &Ctx<'_>,
-    route: Route,
-    origin: Option<&HeaderValue>,
-    _req: &HeaderMap,
-) -> Resp {
+pub fn preflight(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>) -> Resp {
     let mut r = response::empty(StatusCode::NO_CONTENT);
     let allowed = match (route, origin) {
         (Route::Open, Some(_)) => Some((

@@ -22,37 +22,87 @@ pub struct Ctx<'a> {
     pub peer: SocketAddr,
 }
 
-/// A low-cardinality name for metrics and logs.
-pub fn route_name(method: &Method, path: &str) -> &'static str {
-    match (method, path) {
-        (_, "/healthz") => "healthz",
-        (_, "/readyz") => "readyz",
-        (_, "/.well-known/oauth-authorization-server")
-        | (_, "/.well-known/openid-configuration") => "authorization_server_metadata",
-        (_, "/.well-known/oauth-protected-resource")
-        | (_, "/.well-known/oauth-protected-resource/mcp") => "protected_resource_metadata",
-        (_, "/.well-known/jwks.json") => "jwks",
-        (&Method::OPTIONS, _) => "preflight",
-        (_, "/oauth/register") => "register",
-        (_, "/oauth/authorize") => "authorize",
-        (_, "/oauth/token") => "token",
-        (_, "/mcp") | (_, "/mcp/") => "mcp",
-        _ => "other",
+/// The endpoints, by path. The one place a path is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Healthz,
+    Readyz,
+    /// RFC 8414 (also served as `openid-configuration`).
+    AuthorizationServerMetadata,
+    /// RFC 9728, with and without the resource path.
+    ProtectedResourceMetadata,
+    Jwks,
+    Register,
+    Authorize,
+    Token,
+    Mcp,
+    NotFound,
+}
+
+impl Endpoint {
+    pub fn for_path(path: &str) -> Endpoint {
+        match path {
+            "/healthz" => Endpoint::Healthz,
+            "/readyz" => Endpoint::Readyz,
+            "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
+                Endpoint::AuthorizationServerMetadata
+            }
+            "/.well-known/oauth-protected-resource"
+            | "/.well-known/oauth-protected-resource/mcp" => Endpoint::ProtectedResourceMetadata,
+            "/.well-known/jwks.json" => Endpoint::Jwks,
+            "/oauth/register" => Endpoint::Register,
+            "/oauth/authorize" => Endpoint::Authorize,
+            "/oauth/token" => Endpoint::Token,
+            "/mcp" | "/mcp/" => Endpoint::Mcp,
+            _ => Endpoint::NotFound,
+        }
+    }
+
+    /// A low-cardinality name for metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Healthz => "healthz",
+            Endpoint::Readyz => "readyz",
+            Endpoint::AuthorizationServerMetadata => "authorization_server_metadata",
+            Endpoint::ProtectedResourceMetadata => "protected_resource_metadata",
+            Endpoint::Jwks => "jwks",
+            Endpoint::Register => "register",
+            Endpoint::Authorize => "authorize",
+            Endpoint::Token => "token",
+            Endpoint::Mcp => "mcp",
+            Endpoint::NotFound => "other",
+        }
+    }
+
+    fn cors(self) -> cors::Route {
+        match self {
+            Endpoint::AuthorizationServerMetadata
+            | Endpoint::ProtectedResourceMetadata
+            | Endpoint::Jwks
+            | Endpoint::Register
+            | Endpoint::Token => cors::Route::Open,
+            Endpoint::Mcp => cors::Route::Mcp,
+            _ => cors::Route::Closed,
+        }
+    }
+}
+
+fn ready(app: &App) -> Resp {
+    if app.is_ready() {
+        response::bytes(StatusCode::OK, "text/plain", "ready\n")
+    } else {
+        response::bytes(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
     }
 }
 
 pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+    use Endpoint as E;
+    let endpoint = E::for_path(req.uri().path());
     let method = req.method().clone();
     // Load balancers probe by IP: health needs no known host.
-    match (&method, req.uri().path()) {
-        (&Method::GET, "/healthz") => return response::bytes(StatusCode::OK, "text/plain", "ok\n"),
-        (&Method::GET, "/readyz") => {
-            return if app.is_ready() {
-                response::bytes(StatusCode::OK, "text/plain", "ready\n")
-            } else {
-                response::bytes(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
-            };
-        }
+    match (endpoint, &method) {
+        (E::Healthz, &Method::GET) => return response::bytes(StatusCode::OK, "text/plain", "ok\n"),
+        (E::Readyz, &Method::GET) => return ready(&app),
         _ => {}
     }
     let Some(host) = app.hosts.resolve(&app.settings, peer.ip(), &req) else {
@@ -69,34 +119,30 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> R
         host,
         peer,
     };
-    let path = req.uri().path().to_owned();
     let origin = req.headers().get(http::header::ORIGIN).cloned();
-    let cors_route = cors::Route::for_path(&path);
     if method == Method::OPTIONS {
-        return cors::preflight(&ctx, cors_route, origin.as_ref(), req.headers());
+        return cors::preflight(&ctx, endpoint.cors(), origin.as_ref());
     }
-    let mut resp = match (&method, path.as_str()) {
-        (&Method::GET, "/.well-known/oauth-authorization-server")
-        | (&Method::GET, "/.well-known/openid-configuration") => {
+    let mut resp = match (endpoint, &method) {
+        (E::AuthorizationServerMetadata, &Method::GET) => {
             response::json_bytes(StatusCode::OK, host.authorization_server_metadata.clone())
         }
-        (&Method::GET, "/.well-known/oauth-protected-resource")
-        | (&Method::GET, "/.well-known/oauth-protected-resource/mcp") => {
+        (E::ProtectedResourceMetadata, &Method::GET) => {
             response::json_bytes(StatusCode::OK, host.protected_resource_metadata.clone())
         }
-        (&Method::GET, "/.well-known/jwks.json") => {
+        (E::Jwks, &Method::GET) => {
             response::json_bytes(StatusCode::OK, app.keys.load().jwks().clone())
         }
-        (&Method::POST, "/oauth/register") => oauth::register::handle(&ctx, req).await,
-        (&Method::GET, "/oauth/authorize") | (&Method::POST, "/oauth/authorize") => {
-            oauth::authorize::handle(&ctx, req).await
-        }
-        (&Method::POST, "/oauth/token") => oauth::token::handle(&ctx, req).await,
-        (_, "/mcp") | (_, "/mcp/") => mcp::handle(&ctx, req).await,
-        (_, "/oauth/register") | (_, "/oauth/token") => response::method_not_allowed("POST"),
-        (_, "/oauth/authorize") => response::method_not_allowed("GET, POST"),
-        _ => response::not_found(),
+        (E::Register, &Method::POST) => oauth::register::handle(&ctx, req).await,
+        (E::Authorize, &Method::GET | &Method::POST) => oauth::authorize::handle(&ctx, req).await,
+        (E::Token, &Method::POST) => oauth::token::handle(&ctx, req).await,
+        // `/mcp` answers every method itself (405 after authentication).
+        (E::Mcp, _) => mcp::handle(&ctx, req).await,
+        (E::Register | E::Token, _) => response::method_not_allowed("POST"),
+        (E::Authorize, _) => response::method_not_allowed("GET, POST"),
+        (E::NotFound, _) => response::not_found(),
+        _ => response::method_not_allowed("GET"),
     };
-    cors::decorate(&ctx, cors_route, origin.as_ref(), &mut resp);
+    cors::decorate(&ctx, endpoint.cors(), origin.as_ref(), &mut resp);
     resp
 }

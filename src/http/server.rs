@@ -144,7 +144,10 @@ async fn handle(
     let method = req.method().clone();
     // The path only: queries carry codes and state.
     let path = req.uri().path().to_owned();
-    let route = router::route_name(&method, &path);
+    let route = match method {
+        http::Method::OPTIONS => "preflight",
+        _ => router::Endpoint::for_path(&path).name(),
+    };
     let id = request_id(&req);
     let span = tracing::info_span!("request", id = %id);
     let mut resp = router::route(app, peer, req).instrument(span.clone()).await;
