@@ -183,6 +183,9 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             settings.deny_path.clone(),
         ));
         tokio::spawn(crate::keys::watch::run(keys.clone(), settings.keys_rescan));
+        if let Some(v) = &settings.identity.id_token {
+            crate::identity::id_token::start(v.clone()).await;
+        }
         let app = Arc::new(App::new(settings, keys));
         for h in app.hosts.all() {
             tracing::info!(issuer = %h.site.issuer, resource = %h.site.resource, "serving host");

@@ -72,6 +72,14 @@ pub struct IdentityConfig {
     /// How long an Allow is remembered (per client, in a sealed cookie).
     #[serde(with = "humantime_serde")]
     pub consent_ttl: Duration,
+    /// The header oauth2-proxy injects the Google ID token in; unset: not checked.
+    pub id_token_header: Option<String>,
+    /// The `aud` the ID token must carry: the proxy's Google OAuth client id.
+    pub id_token_audience: Option<String>,
+    /// The ID token's `iss` (Google's default also accepts `accounts.google.com`).
+    pub id_token_issuer: String,
+    /// The issuer's keys: a JWKS file path or an `https://` URL.
+    pub id_token_jwks: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -99,6 +107,10 @@ impl Default for IdentityConfig {
             proxy_secret_file: None,
             consent: ConsentPolicy::DynamicClients,
             consent_ttl: Duration::from_secs(30 * 24 * 3600),
+            id_token_header: None,
+            id_token_audience: None,
+            id_token_issuer: crate::identity::id_token::GOOGLE_ISSUER.into(),
+            id_token_jwks: crate::identity::id_token::GOOGLE_JWKS.into(),
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct IdentitySettings {
     pub proxy_secret: Option<(HeaderName, Vec<u8>)>,
     pub consent: crate::config::ConsentPolicy,
     pub consent_ttl: Duration,
+    /// Verifies the Google ID token the proxy injects, when configured.
+    pub id_token: Option<std::sync::Arc<crate::identity::id_token::IdTokenVerifier>>,
 }
 
 impl IdentitySettings {
@@ -274,6 +276,8 @@ impl Settings {
             proxy_secret,
             consent: id.consent,
             consent_ttl: id.consent_ttl,
+            id_token: crate::identity::id_token::IdTokenVerifier::from_config(id)?
+                .map(std::sync::Arc::new),
         };
 
         let t = &config.tokens;

