@@ -188,9 +188,11 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
         )
         .into_response(None);
     }
+    // Borrowed, not cloned: an empty map does not allocate.
+    let no_params = Map::new();
     let params = match msg.get("params") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(p)) => p.clone(),
+        None | Some(Value::Null) => &no_params,
+        Some(Value::Object(p)) => p,
         Some(_) => {
             return RpcError::new(
                 StatusCode::BAD_REQUEST,
@@ -202,8 +204,7 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
     };
     let modern_version = params
         .get("_meta")
-        .and_then(|m| m.get(META_PROTOCOL_VERSION))
-        .cloned();
+        .and_then(|m| m.get(META_PROTOCOL_VERSION));
     // A request that says (by header or method) it is 2026-07-28 but lacks
     // the `_meta` version is a malformed modern request, not a legacy one.
     let modern_header = headers
@@ -211,13 +212,13 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| MODERN_VERSIONS.contains(&v.trim()));
     let result = match modern_version {
-        Some(v) => modern(headers, method, id, &params, &v, claims),
+        Some(v) => modern(headers, method, id, params, v, claims),
         None if modern_header || method == "server/discover" => Err(RpcError::new(
             StatusCode::BAD_REQUEST,
             INVALID_PARAMS,
             format!("_meta[\"{META_PROTOCOL_VERSION}\"] is required"),
         )),
-        None => legacy(headers, method, id, &params, claims),
+        None => legacy(headers, method, id, params, claims),
     };
     match (result, id) {
         (Ok(Some(result)), Some(id)) => response::json(
