@@ -88,9 +88,18 @@ pub fn seal<T: Sealable>(ring: &KeyRing, value: &T, now: u64) -> Sealed<T> {
 /// Opens a blob as a `T`: the `typ`, `alg`, `enc` and `kid` are checked
 /// before any decryption, then the payload's expiry against `now`.
 pub fn open<T: Sealable>(ring: &KeyRing, text: &str, now: u64) -> Result<T, OpenError> {
-    if text.is_empty()
-        || text.len() > MAX_SEALED_LEN
-        || text.bytes().filter(|b| *b == b'.').count() != 4
+    if text.is_empty() || text.len() > MAX_SEALED_LEN {
+        return Err(OpenError::Malformed);
+    }
+    // The shape `dir` + A256GCM always has (RFC 7516 §7.1): no encrypted
+    // key, a 96-bit IV, a 128-bit tag. Checked before josekit, which does
+    // not bound the IV (found by fuzzing: an empty one panics in OpenSSL).
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() != 5
+        || !parts[1].is_empty()
+        || parts[2].len() != 16
+        || parts[3].is_empty()
+        || parts[4].len() != 22
     {
         return Err(OpenError::Malformed);
     }
@@ -220,6 +229,12 @@ mod tests {
             Err(OpenError::UnknownKey)
         );
         assert_eq!(open::<Note>(&ring, "a.b.c", 150), Err(OpenError::Malformed));
+        // Found by fuzzing: an empty IV used to reach OpenSSL and panic.
+        let empty_iv = format!("{}...{}.{}", parts[0], parts[3], parts[4]);
+        assert_eq!(
+            open::<Note>(&ring, &empty_iv, 150),
+            Err(OpenError::Malformed)
+        );
         assert_eq!(
             open::<Note>(&ring, &"a.".repeat(3000), 150),
             Err(OpenError::Malformed)
