@@ -100,7 +100,9 @@ pub async fn serve(
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(app, peer, req).await) }
+            // Boxed: hyper keeps a slot sized for this future in every
+            // connection, idle or not; a pointer keeps idle ones small.
+            Box::pin(async move { Ok::<_, std::convert::Infallible>(handle(app, peer, req).await) })
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -131,7 +133,18 @@ fn request_id(req: &http::Request<hyper::body::Incoming>) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-        .unwrap_or_else(crate::tokens::access::random_id)
+        .unwrap_or_else(next_request_id)
+}
+
+/// `<8 random characters per process><14 hex digits of a counter>`: unique
+/// without a system call per request.
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| crate::tokens::access::random_id()[..8].to_owned());
+    format!("{prefix}{:014x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 async fn handle(

@@ -21,6 +21,8 @@ use base64::Engine as _;
 use http::header;
 use http::{HeaderMap, Method, Request, StatusCode};
 use hyper::body::Incoming;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::http::cors;
@@ -223,7 +225,11 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
     match (result, id) {
         (Ok(Some(result)), Some(id)) => response::json(
             StatusCode::OK,
-            &json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            &Envelope {
+                jsonrpc: "2.0",
+                id,
+                result: &result,
+            },
         ),
         // Notifications (no id) are accepted without a body.
         (Ok(_), None) => response::empty(StatusCode::ACCEPTED),
@@ -232,13 +238,42 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
     }
 }
 
+/// A JSON-RPC result, serialized once, copied verbatim into the envelope.
+pub type Reply = Box<RawValue>;
+
+fn reply<T: Serialize + ?Sized>(value: &T) -> Reply {
+    serde_json::value::to_raw_value(value).expect("results serialize")
+}
+
+/// A successful JSON-RPC response.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    result: &'a RawValue,
+}
+
+/// Which protocol era a request is served in: 2026-07-28 results carry
+/// `resultType` and `_meta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    Legacy,
+    Stateless,
+}
+
+/// `_meta` of every 2026-07-28 result, rendered once.
+pub fn modern_meta() -> &'static Value {
+    static META: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    META.get_or_init(|| json!({ META_SERVER_INFO: server_info() }))
+}
+
 fn legacy(
     headers: &HeaderMap,
     method: &str,
     id: Option<&Value>,
     params: &Map<String, Value>,
     claims: &AccessClaims,
-) -> Result<Option<Value>, RpcError> {
+) -> Result<Option<Reply>, RpcError> {
     // Transport §2.7: an unsupported version header is a 400; its absence
     // means an older client (or the initialize request itself).
     if let Some(v) = headers.get("mcp-protocol-version") {
@@ -269,16 +304,16 @@ fn legacy(
             } else {
                 LEGACY_VERSIONS[0]
             };
-            Ok(Some(json!({
+            Ok(Some(reply(&json!({
                 "protocolVersion": version,
                 "capabilities": { "tools": { "listChanged": false } },
                 "serverInfo": server_info(),
                 "instructions": "mcpgate: tools of this organization, for the person who signed in.",
-            })))
+            }))))
         }
-        "ping" => Ok(Some(json!({}))),
-        "tools/list" => Ok(Some(json!({ "tools": tools::list() }))),
-        "tools/call" => tools::call(params, claims).map(Some),
+        "ping" => Ok(Some(reply(&json!({})))),
+        "tools/list" => Ok(Some(reply(&json!({ "tools": tools::list() })))),
+        "tools/call" => tools::call(params, claims, Era::Legacy).map(Some),
         other => Err(RpcError::new(
             StatusCode::OK,
             METHOD_NOT_FOUND,
@@ -323,7 +358,7 @@ fn modern(
     params: &Map<String, Value>,
     version: &Value,
     claims: &AccessClaims,
-) -> Result<Option<Value>, RpcError> {
+) -> Result<Option<Reply>, RpcError> {
     let version = version.as_str().unwrap_or("");
     match header_text(headers, "mcp-protocol-version") {
         Some(Ok(h)) if h == version => {}
@@ -415,7 +450,7 @@ fn modern(
         "tools/list" => {
             json!({ "tools": tools::list(), "ttlMs": 3_600_000, "cacheScope": "public" })
         }
-        "tools/call" => tools::call(params, claims)?,
+        "tools/call" => return tools::call(params, claims, Era::Stateless).map(Some),
         other => {
             return Err(RpcError::new(
                 StatusCode::NOT_FOUND,
@@ -428,6 +463,6 @@ fn modern(
         }
     };
     result["resultType"] = "complete".into();
-    result["_meta"] = json!({ META_SERVER_INFO: server_info() });
-    Ok(Some(result))
+    result["_meta"] = modern_meta().clone();
+    Ok(Some(reply(&result)))
 }

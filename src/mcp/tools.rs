@@ -1,37 +1,50 @@
 //! The built-in tools. `whoami` shows what the server knows about the
 //! caller: the claims of the access token it presented.
+//!
+//! Results are typed and serialized once, straight into the response: this
+//! is the hot path of every assistant's tool call.
 
+use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::StatusCode;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{RpcError, INVALID_PARAMS};
+use super::{modern_meta, reply, Era, Reply, RpcError, INVALID_PARAMS};
 use crate::tokens::access::AccessClaims;
 
-pub fn list() -> Value {
-    json!([{
-        "name": "whoami",
-        "title": "Who am I",
-        "description": "Shows who you are signed in as: subject, email, client, scope and when your access token expires.",
-        "inputSchema": { "type": "object", "properties": {}, "additionalProperties": false },
-        "outputSchema": {
-            "type": "object",
-            "properties": {
-                "sub": { "type": "string" },
-                "email": { "type": "string" },
-                "client_id": { "type": "string" },
-                "scope": { "type": "string" },
-                "exp": { "type": "integer" },
-                "expires_at": { "type": "string" }
+/// The tool list, rendered once.
+pub fn list() -> &'static Value {
+    static TOOLS: OnceLock<Value> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        json!([{
+            "name": "whoami",
+            "title": "Who am I",
+            "description": "Shows who you are signed in as: subject, email, client, scope and when your access token expires.",
+            "inputSchema": { "type": "object", "properties": {}, "additionalProperties": false },
+            "outputSchema": {
+                "type": "object",
+                "properties": {
+                    "sub": { "type": "string" },
+                    "email": { "type": "string" },
+                    "client_id": { "type": "string" },
+                    "scope": { "type": "string" },
+                    "exp": { "type": "integer" },
+                    "expires_at": { "type": "string" }
+                },
+                "required": ["sub", "email", "client_id", "scope", "exp", "expires_at"]
             },
-            "required": ["sub", "email", "client_id", "scope", "exp", "expires_at"]
-        },
-        "annotations": { "readOnlyHint": true, "openWorldHint": false }
-    }])
+            "annotations": { "readOnlyHint": true, "openWorldHint": false }
+        }])
+    })
 }
 
-pub fn call(params: &Map<String, Value>, claims: &AccessClaims) -> Result<Value, RpcError> {
+pub fn call(
+    params: &Map<String, Value>,
+    claims: &AccessClaims,
+    era: Era,
+) -> Result<Reply, RpcError> {
     let name = params.get("name").and_then(Value::as_str).ok_or_else(|| {
         RpcError::new(
             StatusCode::OK,
@@ -50,7 +63,7 @@ pub fn call(params: &Map<String, Value>, claims: &AccessClaims) -> Result<Value,
         }
     }
     match name {
-        "whoami" => Ok(whoami(claims)),
+        "whoami" => Ok(whoami(claims, era)),
         other => Err(RpcError::new(
             StatusCode::OK,
             INVALID_PARAMS,
@@ -62,20 +75,59 @@ pub fn call(params: &Map<String, Value>, claims: &AccessClaims) -> Result<Value,
     }
 }
 
-fn whoami(claims: &AccessClaims) -> Value {
-    let expires_at =
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp)).to_string();
-    let structured = json!({
-        "sub": claims.sub,
-        "email": claims.email,
-        "client_id": claims.client_id,
-        "scope": claims.scope,
-        "exp": claims.exp,
-        "expires_at": expires_at,
-    });
-    json!({
-        "content": [{ "type": "text", "text": structured.to_string() }],
-        "structuredContent": structured,
-        "isError": false,
+/// `whoami`'s structured output (its `outputSchema`).
+#[derive(Serialize)]
+struct Whoami<'a> {
+    sub: &'a str,
+    email: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    exp: u64,
+    expires_at: String,
+}
+
+#[derive(Serialize)]
+struct TextContent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+/// A `CallToolResult`, with the 2026-07-28 members when that era asked.
+#[derive(Serialize)]
+struct CallToolResult<'a, T> {
+    content: [TextContent<'a>; 1],
+    #[serde(rename = "structuredContent")]
+    structured_content: &'a T,
+    #[serde(rename = "isError")]
+    is_error: bool,
+    #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
+    result_type: Option<&'static str>,
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    meta: Option<&'static Value>,
+}
+
+fn whoami(claims: &AccessClaims, era: Era) -> Reply {
+    let structured = Whoami {
+        sub: &claims.sub,
+        email: &claims.email,
+        client_id: &claims.client_id,
+        scope: &claims.scope,
+        exp: claims.exp,
+        expires_at: humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp))
+            .to_string(),
+    };
+    // MCP: a tool with structured output also returns it as text.
+    let text = serde_json::to_string(&structured).expect("serializes");
+    let stateless = era == Era::Stateless;
+    reply(&CallToolResult {
+        content: [TextContent {
+            kind: "text",
+            text: &text,
+        }],
+        structured_content: &structured,
+        is_error: false,
+        result_type: stateless.then_some("complete"),
+        meta: stateless.then(modern_meta),
     })
 }

@@ -1,0 +1,1143 @@
+//! Load benchmark of the real binary over loopback HTTP/1.1.
+//!
+//! `cargo bench --bench load` starts the release `mcpgate` on 127.0.0.1
+//! with freshly generated keys and the two-host config the integration
+//! tests use, then sends a fixed number of requests per case over many
+//! keep-alive connections with hyper's low-level client (one connection
+//! per task, no pool, no redirects: the client's own cost stays small).
+//!
+//! Cases (each preceded by a short untimed warm-up):
+//! - (a) `POST /mcp` without a token: the 401 path, no crypto: the baseline;
+//! - (b) `tools/call whoami` with one hot token (the verified-token cache);
+//! - (c) `tools/call whoami`, every request a distinct valid token;
+//! - (d) `POST /oauth/token` code exchanges, one pre-minted code each;
+//! - (e) `GET /.well-known/oauth-authorization-server`;
+//! - (f) the floor for (c): a minimal hyper server in this process that
+//!   only parses `Authorization: Bearer`, splits the JWS and runs ring's
+//!   Ed25519 verify on the signing input, fed the same tokens as (c).
+//!
+//! Then the peak RSS (VmHWM) of a fresh server holding 1,000 idle
+//! keep-alive connections that each made one request.
+//!
+//! Environment: `MCPGATE_BENCH_REQUESTS` (timed requests per case, default
+//! 40000), `MCPGATE_BENCH_CONNECTIONS` (default 64), `MCPGATE_BENCH_IDLE`
+//! (idle connections for the RSS check, default 1000). The server runs
+//! with `RUST_LOG=warn`, so its per-request access log (info) is off.
+//! Loopback only; every loop is bounded by a request count.
+
+use std::convert::Infallible;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+type Body = Full<Bytes>;
+type MakeRequest = Arc<dyn Fn(usize) -> Request<Body> + Send + Sync>;
+
+const INTERNAL: &str = "mcp.internal.example";
+const PUBLIC: &str = "mcp.example.com";
+const REDIRECT_URI: &str = "http://127.0.0.1:33418/callback";
+/// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const WHOAMI: &str =
+    r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
+const PING: &str = r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}")),
+        Err(_) => default,
+    }
+}
+
+// ===== the server under test =====
+
+/// A running `mcpgate serve`; killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// (VmRSS, VmHWM) in KiB, from /proc.
+    fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mcpgate")
+}
+
+fn config(keys: &Path) -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+
+[[hosts]]
+issuer = "https://{INTERNAL}"
+redirect_uris = ["loopback"]
+
+[[hosts]]
+issuer = "https://{PUBLIC}"
+redirect_uris = ["https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback"]
+
+[identity]
+source = "proxy"
+allowed_domains = ["example.com"]
+trusted_proxies = ["127.0.0.1/32", "::1/128"]
+# A person answers the consent page once per client (then a cookie
+# remembers it); the benchmark measures the code issuance after that.
+consent = "never"
+
+[keys]
+dir = "{}"
+
+[tokens]
+# Codes are minted before the timed phase and must outlive it.
+code_ttl = "600s"
+"#,
+        keys.display()
+    )
+}
+
+fn generate_keys(dir: &Path) {
+    let out = Command::new(bin())
+        .args(["keys", "generate", "--dir"])
+        .arg(dir)
+        .output()
+        .expect("run mcpgate keys generate");
+    assert!(
+        out.status.success(),
+        "keys generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts `mcpgate serve` on `dir/mcpgate.toml` (keys in `dir/keys`).
+fn start_server(dir: &Path) -> Server {
+    let log = std::fs::File::create(dir.join("server.log")).expect("server log");
+    let mut cmd = Command::new(bin());
+    // MCPGATE_* variables are config layers, and unknown keys are an error:
+    // the bench's own MCPGATE_BENCH_* (and any stray setting) must not reach
+    // the server, whose whole config is the file written here.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MCPGATE_") {
+            cmd.env_remove(name);
+        }
+    }
+    let mut child = cmd
+        .args(["serve", "--config"])
+        .arg(dir.join("mcpgate.toml"))
+        // Warnings only: the access log (info) would otherwise be a large
+        // share of every request's cost.
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start mcpgate");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    match line.trim().strip_prefix("mcpgate listening on ") {
+        Some(a) => Server {
+            addr: a.parse().unwrap(),
+            child,
+        },
+        None => {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+            panic!("mcpgate did not start: {line:?}\n{log}");
+        }
+    }
+}
+
+// ===== CPU time =====
+
+/// Whose CPU time a case is charged with: the throughput of one run on a
+/// shared 2-core machine depends on how the scheduler splits the cores
+/// between client and server, the CPU time each request costs does not.
+#[derive(Clone, Copy)]
+enum Cpu {
+    /// Every thread of a process (the mcpgate server).
+    Process(u32),
+    /// The threads of this process whose name starts with the prefix.
+    Threads(&'static str),
+}
+
+/// Thread-name prefixes of this process's runtimes.
+const CLIENT_THREADS: &str = "bench-client";
+const FLOOR_THREADS: &str = "bench-floor";
+
+impl Cpu {
+    /// Nanoseconds on CPU so far (first field of each task's schedstat).
+    fn ns(self) -> u64 {
+        let (pid, prefix) = match self {
+            Cpu::Process(pid) => (pid, None),
+            Cpu::Threads(prefix) => (std::process::id(), Some(prefix)),
+        };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return 0;
+        };
+        let mut total = 0;
+        for task in tasks.flatten() {
+            let path = task.path();
+            if let Some(prefix) = prefix {
+                let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+                if !comm.starts_with(prefix) {
+                    continue;
+                }
+            }
+            total += std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        total
+    }
+}
+
+/// A server to send requests to.
+#[derive(Clone, Copy)]
+struct Target {
+    addr: SocketAddr,
+    cpu: Cpu,
+}
+
+// ===== the client =====
+
+async fn connect(addr: SocketAddr) -> SendRequest<Body> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP/1.1 handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender
+}
+
+/// What to keep from each response.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Nothing,
+    /// The `code` in the `Location` header (authorize).
+    CodeFromLocation,
+    /// The `access_token` member of the JSON body (token endpoint).
+    AccessToken,
+}
+
+struct Outcome {
+    latencies_us: Vec<u32>,
+    kept: Vec<(usize, String)>,
+    unexpected: usize,
+    sample: Option<String>,
+}
+
+async fn worker(
+    mut tx: SendRequest<Body>,
+    next: Arc<AtomicUsize>,
+    end: usize,
+    make: MakeRequest,
+    expect: StatusCode,
+    keep: Keep,
+) -> Outcome {
+    let mut out = Outcome {
+        latencies_us: Vec::with_capacity(1024),
+        kept: Vec::new(),
+        unexpected: 0,
+        sample: None,
+    };
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= end {
+            break;
+        }
+        let req = make(i);
+        let started = Instant::now();
+        if tx.ready().await.is_err() {
+            out.unexpected += 1;
+            out.sample.get_or_insert_with(|| "connection closed".into());
+            break;
+        }
+        let resp = match tx.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                out.unexpected += 1;
+                out.sample.get_or_insert_with(|| format!("send: {e}"));
+                break;
+            }
+        };
+        let status = resp.status();
+        let location = match keep {
+            Keep::CodeFromLocation => resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            _ => None,
+        };
+        let body = match resp.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                out.unexpected += 1;
+                out.sample.get_or_insert_with(|| format!("body: {e}"));
+                break;
+            }
+        };
+        out.latencies_us
+            .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        if status != expect {
+            out.unexpected += 1;
+            out.sample.get_or_insert_with(|| {
+                format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(300)])
+                )
+            });
+            continue;
+        }
+        match keep {
+            Keep::Nothing => {}
+            Keep::CodeFromLocation => {
+                if let Some(code) = location.as_deref().and_then(|l| query_param(l, "code")) {
+                    out.kept.push((i, code));
+                }
+            }
+            Keep::AccessToken => {
+                if let Some(t) = json_string_member(&body, "access_token") {
+                    out.kept.push((i, t));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn query_param(uri: &str, name: &str) -> Option<String> {
+    let q = uri.split_once('?')?.1;
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A string member of a flat JSON object, without parsing the whole body
+/// (the values looked for are base64url and never contain escapes).
+fn json_string_member(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find(&format!("\"{name}\":\""))? + name.len() + 4;
+    let len = text[start..].find('"')?;
+    Some(text[start..start + len].to_owned())
+}
+
+struct CaseResult {
+    requests: usize,
+    elapsed: Duration,
+    /// Sorted.
+    latencies_us: Vec<u32>,
+    kept: Vec<String>,
+    /// CPU time the server spent during the run.
+    server_cpu_ns: u64,
+    /// CPU time this process's client threads spent during the run.
+    client_cpu_ns: u64,
+}
+
+impl CaseResult {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Server CPU per request, µs.
+    fn server_us(&self) -> f64 {
+        self.server_cpu_ns as f64 / 1000.0 / self.requests as f64
+    }
+
+    /// Client CPU per request, µs.
+    fn client_us(&self) -> f64 {
+        self.client_cpu_ns as f64 / 1000.0 / self.requests as f64
+    }
+
+    fn percentile(&self, p: f64) -> u32 {
+        if self.latencies_us.is_empty() {
+            return 0;
+        }
+        let i = ((self.latencies_us.len() as f64 * p).ceil() as usize)
+            .clamp(1, self.latencies_us.len());
+        self.latencies_us[i - 1]
+    }
+}
+
+/// Sends requests `range` (indices handed to `make`) over `connections`
+/// fresh keep-alive connections, as fast as the server answers. Panics on
+/// any unexpected status: a benchmark of refusals would be meaningless.
+async fn run(
+    label: &str,
+    target: Target,
+    connections: usize,
+    range: std::ops::Range<usize>,
+    make: MakeRequest,
+    expect: StatusCode,
+    keep: Keep,
+) -> CaseResult {
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(target.addr).await);
+    }
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let client_cpu = Cpu::Threads(CLIENT_THREADS);
+    let (server_cpu_start, client_cpu_start) = (target.cpu.ns(), client_cpu.ns());
+    let started = Instant::now();
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|tx| {
+            tokio::spawn(worker(
+                tx,
+                next.clone(),
+                range.end,
+                make.clone(),
+                expect,
+                keep,
+            ))
+        })
+        .collect();
+    let mut latencies_us = Vec::with_capacity(range.len());
+    let mut kept = Vec::new();
+    let mut unexpected = 0;
+    let mut sample = None;
+    for t in tasks {
+        let o = t.await.expect("worker task");
+        latencies_us.extend(o.latencies_us);
+        kept.extend(o.kept);
+        unexpected += o.unexpected;
+        if sample.is_none() {
+            sample = o.sample;
+        }
+    }
+    let elapsed = started.elapsed();
+    let server_cpu_ns = target.cpu.ns().saturating_sub(server_cpu_start);
+    let client_cpu_ns = client_cpu.ns().saturating_sub(client_cpu_start);
+    assert!(
+        unexpected == 0,
+        "{label}: {unexpected} unexpected responses (wanted {expect}); first: {}",
+        sample.unwrap_or_default()
+    );
+    latencies_us.sort_unstable();
+    kept.sort_unstable_by_key(|(i, _)| *i);
+    CaseResult {
+        requests: range.len(),
+        elapsed,
+        latencies_us,
+        kept: kept.into_iter().map(|(_, v)| v).collect(),
+        server_cpu_ns,
+        client_cpu_ns,
+    }
+}
+
+/// A case: an untimed warm-up on indices `0..warm`, then the timed run on
+/// `warm..warm + n` (so per-request material such as codes or tokens is
+/// never used twice).
+#[allow(clippy::too_many_arguments)]
+async fn case(
+    label: &str,
+    target: Target,
+    connections: usize,
+    warm: usize,
+    n: usize,
+    make: MakeRequest,
+    expect: StatusCode,
+    keep: Keep,
+) -> (CaseResult, Vec<String>) {
+    eprintln!("  {label}: {warm} warm-up requests");
+    let w = run(
+        label,
+        target,
+        connections,
+        0..warm,
+        make.clone(),
+        expect,
+        keep,
+    )
+    .await;
+    eprintln!("  {label}: {n} timed requests");
+    let r = run(
+        label,
+        target,
+        connections,
+        warm..warm + n,
+        make,
+        expect,
+        keep,
+    )
+    .await;
+    eprintln!(
+        "  {label}: {:.0} req/s, p50 {} µs, p99 {} µs, server CPU {:.1} µs/req, client CPU {:.1} µs/req",
+        r.rate(),
+        r.percentile(0.5),
+        r.percentile(0.99),
+        r.server_us(),
+        r.client_us()
+    );
+    let mut kept = w.kept;
+    kept.extend(r.kept.iter().cloned());
+    (r, kept)
+}
+
+fn request(method: Method, path: &str, host: &'static str, body: Bytes) -> http::request::Builder {
+    let b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, host);
+    if body.is_empty() {
+        b
+    } else {
+        b.header(header::CONTENT_LENGTH, body.len())
+    }
+}
+
+fn mcp_request(token: Option<&str>) -> Request<Body> {
+    mcp_call(WHOAMI, token)
+}
+
+fn mcp_call(message: &'static str, token: Option<&str>) -> Request<Body> {
+    let body = Bytes::from_static(message.as_bytes());
+    let mut b = request(Method::POST, "/mcp", INTERNAL, body.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream");
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(Full::new(body)).unwrap()
+}
+
+/// One request on a fresh connection, for setup.
+async fn once(addr: SocketAddr, req: Request<Body>) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut tx = connect(addr).await;
+    let resp = tx.send_request(req).await.expect("setup request");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("setup body").to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+// ===== (f): the floor =====
+
+/// Accepts a request when its bearer token's Ed25519 signature verifies:
+/// nothing else (no JSON, no claims, no routing).
+fn floor_verify(public_key: &[u8; 32], headers: &http::HeaderMap) -> bool {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let Some((signing_input, sig)) = token.rsplit_once('.') else {
+        return false;
+    };
+    let mut buf = [0u8; 72];
+    match URL_SAFE_NO_PAD.decode_slice(sig, &mut buf) {
+        Ok(64) => {}
+        _ => return false,
+    }
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
+        .verify(signing_input.as_bytes(), &buf[..64])
+        .is_ok()
+}
+
+async fn floor_service(
+    public_key: Arc<[u8; 32]>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let ok = floor_verify(&public_key, req.headers());
+    // Read the body, as mcpgate does, so both keep the connection alike.
+    let _ = req.into_body().collect().await;
+    let (status, body) = if ok {
+        (StatusCode::OK, &b"{\"ok\":true}"[..])
+    } else {
+        (StatusCode::UNAUTHORIZED, &b"{\"ok\":false}"[..])
+    };
+    Ok(Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap())
+}
+
+/// Starts the floor server on `rt` (its own 2-thread runtime, like
+/// mcpgate's on this machine) and returns its address.
+async fn start_floor(rt: &tokio::runtime::Handle, public_key: [u8; 32]) -> SocketAddr {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let key = Arc::new(public_key);
+    rt.spawn(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind floor");
+        let _ = tx.send(listener.local_addr().unwrap());
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let key = key.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| floor_service(key.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    rx.await.expect("floor server address")
+}
+
+/// The Ed25519 public key that signed `token`, from the server's JWKS.
+async fn public_key_for(addr: SocketAddr, token: &str) -> [u8; 32] {
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let kid = header["kid"].as_str().expect("kid");
+    let (status, _, body) = once(
+        addr,
+        request(
+            Method::GET,
+            "/.well-known/jwks.json",
+            INTERNAL,
+            Bytes::new(),
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let jwks: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .expect("the signing key in the JWKS");
+    assert_eq!(key["crv"], "Ed25519");
+    URL_SAFE_NO_PAD
+        .decode(key["x"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+// ===== RSS with idle connections =====
+
+/// Opens `count` keep-alive connections that each make one request, holds
+/// them idle, and returns (VmRSS before, VmRSS, VmHWM) of the server in KiB.
+async fn idle_connections(server: &Server, count: usize, token: &str) -> (u64, u64, u64) {
+    let (before, _) = server.memory_kib();
+    let mut held = Vec::with_capacity(count);
+    // In batches, so the listen backlog never overflows.
+    for batch in (0..count).collect::<Vec<_>>().chunks(100) {
+        let tasks: Vec<_> = batch
+            .iter()
+            .map(|_| {
+                let token = token.to_owned();
+                let addr = server.addr;
+                tokio::spawn(async move {
+                    let mut tx = connect(addr).await;
+                    let resp = tx
+                        .send_request(mcp_request(Some(&token)))
+                        .await
+                        .expect("idle connection request");
+                    assert_eq!(resp.status(), StatusCode::OK);
+                    let _ = resp.into_body().collect().await;
+                    tx
+                })
+            })
+            .collect();
+        for t in tasks {
+            held.push(t.await.expect("idle connection"));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (rss, hwm) = server.memory_kib();
+    // Still open, still usable: the server kept every one.
+    assert_eq!(held.len(), count);
+    assert!(held.iter().all(|tx| !tx.is_closed()));
+    drop(held);
+    (before, rss, hwm)
+}
+
+// ===== report =====
+
+struct Row {
+    label: &'static str,
+    result: CaseResult,
+}
+
+fn print_row(row: &Row, base: &CaseResult) {
+    let r = &row.result;
+    println!(
+        "{:<54} {:>8.0} {:>7} {:>7} {:>6.2}x {:>9.1} {:>6.2}x {:>9.1}",
+        row.label,
+        r.rate(),
+        r.percentile(0.50),
+        r.percentile(0.99),
+        r.rate() / base.rate(),
+        r.server_us(),
+        base.server_us() / r.server_us(),
+        r.client_us(),
+    );
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "MISS"
+    }
+}
+
+async fn bench(floor_rt: tokio::runtime::Handle) {
+    let n = env_usize("MCPGATE_BENCH_REQUESTS", 40_000).max(100);
+    let conns = env_usize("MCPGATE_BENCH_CONNECTIONS", 64).max(1);
+    let idle = env_usize("MCPGATE_BENCH_IDLE", 1000);
+    let warm = (n / 10).clamp(100, 4000);
+    let total_started = Instant::now();
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = dir.path().join("keys");
+    generate_keys(&keys);
+    std::fs::write(dir.path().join("mcpgate.toml"), config(&keys)).unwrap();
+    let server = start_server(dir.path());
+    let addr = server.addr;
+    let mcpgate = Target {
+        addr,
+        cpu: Cpu::Process(server.pid()),
+    };
+
+    println!(
+        "mcpgate load benchmark: {n} timed requests per case (+{warm} warm-up), \
+         {conns} keep-alive HTTP/1.1 connections, loopback {addr}"
+    );
+    println!(
+        "server: {} (pid {}), RUST_LOG=warn (access log off)",
+        bin(),
+        server.pid()
+    );
+    println!(
+        "client: hyper client::conn::http1, one tokio runtime of 2 threads, on the same {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    // --- setup: one registered public client (as Claude Code registers) ---
+    let reg = serde_json::json!({
+        "redirect_uris": [REDIRECT_URI],
+        "client_name": "bench client",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+    })
+    .to_string();
+    let (status, _, body) = once(
+        addr,
+        request(
+            Method::POST,
+            "/oauth/register",
+            INTERNAL,
+            Bytes::from(reg.clone()),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(reg)))
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body:?}");
+    let client_id = json_string_member(&body, "client_id").expect("client_id");
+    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        VERIFIER.as_bytes(),
+    ));
+
+    // --- (a) the 401 path ---
+    let make_a: MakeRequest = Arc::new(|_| mcp_request(None));
+    let (a, _) = case(
+        "(a)",
+        mcpgate,
+        conns,
+        warm,
+        n,
+        make_a.clone(),
+        StatusCode::UNAUTHORIZED,
+        Keep::Nothing,
+    )
+    .await;
+
+    // --- (e) discovery ---
+    let make_e: MakeRequest = Arc::new(|_| {
+        request(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            INTERNAL,
+            Bytes::new(),
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+    });
+    let (e, _) = case(
+        "(e)",
+        mcpgate,
+        conns,
+        warm,
+        n,
+        make_e,
+        StatusCode::OK,
+        Keep::Nothing,
+    )
+    .await;
+
+    // --- codes for (d): one authorize per code, as oauth2-proxy forwards it ---
+    let authorize_query: Arc<str> = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "bench-state")
+        .finish()
+        .into();
+    let make_authorize: MakeRequest = Arc::new(move |i| {
+        request(
+            Method::GET,
+            &format!("/oauth/authorize?{authorize_query}"),
+            INTERNAL,
+            Bytes::new(),
+        )
+        .header("x-forwarded-email", format!("user{i}@example.com"))
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+    });
+    let (authorize, codes) = case(
+        "authorize",
+        mcpgate,
+        conns,
+        warm,
+        n,
+        make_authorize,
+        StatusCode::FOUND,
+        Keep::CodeFromLocation,
+    )
+    .await;
+    assert_eq!(codes.len(), warm + n, "one code per authorize");
+
+    // --- (d) code exchanges ---
+    let codes: Arc<Vec<String>> = Arc::new(codes);
+    let form_client_id: Arc<str> = client_id.clone().into();
+    let make_d: MakeRequest = Arc::new(move |i| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("code", &codes[i])
+            .append_pair("client_id", &form_client_id)
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("code_verifier", VERIFIER)
+            .finish();
+        let body = Bytes::from(body);
+        request(Method::POST, "/oauth/token", INTERNAL, body.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(body))
+            .unwrap()
+    });
+    let (d, tokens) = case(
+        "(d)",
+        mcpgate,
+        conns,
+        warm,
+        n,
+        make_d,
+        StatusCode::OK,
+        Keep::AccessToken,
+    )
+    .await;
+    assert_eq!(tokens.len(), warm + n, "one access token per exchange");
+    {
+        let mut distinct = tokens.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), tokens.len(), "tokens are distinct");
+    }
+    let tokens: Arc<Vec<String>> = Arc::new(tokens);
+
+    // --- (b) one hot token ---
+    let hot = tokens[0].clone();
+    let (status, _, body) = once(addr, mcp_request(Some(&hot))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        json_string_member(&body, "jsonrpc").is_some()
+            && body.windows(8).any(|w| w == b"\"result\""),
+        "whoami answers a result: {body:?}"
+    );
+    let hot_b = hot.clone();
+    let make_b: MakeRequest = Arc::new(move |_| mcp_request(Some(&hot_b)));
+    let (b, _) = case(
+        "(b)",
+        mcpgate,
+        conns,
+        warm,
+        n,
+        make_b,
+        StatusCode::OK,
+        Keep::Nothing,
+    )
+    .await;
+
+    // --- (b') the same token on `ping`: the authenticated path without the
+    //     tool, to split (b) - (a) into token check and tool work ---
+    let hot_p = hot.clone();
+    let make_p: MakeRequest = Arc::new(move |_| mcp_call(PING, Some(&hot_p)));
+    let (ping, _) = case(
+        "(b')",
+        mcpgate,
+        conns,
+        warm,
+        n,
+        make_p,
+        StatusCode::OK,
+        Keep::Nothing,
+    )
+    .await;
+
+    // --- (c) a distinct token every request (tokens[0] was used by (b):
+    //     (c) starts at 1, so none of its tokens is in the cache) ---
+    let tokens_c = tokens.clone();
+    let make_c: MakeRequest = Arc::new(move |i| mcp_request(Some(&tokens_c[i + 1])));
+    let (c, _) = case(
+        "(c)",
+        mcpgate,
+        conns,
+        warm,
+        n - 1,
+        make_c,
+        StatusCode::OK,
+        Keep::Nothing,
+    )
+    .await;
+
+    // --- (f) the floor, same tokens, same requests, its own server ---
+    let public_key = public_key_for(addr, &tokens[0]).await;
+    let floor = Target {
+        addr: start_floor(&floor_rt, public_key).await,
+        cpu: Cpu::Threads(FLOOR_THREADS),
+    };
+    let tokens_f = tokens.clone();
+    let make_f: MakeRequest = Arc::new(move |i| mcp_request(Some(&tokens_f[i + 1])));
+    let (f, _) = case(
+        "(f)",
+        floor,
+        conns,
+        warm,
+        n - 1,
+        make_f,
+        StatusCode::OK,
+        Keep::Nothing,
+    )
+    .await;
+
+    // --- (a) again: how much the machine drifted during the run ---
+    let (a2, _) = case(
+        "(a) again",
+        mcpgate,
+        conns,
+        warm,
+        n,
+        make_a,
+        StatusCode::UNAUTHORIZED,
+        Keep::Nothing,
+    )
+    .await;
+
+    let (loaded_rss, loaded_hwm) = server.memory_kib();
+    drop(server);
+
+    // --- RSS: a fresh replica on the same keys, idle connections ---
+    let idle_dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(idle_dir.path().join("mcpgate.toml"), config(&keys)).unwrap();
+    let fresh = start_server(idle_dir.path());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    eprintln!("  RSS: {idle} idle keep-alive connections");
+    let (rss_start, rss_idle, hwm_idle) = idle_connections(&fresh, idle, &hot).await;
+    drop(fresh);
+
+    // --- report ---
+    println!();
+    println!(
+        "{:<54} {:>8} {:>7} {:>7} {:>7} {:>9} {:>7} {:>9}",
+        "case", "req/s", "p50 µs", "p99 µs", "vs (a)", "srv µs/r", "vs (a)", "cli µs/r"
+    );
+    println!(
+        "{:<54} {:>8} {:>7} {:>7} {:>7} {:>9} {:>7} {:>9}",
+        "", "", "", "", "(rate)", "CPU", "(CPU)", "CPU"
+    );
+    let rows = [
+        Row {
+            label: "(a) POST /mcp, no token (401; baseline)",
+            result: a,
+        },
+        Row {
+            label: "(b) POST /mcp tools/call whoami, one hot token",
+            result: b,
+        },
+        Row {
+            label: "(c) POST /mcp tools/call whoami, distinct tokens",
+            result: c,
+        },
+        Row {
+            label: "(d) POST /oauth/token, code exchange",
+            result: d,
+        },
+        Row {
+            label: "(e) GET /.well-known/oauth-authorization-server",
+            result: e,
+        },
+        Row {
+            label: "(f) floor: hyper, split bearer, ring Ed25519 verify",
+            result: f,
+        },
+        Row {
+            label: "    (b') POST /mcp ping, one hot token",
+            result: ping,
+        },
+        Row {
+            label: "    GET /oauth/authorize, 302 with a code (for d)",
+            result: authorize,
+        },
+        Row {
+            label: "    (a) again, at the end (drift)",
+            result: a2,
+        },
+    ];
+    for row in &rows {
+        print_row(row, &rows[0].result);
+    }
+    let (a, b, c, d, f) = (
+        &rows[0].result,
+        &rows[1].result,
+        &rows[2].result,
+        &rows[3].result,
+        &rows[5].result,
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!();
+    println!(
+        "srv µs/r: server CPU time per request (all its threads; for (f) the floor's \
+         threads); cli µs/r: this client's"
+    );
+    println!(
+        "(c)/(a): {:.2}   (c)/(f): {:.2} by rate, {:.2} by server CPU",
+        c.rate() / a.rate(),
+        c.rate() / f.rate(),
+        f.server_us() / c.server_us()
+    );
+    println!(
+        "(d): {:.0} exchanges/s measured; {:.1} µs server CPU each, so {:.0}/s if the \
+         server had all {cores} CPUs",
+        d.rate(),
+        d.server_us(),
+        cores * 1e6 / d.server_us()
+    );
+    println!(
+        "server memory after all cases: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        mib(loaded_rss),
+        mib(loaded_hwm)
+    );
+    println!(
+        "fresh server: VmRSS {:.1} MiB at start; with {idle} idle keep-alive connections \
+         (one whoami each): VmRSS {:.1} MiB, VmHWM {:.1} MiB ({:.1} KiB per connection)",
+        mib(rss_start),
+        mib(rss_idle),
+        mib(hwm_idle),
+        (rss_idle.saturating_sub(rss_start)) as f64 / idle.max(1) as f64
+    );
+    println!();
+    println!("targets (one run; by rate, server CPU in brackets):");
+    let rb = b.rate() / a.rate();
+    println!(
+        "  (b) >= 0.8 x (a)                 {:>6.2}x  [{:.2}x]   {}",
+        rb,
+        a.server_us() / b.server_us(),
+        verdict(rb >= 0.8)
+    );
+    let rc = c.rate() / f.rate();
+    println!(
+        "  (c) >= 0.9 x (f)                 {:>6.2}x  [{:.2}x]   {}",
+        rc,
+        f.server_us() / c.server_us(),
+        verdict(rc >= 0.9)
+    );
+    println!(
+        "  (d) >= 15000 exchanges/s         {:>7.0}/s            {}",
+        d.rate(),
+        verdict(d.rate() >= 15_000.0)
+    );
+    println!(
+        "  RSS < 30 MiB, {idle} idle conns   {:>6.1} MiB           {}",
+        mib(hwm_idle),
+        verdict(mib(hwm_idle) < 30.0)
+    );
+    println!(
+        "\ntotal wall time {:.1} s",
+        total_started.elapsed().as_secs_f64()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench` (and any filter); this harness takes none.
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(CLIENT_THREADS)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    // The floor server's runtime: apart from the client's, 2 threads like
+    // mcpgate's own runtime on a 2-CPU machine.
+    let floor = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(FLOOR_THREADS)
+        .enable_all()
+        .build()
+        .expect("floor runtime");
+    client.block_on(bench(floor.handle().clone()));
+    drop(client);
+    floor.shutdown_timeout(Duration::from_secs(1));
+}
