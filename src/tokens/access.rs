@@ -100,49 +100,70 @@ pub struct Expectations<'a> {
     pub audiences: &'a [String],
 }
 
+/// The members of a JWS header that matter here. `crit` and `b64` are
+/// only detected (and refused); `jku`, `jwk`, `x5u`… are never read.
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    typ: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    kid: Option<std::borrow::Cow<'a, str>>,
+    crit: Option<serde::de::IgnoredAny>,
+    b64: Option<serde::de::IgnoredAny>,
+}
+
 /// Verifies signature (alg from the key, never from the token), `typ`,
 /// `iss`, `aud`, `exp` and `nbf`.
+///
+/// The compact form is split and the header read into a typed struct here
+/// rather than by josekit's parser, which builds a JSON map per token; the
+/// signature still goes through the key's `JwsVerifier` (ring).
 pub fn verify(
     ring: &KeyRing,
     token: &str,
     expect: &Expectations<'_>,
     now: u64,
 ) -> Result<AccessClaims, TokenError> {
-    if token.is_empty()
-        || token.len() > MAX_TOKEN_LEN
-        || token.bytes().filter(|b| *b == b'.').count() != 2
-    {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let refused = std::cell::Cell::new(None);
-    let result = josekit::jws::deserialize_compact_with_selector(token, |h| {
-        let reject = |e: TokenError| {
-            refused.set(Some(e));
-            Err(josekit::JoseError::InvalidJwtFormat(anyhow::Error::msg(
-                "refused",
-            )))
-        };
-        if h.token_type() != Some(ACCESS_TOKEN_TYP) {
-            return reject(TokenError::WrongType);
-        }
-        let Some(kid) = h.key_id() else {
-            return reject(TokenError::UnknownKey);
-        };
-        match ring.verifier(kid) {
-            // josekit then insists the header's `alg` equals the key's; any
-            // failure from here on is the signature's or the algorithm's.
-            Some(v) => {
-                refused.set(Some(TokenError::BadSignature));
-                Ok(Some(v as &dyn JwsVerifier))
-            }
-            None => reject(TokenError::UnknownKey),
-        }
-    });
-    let (payload, _) = match result {
-        Ok(ok) => ok,
-        // The header never reached the selector: not a JWS at all.
-        Err(_) => return Err(refused.get().unwrap_or(TokenError::Malformed)),
+    let mut parts = token.split('.');
+    let (Some(h64), Some(p64), Some(s64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
     };
+    let header_json = URL_SAFE_NO_PAD
+        .decode(h64)
+        .map_err(|_| TokenError::Malformed)?;
+    let header: Header<'_> =
+        serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+    if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+        return Err(TokenError::WrongType);
+    }
+    // RFC 7515 §4.1.11: we understand no extension, so any `crit` is fatal;
+    // RFC 7797 unencoded payloads are not ours either.
+    if header.crit.is_some() || header.b64.is_some() {
+        return Err(TokenError::BadSignature);
+    }
+    let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
+    let verifier = ring.verifier(kid).ok_or(TokenError::UnknownKey)?;
+    // RFC 8725 §3.1: the algorithm is the key's; the token only confirms it.
+    if header.alg.as_deref() != Some(verifier.algorithm().name()) {
+        return Err(TokenError::BadSignature);
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(s64)
+        .map_err(|_| TokenError::BadSignature)?;
+    let signing_input = &token[..h64.len() + 1 + p64.len()];
+    verifier
+        .verify(signing_input.as_bytes(), &signature)
+        .map_err(|_| TokenError::BadSignature)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(p64)
+        .map_err(|_| TokenError::Malformed)?;
     let claims: AccessClaims =
         serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
     check_claims(&claims, expect, now)?;
