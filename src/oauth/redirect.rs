@@ -63,7 +63,12 @@ fn split_http(uri: &str) -> Option<(&str, Option<&str>, &str)> {
     let (host, port) = if authority.starts_with('[') {
         let close = authority.find(']')?;
         let (h, p) = authority.split_at(close + 1);
-        (h, p.strip_prefix(':'))
+        // Only `:port` may follow the bracket (found by fuzzing:
+        // `[::1]9` was read as `[::1]`).
+        match p {
+            "" => (h, None),
+            p => (h, Some(p.strip_prefix(':')?)),
+        }
     } else {
         match authority.split_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -300,6 +305,8 @@ mod tests {
         assert!(!matches_registered(reg, "http://localhost:1234/callback"));
         assert!(!matches_registered(reg, "http://127.0.0.1:1234/callback/"));
         assert!(!matches_registered(reg, "http://127.0.0.1:12a/callback"));
+        assert!(!matches_registered("http://[::1]/cb", "http://[::1]9/cb"));
+        assert!(!is_loopback("http://[::1]evil/cb"));
         let cloud = "https://claude.ai/api/mcp/auth_callback";
         assert!(matches_registered(cloud, cloud));
         assert!(!matches_registered(

@@ -214,6 +214,16 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
         software_version: clean_text(md.software_version),
         issued_at: now,
     };
+    // The client id carries all of this on every request: keep it within
+    // what `sealed::open` accepts (found by fuzzing: long URIs made a client
+    // id that could never be opened).
+    let sealed_estimate =
+        160 + serde_json::to_vec(&registration).map_or(usize::MAX / 2, |v| v.len()) * 4 / 3;
+    if sealed_estimate > crate::tokens::sealed::MAX_SEALED_LEN {
+        return Err(metadata_error(
+            "the registration is too large: use fewer or shorter redirect_uris and names",
+        ));
+    }
     Ok(registration)
 }
 
