@@ -158,17 +158,18 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
         };
         return RpcError::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, what).into_response(None);
     };
+    // Only a string or integer id is echoed (JSON-RPC 2.0 §4).
+    let id = msg
+        .get("id")
+        .filter(|v| v.is_string() || v.is_i64() || v.is_u64());
     if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return RpcError::new(
             StatusCode::BAD_REQUEST,
             INVALID_REQUEST,
             "jsonrpc must be \"2.0\"",
         )
-        .into_response(msg.get("id"));
+        .into_response(id);
     }
-    let id = msg
-        .get("id")
-        .filter(|v| v.is_string() || v.is_i64() || v.is_u64());
     let Some(method) = msg.get("method").and_then(Value::as_str) else {
         // A response to a request we never send, or garbage: accept
         // responses (transport §2.1.4), refuse the rest.
