@@ -348,8 +348,24 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<Result<String, ()>> {
     Some(Ok(v.to_owned()))
 }
 
-fn mismatch(message: String) -> RpcError {
-    RpcError::new(StatusCode::BAD_REQUEST, HEADER_MISMATCH, message)
+/// 2026-07-28 transport: a standard header must be present and equal its
+/// body value, else 400 with -32020 (HeaderMismatch).
+fn expect_header(headers: &HeaderMap, name: &str, label: &str, body: &str) -> Result<(), RpcError> {
+    let clip = |s: &str| s.chars().take(80).collect::<String>();
+    let message = match header_text(headers, name) {
+        Some(Ok(h)) if h == body => return Ok(()),
+        Some(Ok(h)) => format!(
+            "Header mismatch: {label} header value '{}' does not match body value '{}'",
+            clip(&h),
+            clip(body)
+        ),
+        _ => format!("Header mismatch: {label} header is required"),
+    };
+    Err(RpcError::new(
+        StatusCode::BAD_REQUEST,
+        HEADER_MISMATCH,
+        message,
+    ))
 }
 
 fn modern(
@@ -361,17 +377,12 @@ fn modern(
     claims: &AccessClaims,
 ) -> Result<Option<Reply>, RpcError> {
     let version = version.as_str().unwrap_or("");
-    match header_text(headers, "mcp-protocol-version") {
-        Some(Ok(h)) if h == version => {}
-        Some(Ok(h)) => {
-            return Err(mismatch(format!(
-                "Header mismatch: MCP-Protocol-Version header value '{}' does not match body value '{}'",
-                h.chars().take(40).collect::<String>(),
-                version.chars().take(40).collect::<String>()
-            )))
-        }
-        _ => return Err(mismatch("Header mismatch: MCP-Protocol-Version header is required".into())),
-    }
+    expect_header(
+        headers,
+        "mcp-protocol-version",
+        "MCP-Protocol-Version",
+        version,
+    )?;
     if !MODERN_VERSIONS.contains(&version) {
         let mut supported: Vec<&str> = MODERN_VERSIONS.to_vec();
         supported.extend_from_slice(LEGACY_VERSIONS);
@@ -387,21 +398,7 @@ fn modern(
         // This revision defines no client notifications over HTTP; accept.
         return Ok(None);
     }
-    match header_text(headers, "mcp-method") {
-        Some(Ok(h)) if h == method => {}
-        Some(Ok(h)) => {
-            return Err(mismatch(format!(
-                "Header mismatch: Mcp-Method header value '{}' does not match body value '{}'",
-                h.chars().take(80).collect::<String>(),
-                method.chars().take(80).collect::<String>()
-            )))
-        }
-        _ => {
-            return Err(mismatch(
-                "Header mismatch: Mcp-Method header is required".into(),
-            ))
-        }
-    }
+    expect_header(headers, "mcp-method", "Mcp-Method", method)?;
     let meta = params.get("_meta").and_then(Value::as_object);
     if !meta.is_some_and(|m| {
         m.get(META_CLIENT_CAPABILITIES)
@@ -419,22 +416,12 @@ fn modern(
         _ => None,
     };
     if let Some(body_name) = named {
-        let body_name = body_name.as_str().unwrap_or("");
-        match header_text(headers, "mcp-name") {
-            Some(Ok(h)) if h == body_name => {}
-            Some(Ok(h)) => {
-                return Err(mismatch(format!(
-                    "Header mismatch: Mcp-Name header value '{}' does not match body value '{}'",
-                    h.chars().take(80).collect::<String>(),
-                    body_name.chars().take(80).collect::<String>()
-                )))
-            }
-            _ => {
-                return Err(mismatch(
-                    "Header mismatch: Mcp-Name header is required".into(),
-                ))
-            }
-        }
+        expect_header(
+            headers,
+            "mcp-name",
+            "Mcp-Name",
+            body_name.as_str().unwrap_or(""),
+        )?;
     }
     let mut result = match method {
         "server/discover" => {
