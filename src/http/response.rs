@@ -121,6 +121,15 @@ where
     read_body(body, length, limit).await
 }
 
+/// The first `max` characters of `s` (for logs and error descriptions
+/// that echo client input).
+pub fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -170,7 +170,7 @@ async fn handle(
         tracing::info!(
             target: "mcpgate::access",
             %method,
-            path = %truncate(&path, 200),
+            path = %crate::http::response::truncate(&path, 200),
             route,
             status = resp.status().as_u16(),
             micros = elapsed.as_micros() as u64,
@@ -226,12 +226,5 @@ pub async fn serve_metrics(
         tokio::spawn(async move {
             let _ = conn.await;
         });
-    }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }

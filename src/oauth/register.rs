@@ -142,7 +142,10 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
             Ok(()) => {}
             Err(e) => {
                 if first_refusal.is_none() {
-                    first_refusal = Some(format!("{} {e}", truncate(&uri, 100)));
+                    first_refusal = Some(format!(
+                        "{} {e}",
+                        crate::http::response::truncate(&uri, 100)
+                    ));
                 }
             }
         }
@@ -187,7 +190,7 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
         Some(other) => {
             return Err(metadata_error(format!(
                 "application_type {} is not web or native",
-                truncate(other, 40)
+                crate::http::response::truncate(other, 40)
             )))
         }
     };
@@ -225,11 +228,4 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
         ));
     }
     Ok(registration)
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
