@@ -15,7 +15,10 @@
 //! in [`tools`].
 
 pub mod auth;
+pub mod jsonrpc;
 pub mod tools;
+
+use std::borrow::Cow;
 
 use base64::Engine as _;
 use http::header;
@@ -23,7 +26,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::http::cors;
 use crate::http::response::{self, Resp};
@@ -72,16 +75,33 @@ impl RpcError {
         }
     }
 
-    fn into_response(self, id: Option<&Value>) -> Resp {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(d) = self.data {
-            error["data"] = d;
+    fn into_response(self, id: Option<&RawValue>) -> Resp {
+        #[derive(Serialize)]
+        struct ErrorResponse<'a> {
+            jsonrpc: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<&'a RawValue>,
+            error: ErrorObject<'a>,
         }
-        let mut body = json!({ "jsonrpc": "2.0", "error": error });
-        if let Some(id) = id {
-            body["id"] = id.clone();
+        #[derive(Serialize)]
+        struct ErrorObject<'a> {
+            code: i64,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data: Option<&'a Value>,
         }
-        response::json(self.status, &body)
+        response::json(
+            self.status,
+            &ErrorResponse {
+                jsonrpc: "2.0",
+                id,
+                error: ErrorObject {
+                    code: self.code,
+                    message: &self.message,
+                    data: self.data.as_ref(),
+                },
+            },
+        )
     }
 }
 
@@ -134,35 +154,115 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
 /// One authenticated JSON-RPC POST body to its response. Pure: no I/O, so
 /// it is what the fuzzer drives.
 pub fn serve_message(headers: &HeaderMap, body: &[u8], claims: &AccessClaims) -> Resp {
-    let message: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
-            return RpcError::new(
-                StatusCode::BAD_REQUEST,
-                PARSE_ERROR,
-                format!("parse error: {e}"),
-            )
-            .into_response(None)
-        }
+    match read_message(body) {
+        Ok(message) => dispatch(headers, &message, claims),
+        Err(e) => e.into_response(None),
+    }
+}
+
+/// The members of a JSON-RPC message this server reads, as raw JSON.
+struct Message<'a> {
+    jsonrpc: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    method: Option<&'a RawValue>,
+    params: Option<&'a RawValue>,
+    /// A `result` or `error` member: a response (to a request we never send).
+    is_response: bool,
+}
+
+fn read_message(body: &[u8]) -> Result<Message<'_>, RpcError> {
+    let read = std::str::from_utf8(body).ok().and_then(|text| {
+        jsonrpc::members(
+            text,
+            &["jsonrpc", "id", "method", "params", "result", "error"],
+        )
+        .ok()
+    });
+    if let Some([jsonrpc, id, method, params, result, error]) = read {
+        return Ok(Message {
+            jsonrpc,
+            id,
+            method,
+            params,
+            is_response: result.is_some() || error.is_some(),
+        });
+    }
+    // Not a message: parsed again, whole, to say why.
+    Err(match serde_json::from_slice::<Value>(body) {
+        Err(e) => RpcError::new(
+            StatusCode::BAD_REQUEST,
+            PARSE_ERROR,
+            format!("parse error: {e}"),
+        ),
+        Ok(Value::Array(_)) => RpcError::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "batches are not supported; send one JSON-RPC message per request",
+        ),
+        Ok(_) => RpcError::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "a JSON-RPC message must be an object",
+        ),
+    })
+}
+
+/// The `params` members the built-in methods read.
+pub struct Params<'a> {
+    pub name: Option<&'a RawValue>,
+    pub uri: Option<&'a RawValue>,
+    pub arguments: Option<&'a RawValue>,
+    /// `initialize`.
+    pub protocol_version: Option<&'a RawValue>,
+    /// 2026-07-28: `_meta[META_PROTOCOL_VERSION]`, when `_meta` is an object.
+    pub meta_protocol_version: Option<&'a RawValue>,
+    /// 2026-07-28: `_meta[META_CLIENT_CAPABILITIES]`.
+    pub meta_client_capabilities: Option<&'a RawValue>,
+}
+
+impl<'a> Params<'a> {
+    const NONE: Params<'static> = Params {
+        name: None,
+        uri: None,
+        arguments: None,
+        protocol_version: None,
+        meta_protocol_version: None,
+        meta_client_capabilities: None,
     };
-    dispatch(headers, message, claims)
+
+    /// `None` when `params` is there but not an object.
+    fn read(params: Option<&'a RawValue>) -> Option<Params<'a>> {
+        let Some(raw) = params.filter(|p| !jsonrpc::is_null(p)) else {
+            return Some(Params::NONE);
+        };
+        let [name, uri, arguments, protocol_version, meta] = jsonrpc::object_members(
+            Some(raw),
+            &["name", "uri", "arguments", "protocolVersion", "_meta"],
+        )?;
+        let [meta_protocol_version, meta_client_capabilities] =
+            jsonrpc::object_members(meta, &[META_PROTOCOL_VERSION, META_CLIENT_CAPABILITIES])
+                .unwrap_or([None, None]);
+        Some(Params {
+            name,
+            uri,
+            arguments,
+            protocol_version,
+            meta_protocol_version,
+            meta_client_capabilities,
+        })
+    }
+}
+
+/// A string member's text, or "" when it is absent or not a string.
+fn text<'a>(raw: Option<&'a RawValue>) -> Cow<'a, str> {
+    raw.and_then(jsonrpc::as_str).unwrap_or(Cow::Borrowed(""))
 }
 
 /// One JSON-RPC message to one response.
-fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp {
-    let Value::Object(msg) = message else {
-        let what = if message.is_array() {
-            "batches are not supported; send one JSON-RPC message per request"
-        } else {
-            "a JSON-RPC message must be an object"
-        };
-        return RpcError::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, what).into_response(None);
-    };
+fn dispatch(headers: &HeaderMap, msg: &Message<'_>, claims: &AccessClaims) -> Resp {
     // Only a string or integer id is echoed (JSON-RPC 2.0 §4).
-    let id = msg
-        .get("id")
-        .filter(|v| v.is_string() || v.is_i64() || v.is_u64());
-    if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    let id = msg.id.filter(|v| jsonrpc::is_string_or_integer(v));
+    if msg.jsonrpc.and_then(jsonrpc::as_str).as_deref() != Some("2.0") {
         return RpcError::new(
             StatusCode::BAD_REQUEST,
             INVALID_REQUEST,
@@ -170,10 +270,10 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
         )
         .into_response(id);
     }
-    let Some(method) = msg.get("method").and_then(Value::as_str) else {
+    let Some(method) = msg.method.and_then(jsonrpc::as_str) else {
         // A response to a request we never send, or garbage: accept
         // responses (transport §2.1.4), refuse the rest.
-        if id.is_some() && (msg.contains_key("result") || msg.contains_key("error")) {
+        if id.is_some() && msg.is_response {
             return response::empty(StatusCode::ACCEPTED);
         }
         return RpcError::new(
@@ -183,7 +283,7 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
         )
         .into_response(id);
     };
-    if msg.contains_key("id") && id.is_none() {
+    if msg.id.is_some() && id.is_none() {
         return RpcError::new(
             StatusCode::BAD_REQUEST,
             INVALID_REQUEST,
@@ -191,47 +291,31 @@ fn dispatch(headers: &HeaderMap, message: Value, claims: &AccessClaims) -> Resp 
         )
         .into_response(None);
     }
-    // Borrowed, not cloned: an empty map does not allocate.
-    let no_params = Map::new();
-    let params = match msg.get("params") {
-        None | Some(Value::Null) => &no_params,
-        Some(Value::Object(p)) => p,
-        Some(_) => {
-            return RpcError::new(
-                StatusCode::BAD_REQUEST,
-                INVALID_PARAMS,
-                "params must be an object",
-            )
-            .into_response(id)
-        }
+    let Some(params) = Params::read(msg.params) else {
+        return RpcError::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_PARAMS,
+            "params must be an object",
+        )
+        .into_response(id);
     };
-    let modern_version = params
-        .get("_meta")
-        .and_then(|m| m.get(META_PROTOCOL_VERSION));
     // A request that says (by header or method) it is 2026-07-28 but lacks
     // the `_meta` version is a malformed modern request, not a legacy one.
     let modern_header = headers
         .get("mcp-protocol-version")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| MODERN_VERSIONS.contains(&v.trim()));
-    let result = match modern_version {
-        Some(v) => modern(headers, method, id, params, v, claims),
+    let result = match params.meta_protocol_version {
+        Some(v) => modern(headers, &method, id, &params, v, claims),
         None if modern_header || method == "server/discover" => Err(RpcError::new(
             StatusCode::BAD_REQUEST,
             INVALID_PARAMS,
             format!("_meta[\"{META_PROTOCOL_VERSION}\"] is required"),
         )),
-        None => legacy(headers, method, id, params, claims),
+        None => legacy(headers, &method, id, &params, claims),
     };
     match (result, id) {
-        (Ok(Some(result)), Some(id)) => response::json(
-            StatusCode::OK,
-            &Envelope {
-                jsonrpc: "2.0",
-                id,
-                result: &result,
-            },
-        ),
+        (Ok(Some(result)), Some(id)) => result_response(id, &result),
         // Notifications (no id) are accepted without a body.
         (Ok(_), None) => response::empty(StatusCode::ACCEPTED),
         (Ok(None), Some(_)) => response::empty(StatusCode::ACCEPTED),
@@ -246,12 +330,19 @@ fn reply<T: Serialize + ?Sized>(value: &T) -> Reply {
     serde_json::value::to_raw_value(value).expect("results serialize")
 }
 
-/// A successful JSON-RPC response.
-#[derive(Serialize)]
-struct Envelope<'a> {
-    jsonrpc: &'static str,
-    id: &'a Value,
-    result: &'a RawValue,
+/// `{"jsonrpc":"2.0","id":…,"result":…}`, the id echoed as the client
+/// wrote it.
+fn result_response(id: &RawValue, result: &RawValue) -> Resp {
+    const HEAD: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":";
+    const MIDDLE: &[u8] = b",\"result\":";
+    let (id, result) = (id.get().as_bytes(), result.get().as_bytes());
+    let mut body = Vec::with_capacity(HEAD.len() + id.len() + MIDDLE.len() + result.len() + 1);
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(id);
+    body.extend_from_slice(MIDDLE);
+    body.extend_from_slice(result);
+    body.push(b'}');
+    response::json_bytes(StatusCode::OK, body)
 }
 
 /// Which protocol era a request is served in: 2026-07-28 results carry
@@ -271,8 +362,8 @@ pub fn modern_meta() -> &'static Value {
 fn legacy(
     headers: &HeaderMap,
     method: &str,
-    id: Option<&Value>,
-    params: &Map<String, Value>,
+    id: Option<&RawValue>,
+    params: &Params<'_>,
     claims: &AccessClaims,
 ) -> Result<Option<Reply>, RpcError> {
     // Transport §2.7: an unsupported version header is a 400; its absence
@@ -296,12 +387,9 @@ fn legacy(
     }
     match method {
         "initialize" => {
-            let asked = params
-                .get("protocolVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let version = if LEGACY_VERSIONS.contains(&asked) {
-                asked
+            let asked = text(params.protocol_version);
+            let version = if LEGACY_VERSIONS.contains(&&*asked) {
+                &*asked
             } else {
                 LEGACY_VERSIONS[0]
             };
@@ -371,12 +459,13 @@ fn expect_header(headers: &HeaderMap, name: &str, label: &str, body: &str) -> Re
 fn modern(
     headers: &HeaderMap,
     method: &str,
-    id: Option<&Value>,
-    params: &Map<String, Value>,
-    version: &Value,
+    id: Option<&RawValue>,
+    params: &Params<'_>,
+    version: &RawValue,
     claims: &AccessClaims,
 ) -> Result<Option<Reply>, RpcError> {
-    let version = version.as_str().unwrap_or("");
+    let version = text(Some(version));
+    let version = &*version;
     expect_header(
         headers,
         "mcp-protocol-version",
@@ -399,11 +488,10 @@ fn modern(
         return Ok(None);
     }
     expect_header(headers, "mcp-method", "Mcp-Method", method)?;
-    let meta = params.get("_meta").and_then(Value::as_object);
-    if !meta.is_some_and(|m| {
-        m.get(META_CLIENT_CAPABILITIES)
-            .is_some_and(Value::is_object)
-    }) {
+    if !params
+        .meta_client_capabilities
+        .is_some_and(jsonrpc::is_object)
+    {
         return Err(RpcError::new(
             StatusCode::BAD_REQUEST,
             INVALID_PARAMS,
@@ -411,17 +499,12 @@ fn modern(
         ));
     }
     let named = match method {
-        "tools/call" | "prompts/get" => params.get("name"),
-        "resources/read" => params.get("uri"),
+        "tools/call" | "prompts/get" => params.name,
+        "resources/read" => params.uri,
         _ => None,
     };
-    if let Some(body_name) = named {
-        expect_header(
-            headers,
-            "mcp-name",
-            "Mcp-Name",
-            body_name.as_str().unwrap_or(""),
-        )?;
+    if named.is_some() {
+        expect_header(headers, "mcp-name", "Mcp-Name", &text(named))?;
     }
     let mut result = match method {
         "server/discover" => {

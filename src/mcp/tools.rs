@@ -9,9 +9,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::StatusCode;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{modern_meta, reply, Era, Reply, RpcError, INVALID_PARAMS};
+use super::{jsonrpc, modern_meta, reply, Era, Params, Reply, RpcError, INVALID_PARAMS};
 use crate::tokens::access::AccessClaims;
 
 /// The tool list, rendered once.
@@ -40,29 +40,25 @@ pub fn list() -> &'static Value {
     })
 }
 
-pub fn call(
-    params: &Map<String, Value>,
-    claims: &AccessClaims,
-    era: Era,
-) -> Result<Reply, RpcError> {
-    let name = params.get("name").and_then(Value::as_str).ok_or_else(|| {
+pub fn call(params: &Params<'_>, claims: &AccessClaims, era: Era) -> Result<Reply, RpcError> {
+    let name = params.name.and_then(jsonrpc::as_str).ok_or_else(|| {
         RpcError::new(
             StatusCode::OK,
             INVALID_PARAMS,
             "tools/call needs params.name",
         )
     })?;
-    match params.get("arguments") {
-        None | Some(Value::Null) | Some(Value::Object(_)) => {}
-        Some(_) => {
-            return Err(RpcError::new(
-                StatusCode::OK,
-                INVALID_PARAMS,
-                "arguments must be an object",
-            ))
-        }
+    if params
+        .arguments
+        .is_some_and(|a| !jsonrpc::is_null(a) && !jsonrpc::is_object(a))
+    {
+        return Err(RpcError::new(
+            StatusCode::OK,
+            INVALID_PARAMS,
+            "arguments must be an object",
+        ));
     }
-    match name {
+    match &*name {
         "whoami" => Ok(whoami(claims, era)),
         other => Err(RpcError::new(
             StatusCode::OK,
@@ -95,10 +91,10 @@ struct TextContent<'a> {
 
 /// A `CallToolResult`, with the 2026-07-28 members when that era asked.
 #[derive(Serialize)]
-struct CallToolResult<'a, T> {
+struct CallToolResult<'a> {
     content: [TextContent<'a>; 1],
     #[serde(rename = "structuredContent")]
-    structured_content: &'a T,
+    structured_content: &'a serde_json::value::RawValue,
     #[serde(rename = "isError")]
     is_error: bool,
     #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
@@ -117,13 +113,14 @@ fn whoami(claims: &AccessClaims, era: Era) -> Reply {
         expires_at: humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp))
             .to_string(),
     };
-    // MCP: a tool with structured output also returns it as text.
-    let text = serde_json::to_string(&structured).expect("serializes");
+    // MCP: a tool with structured output also returns it as text; the
+    // same serialization serves as both.
+    let structured = reply(&structured);
     let stateless = era == Era::Stateless;
     reply(&CallToolResult {
         content: [TextContent {
             kind: "text",
-            text: &text,
+            text: structured.get(),
         }],
         structured_content: &structured,
         is_error: false,

@@ -1,0 +1,196 @@
+//! Reading JSON-RPC messages without building a JSON tree.
+//!
+//! A `tools/call` is a handful of members in three nested objects; a
+//! `serde_json::Value` of it costs a hash map (SipHash, since a dependency
+//! turns on `preserve_order`), an owned key and a node per member, on every
+//! request. Here an object is scanned once and only the members asked for
+//! are kept, as raw JSON borrowed from the body; each is read when used.
+//!
+//! A repeated member counts once, the last one, as it would in a
+//! `serde_json::Map`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The members `names` of the JSON object `json`, in that order, as raw
+/// JSON (a member set to `null` is `Some("null")`, an absent one `None`).
+/// Fails when `json` is not valid JSON or not an object.
+pub fn members<'a, const N: usize>(
+    json: &'a str,
+    names: &[&str; N],
+) -> Result<[Option<&'a RawValue>; N], serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let found = Members { names }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(found)
+}
+
+/// [`members`] of a member that is itself an object: `None` when it is
+/// absent or not an object.
+pub fn object_members<'a, const N: usize>(
+    raw: Option<&'a RawValue>,
+    names: &[&str; N],
+) -> Option<[Option<&'a RawValue>; N]> {
+    raw.filter(|r| is_object(r))
+        .and_then(|r| members(r.get(), names).ok())
+}
+
+pub fn is_object(raw: &RawValue) -> bool {
+    raw.get().starts_with('{')
+}
+
+pub fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+/// The text of a JSON string, unescaped (borrowed when it has no escapes);
+/// `None` for any other JSON value.
+pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if !raw.get().starts_with('"') {
+        return None;
+    }
+    serde_json::from_str::<Text<'_>>(raw.get())
+        .ok()
+        .map(|t| t.0)
+}
+
+/// JSON-RPC 2.0 §4: an id is a string or a number, and this server only
+/// echoes strings and integers (fractions "SHOULD NOT" be ids; they may
+/// not survive a round trip).
+pub fn is_string_or_integer(raw: &RawValue) -> bool {
+    let text = raw.get();
+    if text.starts_with('"') {
+        return as_str(raw).is_some();
+    }
+    serde_json::from_str::<i64>(text).is_ok() || serde_json::from_str::<u64>(text).is_ok()
+}
+
+/// A JSON string or object key: borrowed from the input unless it had
+/// escapes (serde's `Cow` always copies).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+struct Members<'n, const N: usize> {
+    names: &'n [&'n str; N],
+}
+
+impl<'de, const N: usize> DeserializeSeed<'de> for Members<'_, N> {
+    type Value = [Option<&'de RawValue>; N];
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
+    type Value = [Option<&'de RawValue>; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = [None; N];
+        while let Some(Text(key)) = map.next_key()? {
+            match self.names.iter().position(|n| *n == key) {
+                Some(i) => found[i] = Some(map.next_value::<&'de RawValue>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> &RawValue {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn members_are_raw_the_last_repeat_wins_and_the_rest_is_skipped() {
+        let [a, b, c] = members(
+            r#"{"a": {"x": [1, "}"]}, "b\u0000": 1, "\u0062": null, "b": "two", "d": 4}"#,
+            &["a", "b", "c"],
+        )
+        .unwrap();
+        assert_eq!(a.unwrap().get(), r#"{"x": [1, "}"]}"#);
+        assert_eq!(b.unwrap().get(), r#""two""#);
+        assert!(c.is_none());
+        // An escaped key is the same key.
+        let [b] = members(r#"{"\u0062": null}"#, &["b"]).unwrap();
+        assert!(is_null(b.unwrap()));
+    }
+
+    #[test]
+    fn only_single_valid_objects_are_messages() {
+        for bad in [
+            "",
+            "[]",
+            "1",
+            "\"x\"",
+            "{\"a\":1} {}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "null",
+        ] {
+            assert!(members(bad, &["a"]).is_err(), "{bad:?}");
+        }
+        assert!(members(" {} ", &["a"]).is_ok());
+    }
+
+    #[test]
+    fn strings_and_ids() {
+        assert_eq!(as_str(raw(r#""a\"b""#)).unwrap(), "a\"b");
+        assert!(matches!(
+            as_str(raw(r#""plain""#)),
+            Some(Cow::Borrowed("plain"))
+        ));
+        assert!(as_str(raw("1")).is_none());
+        for id in [
+            r#""x""#,
+            "0",
+            "-7",
+            "18446744073709551615",
+            "-9223372036854775808",
+        ] {
+            assert!(is_string_or_integer(raw(id)), "{id}");
+        }
+        for id in [
+            "1.5",
+            "1e3",
+            "18446744073709551616",
+            "null",
+            "true",
+            "{}",
+            "[]",
+        ] {
+            assert!(!is_string_or_integer(raw(id)), "{id}");
+        }
+    }
+}
