@@ -161,7 +161,7 @@ impl Default for TokensConfig {
             access_ttl: Duration::from_secs(3600),
             code_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            verified_cache_size: 65_536,
+            verified_cache_size: 16_384,
             refresh_grace: Duration::from_secs(60),
         }
     }
