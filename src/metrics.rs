@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -39,33 +40,71 @@ pub async fn upkeep(handle: PrometheusHandle) {
     }
 }
 
-pub fn request(route: &'static str, status: u16, elapsed: Duration) {
-    let status = status_class(status);
-    metrics::counter!("mcpgate_http_requests_total", "route" => route, "status" => status)
-        .increment(1);
-    metrics::histogram!("mcpgate_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+/// The per-request metrics of one route: `mcpgate_http_requests_total`
+/// by status and `mcpgate_http_request_duration_seconds`. The handles are
+/// registered on first use and kept, so recording a request is an atomic
+/// add, not a registry lookup under a lock.
+pub struct RouteMetrics {
+    route: &'static str,
+    requests: [OnceLock<Counter>; STATUS_LABELS.len()],
+    duration: OnceLock<Histogram>,
 }
 
-fn status_class(status: u16) -> &'static str {
+impl RouteMetrics {
+    pub const fn new(route: &'static str) -> RouteMetrics {
+        RouteMetrics {
+            route,
+            requests: [const { OnceLock::new() }; STATUS_LABELS.len()],
+            duration: OnceLock::new(),
+        }
+    }
+
+    /// The `route` label.
+    pub fn route(&self) -> &'static str {
+        self.route
+    }
+
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        let i = status_index(status);
+        let route = self.route;
+        self.requests[i]
+            .get_or_init(|| {
+                metrics::counter!("mcpgate_http_requests_total", "route" => route, "status" => STATUS_LABELS[i])
+            })
+            .increment(1);
+        self.duration
+            .get_or_init(
+                || metrics::histogram!("mcpgate_http_request_duration_seconds", "route" => route),
+            )
+            .record(elapsed.as_secs_f64());
+    }
+}
+
+/// `status` label values: the statuses this server sends, then classes.
+const STATUS_LABELS: [&str; 17] = [
+    "200", "201", "202", "204", "302", "303", "400", "401", "403", "404", "405", "413", "421",
+    "2xx", "3xx", "4xx", "5xx",
+];
+
+fn status_index(status: u16) -> usize {
     match status {
-        200 => "200",
-        201 => "201",
-        202 => "202",
-        204 => "204",
-        302 => "302",
-        303 => "303",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        413 => "413",
-        421 => "421",
-        s if s < 300 => "2xx",
-        s if s < 400 => "3xx",
-        s if s < 500 => "4xx",
-        _ => "5xx",
+        200 => 0,
+        201 => 1,
+        202 => 2,
+        204 => 3,
+        302 => 4,
+        303 => 5,
+        400 => 6,
+        401 => 7,
+        403 => 8,
+        404 => 9,
+        405 => 10,
+        413 => 11,
+        421 => 12,
+        s if s < 300 => 13,
+        s if s < 400 => 14,
+        s if s < 500 => 15,
+        _ => 16,
     }
 }
 

@@ -11,6 +11,7 @@ use super::cors;
 use super::host::HostDocs;
 use super::response::{self, Resp};
 use crate::app::App;
+use crate::metrics::RouteMetrics;
 use crate::{mcp, oauth};
 
 /// What a handler knows about the request besides the request itself.
@@ -59,7 +60,7 @@ impl Endpoint {
     }
 
     /// A low-cardinality name for metrics and logs.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Endpoint::Healthz => "healthz",
             Endpoint::Readyz => "readyz",
@@ -72,6 +73,23 @@ impl Endpoint {
             Endpoint::Mcp => "mcp",
             Endpoint::NotFound => "other",
         }
+    }
+
+    /// This endpoint's request metrics.
+    pub fn metrics(self) -> &'static RouteMetrics {
+        static METRICS: [RouteMetrics; 10] = [
+            RouteMetrics::new(Endpoint::Healthz.name()),
+            RouteMetrics::new(Endpoint::Readyz.name()),
+            RouteMetrics::new(Endpoint::AuthorizationServerMetadata.name()),
+            RouteMetrics::new(Endpoint::ProtectedResourceMetadata.name()),
+            RouteMetrics::new(Endpoint::Jwks.name()),
+            RouteMetrics::new(Endpoint::Register.name()),
+            RouteMetrics::new(Endpoint::Authorize.name()),
+            RouteMetrics::new(Endpoint::Token.name()),
+            RouteMetrics::new(Endpoint::Mcp.name()),
+            RouteMetrics::new(Endpoint::NotFound.name()),
+        ];
+        &METRICS[self as usize]
     }
 
     fn cors(self) -> cors::Route {
@@ -145,4 +163,28 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> R
     };
     cors::decorate(&ctx, endpoint.cors(), origin.as_ref(), &mut resp);
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_has_its_own_metrics() {
+        use Endpoint as E;
+        for e in [
+            E::Healthz,
+            E::Readyz,
+            E::AuthorizationServerMetadata,
+            E::ProtectedResourceMetadata,
+            E::Jwks,
+            E::Register,
+            E::Authorize,
+            E::Token,
+            E::Mcp,
+            E::NotFound,
+        ] {
+            assert_eq!(e.metrics().route(), e.name());
+        }
+    }
 }

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::router;
 use crate::app::App;
+use crate::metrics::RouteMetrics;
 
 /// Limits on what one client can hold.
 #[derive(Debug, Clone)]
@@ -157,21 +158,22 @@ async fn handle(
     let method = req.method().clone();
     // The path only: queries carry codes and state.
     let path = req.uri().path().to_owned();
-    let route = match method {
-        http::Method::OPTIONS => "preflight",
-        _ => router::Endpoint::for_path(&path).name(),
+    static PREFLIGHT: RouteMetrics = RouteMetrics::new("preflight");
+    let metrics = match method {
+        http::Method::OPTIONS => &PREFLIGHT,
+        _ => router::Endpoint::for_path(&path).metrics(),
     };
     let id = request_id(&req);
     let span = tracing::info_span!("request", id = %id);
     let mut resp = router::route(app, peer, req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    crate::metrics::request(route, resp.status().as_u16(), elapsed);
+    metrics.record(resp.status().as_u16(), elapsed);
     span.in_scope(|| {
         tracing::info!(
             target: "mcpgate::access",
             %method,
             path = %crate::http::response::truncate(&path, 200),
-            route,
+            route = metrics.route(),
             status = resp.status().as_u16(),
             micros = elapsed.as_micros() as u64,
             peer = %peer.ip(),
