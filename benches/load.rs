@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{header, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -537,17 +537,24 @@ fn request(method: Method, path: &str, host: &'static str, body: Bytes) -> http:
     }
 }
 
-fn mcp_request(token: Option<&str>) -> Request<Body> {
-    mcp_call(WHOAMI, token)
+/// `Authorization: Bearer <token>`, built once before a timed phase: a
+/// clone is a reference count, so the client's cost per request does not
+/// grow with the token.
+fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(format!("Bearer {token}"))).expect("a header value")
 }
 
-fn mcp_call(message: &'static str, token: Option<&str>) -> Request<Body> {
+fn mcp_request(authorization: Option<&HeaderValue>) -> Request<Body> {
+    mcp_call(WHOAMI, authorization)
+}
+
+fn mcp_call(message: &'static str, authorization: Option<&HeaderValue>) -> Request<Body> {
     let body = Bytes::from_static(message.as_bytes());
     let mut b = request(Method::POST, "/mcp", INTERNAL, body.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream");
-    if let Some(t) = token {
-        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    if let Some(v) = authorization {
+        b = b.header(header::AUTHORIZATION, v.clone());
     }
     b.body(Full::new(body)).unwrap()
 }
@@ -684,7 +691,7 @@ async fn idle_connections(server: &Server, count: usize, token: &str) -> (u64, u
                 tokio::spawn(async move {
                     let mut tx = connect(addr).await;
                     let resp = tx
-                        .send_request(mcp_request(Some(&token)))
+                        .send_request(mcp_request(Some(&bearer(&token))))
                         .await
                         .expect("idle connection request");
                     assert_eq!(resp.status(), StatusCode::OK);
@@ -910,14 +917,14 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
 
     // --- (b) one hot token ---
     let hot = tokens[0].clone();
-    let (status, _, body) = once(addr, mcp_request(Some(&hot))).await;
+    let (status, _, body) = once(addr, mcp_request(Some(&bearer(&hot)))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         json_string_member(&body, "jsonrpc").is_some()
             && body.windows(8).any(|w| w == b"\"result\""),
         "whoami answers a result: {body:?}"
     );
-    let hot_b = hot.clone();
+    let hot_b = bearer(&hot);
     let make_b: MakeRequest = Arc::new(move |_| mcp_request(Some(&hot_b)));
     let (b, _) = case(
         "(b)",
@@ -933,7 +940,7 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
 
     // --- (b') the same token on `ping`: the authenticated path without the
     //     tool, to split (b) - (a) into token check and tool work ---
-    let hot_p = hot.clone();
+    let hot_p = bearer(&hot);
     let make_p: MakeRequest = Arc::new(move |_| mcp_call(PING, Some(&hot_p)));
     let (ping, _) = case(
         "(b')",
@@ -949,7 +956,8 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
 
     // --- (c) a distinct token every request (tokens[0] was used by (b):
     //     (c) starts at 1, so none of its tokens is in the cache) ---
-    let tokens_c = tokens.clone();
+    let bearers: Arc<Vec<HeaderValue>> = Arc::new(tokens.iter().map(|t| bearer(t)).collect());
+    let tokens_c = bearers.clone();
     let make_c: MakeRequest = Arc::new(move |i| mcp_request(Some(&tokens_c[i + 1])));
     let (c, _) = case(
         "(c)",
@@ -969,7 +977,7 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
         addr: start_floor(&floor_rt, public_key).await,
         cpu: Cpu::Threads(FLOOR_THREADS),
     };
-    let tokens_f = tokens.clone();
+    let tokens_f = bearers.clone();
     let make_f: MakeRequest = Arc::new(move |i| mcp_request(Some(&tokens_f[i + 1])));
     let (f, _) = case(
         "(f)",
