@@ -230,6 +230,10 @@ pub struct ServerConfig {
     /// request too, so it is also the idle keep-alive timeout.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Time a client gets to send a whole request body once its head is
+    /// in (a slow-loris on the body).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
     /// After SIGTERM: keep accepting (while /readyz fails) this long, so
     /// load balancers notice before the listener closes.
     #[serde(with = "humantime_serde")]
@@ -248,6 +252,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             drain_delay: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             metrics_listen: None,

@@ -293,6 +293,9 @@ impl Settings {
         if config.server.header_read_timeout.is_zero() {
             return Err("server.header_read_timeout: must be more than 0s".into());
         }
+        if config.server.body_read_timeout.is_zero() {
+            return Err("server.body_read_timeout: must be more than 0s".into());
+        }
         if config.keys.rescan.is_zero() {
             return Err("keys.rescan: must be more than 0s".into());
         }
@@ -342,6 +345,7 @@ impl Settings {
             log_format: config.log.format,
             limits: crate::http::server::Limits {
                 header_read_timeout: config.server.header_read_timeout,
+                body_read_timeout: config.server.body_read_timeout,
                 max_connections: config.server.max_connections,
                 drain_delay: config.server.drain_delay,
                 shutdown_grace: config.server.shutdown_grace,

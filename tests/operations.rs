@@ -246,6 +246,90 @@ async fn slow_loris_connections_do_not_starve_real_flows() {
     );
 }
 
+/// Reads one HTTP/1.1 response (head and Content-Length body) off `c`.
+fn read_response(c: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = c.read(&mut buf).expect("a response, not a reset");
+        assert!(
+            n > 0,
+            "closed before a whole response: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_refused_mcp_request_whose_body_comes_late_still_gets_its_answer_and_keeps_the_connection() {
+    let s = Server::start("");
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    for round in 0..3 {
+        // The head alone, then the body once the server has surely seen it.
+        write!(
+            c,
+            "POST /mcp HTTP/1.1\r\nhost: {INTERNAL}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        c.write_all(body.as_bytes()).unwrap();
+        let answer = read_response(&mut c);
+        assert!(
+            answer.starts_with("HTTP/1.1 401 "),
+            "round {round}: {answer}"
+        );
+        assert!(answer
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"));
+    }
+}
+
+#[test]
+fn a_body_that_never_finishes_is_answered_408_after_the_body_timeout() {
+    let s = start_with_extra_toml("body_read_timeout = \"1s\"");
+    for (path, content_type) in [
+        ("/oauth/token", "application/x-www-form-urlencoded"),
+        ("/oauth/register", "application/json"),
+    ] {
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            c,
+            "POST {path} HTTP/1.1\r\nhost: {INTERNAL}\r\ncontent-type: {content_type}\r\n\
+             content-length: 100\r\n\r\ngrant_type="
+        )
+        .unwrap();
+        let started = Instant::now();
+        let answer = read_response(&mut c);
+        let waited = started.elapsed();
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{path}: {answer}");
+        assert!(answer.contains("\"invalid_request\""), "{path}: {answer}");
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+            "{path}: answered after {waited:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_fails_no_request_that_started_before_the_drain_ended() {
     let mut s = start_with_extra_toml("drain_delay = \"1s\"\nshutdown_grace = \"5s\"");

@@ -104,12 +104,13 @@ pub fn hidden_inputs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Str
         .collect()
 }
 
-/// Reads a request body of at most `limit` bytes, checking the declared
-/// `Content-Length` first.
+/// Reads a request body of at most `limit` bytes within `timeout`,
+/// checking the declared `Content-Length` first.
 pub async fn read_request_body<B>(
     headers: &http::HeaderMap,
     body: B,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Bytes, BodyError>
 where
     B: hyper::body::Body,
@@ -118,7 +119,9 @@ where
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok());
-    read_body(body, length, limit).await
+    tokio::time::timeout(timeout, read_body(body, length, limit))
+        .await
+        .unwrap_or(Err(BodyError::TimedOut(timeout)))
 }
 
 /// The first `max` characters of `s` (for logs and error descriptions
@@ -153,6 +156,19 @@ pub enum BodyError {
     TooLarge(usize),
     #[error("request body could not be read")]
     Broken,
+    #[error("request body not received within {}s", .0.as_secs_f32())]
+    TimedOut(std::time::Duration),
+}
+
+impl BodyError {
+    /// RFC 9110 §15.5.14 (413) and §15.5.9 (408); otherwise a 400.
+    pub fn status(self) -> http::StatusCode {
+        match self {
+            BodyError::TooLarge(_) => http::StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut(_) => http::StatusCode::REQUEST_TIMEOUT,
+            BodyError::Broken => http::StatusCode::BAD_REQUEST,
+        }
+    }
 }
 
 /// Reads a whole body, refusing more than `limit` bytes (checked against

@@ -23,6 +23,8 @@ use crate::metrics::RouteMetrics;
 pub struct Limits {
     /// Time to send a whole request head (slow-loris).
     pub header_read_timeout: Duration,
+    /// Time to send a whole request body, once the head is in.
+    pub body_read_timeout: Duration,
     /// Largest request head (HTTP/1.1 buffer; HTTP/2 header list).
     pub max_header_bytes: usize,
     /// Open connections at once; more wait in the kernel's backlog.
@@ -40,6 +42,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_connections: 10_000,
             max_h2_streams: 100,

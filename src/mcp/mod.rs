@@ -19,6 +19,7 @@ pub mod jsonrpc;
 pub mod tools;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use http::header;
@@ -110,45 +111,73 @@ fn server_info() -> Value {
 }
 
 pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
-    // DNS rebinding: a browser page from a foreign origin gets nothing
-    // (MCP 2025-11-25 transport §security: 403).
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        if !cors::mcp_origin_allowed(ctx, origin) {
-            return RpcError::new(StatusCode::FORBIDDEN, INVALID_REQUEST, "origin not allowed")
-                .into_response(None);
-        }
-    }
-    let claims = match auth::authenticate(ctx, req.headers(), req.uri().query()) {
-        Ok(c) => c,
-        Err(f) => {
-            crate::metrics::validation_failure(f.label());
-            if !matches!(f, auth::AuthFailure::Missing) {
-                tracing::info!(reason = ?f, peer = %ctx.peer.ip(), "mcp request refused");
-            }
-            return f.into_response(ctx);
+    let (parts, body) = req.into_parts();
+    let read = response::read_request_body(
+        &parts.headers,
+        body,
+        MAX_BODY,
+        ctx.app.settings.limits.body_read_timeout,
+    );
+    let claims = match admit(ctx, &parts) {
+        Ok(claims) if parts.method == Method::POST => claims,
+        refused => {
+            // Take in what the client is sending before answering: hyper
+            // keeps a connection only once its request body is consumed,
+            // and closing on unread bytes makes the kernel send a reset
+            // that can destroy this answer before the client reads it
+            // (RFC 9112 §9.6). A body over the limit is not waited for.
+            let _ = read.await;
+            return match refused {
+                Err(refusal) => refusal.into_response(ctx),
+                // No SSE stream and no sessions to delete (transport
+                // §2.2, §2.5).
+                Ok(_) => response::method_not_allowed("POST"),
+            };
         }
     };
-    if req.method() != Method::POST {
-        // No SSE stream and no sessions to delete (transport §2.2, §2.5).
-        return response::method_not_allowed("POST");
-    }
-    let (parts, body) = req.into_parts();
-    let body = match response::read_request_body(&parts.headers, body, MAX_BODY).await {
+    let body = match read.await {
         Ok(b) => b,
-        Err(e @ response::BodyError::TooLarge(_)) => {
-            return RpcError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                INVALID_REQUEST,
-                e.to_string(),
-            )
-            .into_response(None)
-        }
         Err(e) => {
-            return RpcError::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, e.to_string())
-                .into_response(None)
+            return RpcError::new(e.status(), INVALID_REQUEST, e.to_string()).into_response(None)
         }
     };
     serve_message(&parts.headers, &body, &claims)
+}
+
+/// Why a request to `/mcp` is refused before its body is looked at.
+enum Refusal {
+    /// DNS rebinding: a browser page from a foreign origin gets nothing
+    /// (MCP 2025-11-25 transport §security: 403).
+    Origin,
+    Auth(auth::AuthFailure),
+}
+
+impl Refusal {
+    fn into_response(self, ctx: &Ctx<'_>) -> Resp {
+        match self {
+            Refusal::Origin => {
+                RpcError::new(StatusCode::FORBIDDEN, INVALID_REQUEST, "origin not allowed")
+                    .into_response(None)
+            }
+            Refusal::Auth(f) => f.into_response(ctx),
+        }
+    }
+}
+
+/// The caller of a request to `/mcp`.
+fn admit(ctx: &Ctx<'_>, parts: &http::request::Parts) -> Result<Arc<AccessClaims>, Refusal> {
+    if let Some(origin) = parts.headers.get(header::ORIGIN) {
+        if !cors::mcp_origin_allowed(ctx, origin) {
+            return Err(Refusal::Origin);
+        }
+    }
+    auth::authenticate(ctx, &parts.headers, parts.uri.query()).map_err(|f| {
+        crate::metrics::validation_failure(f.label());
+        if !matches!(f, auth::AuthFailure::Missing) {
+            tracing::info!(reason = ?f, peer = %ctx.peer.ip(), "mcp request refused");
+        }
+        Refusal::Auth(f)
+    })
 }
 
 /// One authenticated JSON-RPC POST body to its response. Pure: no I/O, so

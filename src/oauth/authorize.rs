@@ -44,9 +44,14 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let post = parts.method == Method::POST;
     let raw = if post {
-        match response::read_request_body(&parts.headers, body, MAX_FORM_BODY).await {
+        let timeout = ctx.app.settings.limits.body_read_timeout;
+        match response::read_request_body(&parts.headers, body, MAX_FORM_BODY, timeout).await {
             Ok(b) => b.to_vec(),
-            Err(e) => return OAuthError::invalid_request(e.to_string()).into_page(wants_html),
+            Err(e) => {
+                let mut page = OAuthError::invalid_request(e.to_string()).into_page(wants_html);
+                *page.status_mut() = e.status();
+                return page;
+            }
         }
     } else {
         parts.uri.query().unwrap_or("").as_bytes().to_vec()

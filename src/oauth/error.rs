@@ -160,9 +160,7 @@ impl OAuthError {
     /// as RFC 6749 JSON (`invalid_request`).
     pub fn body_response(e: response::BodyError) -> Resp {
         let mut r = OAuthError::invalid_request(e.to_string()).into_json();
-        if matches!(e, response::BodyError::TooLarge(_)) {
-            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        }
+        *r.status_mut() = e.status();
         r
     }
 }

@@ -59,7 +59,14 @@ async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError
             ));
         }
     }
-    let body = match response::read_request_body(&parts.headers, body, MAX_BODY).await {
+    let body = match response::read_request_body(
+        &parts.headers,
+        body,
+        MAX_BODY,
+        ctx.app.settings.limits.body_read_timeout,
+    )
+    .await
+    {
         Ok(b) => b,
         Err(e) => return Ok(OAuthError::body_response(e)),
     };
