@@ -352,19 +352,24 @@ fn dispatch(headers: &HeaderMap, msg: &Message<'_>, claims: &AccessClaims) -> Re
     }
 }
 
-/// A JSON-RPC result, serialized once, copied verbatim into the envelope.
-pub type Reply = Box<RawValue>;
+/// A JSON-RPC result, serialized once by this server, copied verbatim
+/// into the envelope.
+pub struct Reply(Vec<u8>);
 
 fn reply<T: Serialize + ?Sized>(value: &T) -> Reply {
-    serde_json::value::to_raw_value(value).expect("results serialize")
+    // Sized for the common results (a whoami is ~900 bytes) so that
+    // serializing does not grow the buffer step by step.
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, value).expect("results serialize");
+    Reply(out)
 }
 
 /// `{"jsonrpc":"2.0","id":…,"result":…}`, the id echoed as the client
 /// wrote it.
-fn result_response(id: &RawValue, result: &RawValue) -> Resp {
+fn result_response(id: &RawValue, result: &Reply) -> Resp {
     const HEAD: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":";
     const MIDDLE: &[u8] = b",\"result\":";
-    let (id, result) = (id.get().as_bytes(), result.get().as_bytes());
+    let (id, result) = (id.get().as_bytes(), &result.0[..]);
     let mut body = Vec::with_capacity(HEAD.len() + id.len() + MIDDLE.len() + result.len() + 1);
     body.extend_from_slice(HEAD);
     body.extend_from_slice(id);

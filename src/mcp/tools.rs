@@ -115,7 +115,7 @@ fn whoami(claims: &AccessClaims, era: Era) -> Reply {
     };
     // MCP: a tool with structured output also returns it as text; the
     // same serialization serves as both.
-    let structured = reply(&structured);
+    let structured = serde_json::value::to_raw_value(&structured).expect("serializes");
     let stateless = era == Era::Stateless;
     reply(&CallToolResult {
         content: [TextContent {
