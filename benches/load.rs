@@ -15,7 +15,9 @@
 //! - (e) `GET /.well-known/oauth-authorization-server`;
 //! - (f) the floor for (c): a minimal hyper server in this process that
 //!   only parses `Authorization: Bearer`, splits the JWS and runs ring's
-//!   Ed25519 verify on the signing input, fed the same tokens as (c).
+//!   Ed25519 verify on the signing input, fed the same tokens as (c);
+//!   and, as a diagnostic only, (f') the same floor answering the bytes
+//!   whoami answers, which splits (c) - (f) into payload and mcpgate's work.
 //!
 //! Then the peak RSS (VmHWM) of a fresh server holding 1,000 idle
 //! keep-alive connections that each made one request.
@@ -595,26 +597,35 @@ fn floor_verify(public_key: &[u8; 32], headers: &http::HeaderMap) -> bool {
 
 async fn floor_service(
     public_key: Arc<[u8; 32]>,
+    answer: Bytes,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let ok = floor_verify(&public_key, req.headers());
     // Read the body, as mcpgate does, so both keep the connection alike.
     let _ = req.into_body().collect().await;
     let (status, body) = if ok {
-        (StatusCode::OK, &b"{\"ok\":true}"[..])
+        (StatusCode::OK, answer)
     } else {
-        (StatusCode::UNAUTHORIZED, &b"{\"ok\":false}"[..])
+        (
+            StatusCode::UNAUTHORIZED,
+            Bytes::from_static(b"{\"ok\":false}"),
+        )
     };
     Ok(Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from_static(body)))
+        .body(Full::new(body))
         .unwrap())
 }
 
-/// Starts the floor server on `rt` (its own 2-thread runtime, like
-/// mcpgate's on this machine) and returns its address.
-async fn start_floor(rt: &tokio::runtime::Handle, public_key: [u8; 32]) -> SocketAddr {
+/// Starts a floor server on `rt` (its own 2-thread runtime, like
+/// mcpgate's on this machine) that answers a verified request with
+/// `answer`, and returns its address.
+async fn start_floor(
+    rt: &tokio::runtime::Handle,
+    public_key: [u8; 32],
+    answer: Bytes,
+) -> SocketAddr {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let key = Arc::new(public_key);
     rt.spawn(async move {
@@ -626,8 +637,11 @@ async fn start_floor(rt: &tokio::runtime::Handle, public_key: [u8; 32]) -> Socke
             };
             let _ = stream.set_nodelay(true);
             let key = key.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| floor_service(key.clone(), req));
+                let svc = hyper::service::service_fn(move |req| {
+                    floor_service(key.clone(), answer.clone(), req)
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
                     .await;
@@ -924,6 +938,7 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
             && body.windows(8).any(|w| w == b"\"result\""),
         "whoami answers a result: {body:?}"
     );
+    let whoami_answer = body;
     let hot_b = bearer(&hot);
     let make_b: MakeRequest = Arc::new(move |_| mcp_request(Some(&hot_b)));
     let (b, _) = case(
@@ -974,7 +989,7 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
     // --- (f) the floor, same tokens, same requests, its own server ---
     let public_key = public_key_for(addr, &tokens[0]).await;
     let floor = Target {
-        addr: start_floor(&floor_rt, public_key).await,
+        addr: start_floor(&floor_rt, public_key, Bytes::from_static(b"{\"ok\":true}")).await,
         cpu: Cpu::Threads(FLOOR_THREADS),
     };
     let tokens_f = bearers.clone();
@@ -982,6 +997,26 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
     let (f, _) = case(
         "(f)",
         floor,
+        conns,
+        warm,
+        n - 1,
+        make_f.clone(),
+        StatusCode::OK,
+        Keep::Nothing,
+    )
+    .await;
+
+    // --- (f') a diagnostic, not a target: the floor answering the bytes
+    //     whoami answers, to tell what (c) - (f) costs in payload (the
+    //     client reading ~900 more bytes, the kernel moving them) from
+    //     what it costs in mcpgate's own work ---
+    let floor_same_bytes = Target {
+        addr: start_floor(&floor_rt, public_key, whoami_answer).await,
+        cpu: Cpu::Threads(FLOOR_THREADS),
+    };
+    let (f_same, _) = case(
+        "(f')",
+        floor_same_bytes,
         conns,
         warm,
         n - 1,
@@ -1052,6 +1087,10 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
             result: f,
         },
         Row {
+            label: "    (f') floor answering whoami's bytes (diagnostic)",
+            result: f_same,
+        },
+        Row {
             label: "    (b') POST /mcp ping, one hot token",
             result: ping,
         },
@@ -1082,10 +1121,13 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
          threads); cli µs/r: this client's"
     );
     println!(
-        "(c)/(a): {:.2}   (c)/(f): {:.2} by rate, {:.2} by server CPU",
+        "(c)/(a): {:.2}   (c)/(f): {:.2} by rate, {:.2} by server CPU   \
+         (c)/(f'): {:.2} by rate, {:.2} by server CPU",
         c.rate() / a.rate(),
         c.rate() / f.rate(),
-        f.server_us() / c.server_us()
+        f.server_us() / c.server_us(),
+        c.rate() / rows[6].result.rate(),
+        rows[6].result.server_us() / c.server_us(),
     );
     println!(
         "(d): {:.0} exchanges/s measured; {:.1} µs server CPU each, so {:.0}/s if the \
