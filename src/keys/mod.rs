@@ -132,12 +132,25 @@ pub struct RingVerifier {
     kid: String,
     alg: VerifyAlg,
     public_key: Arc<[u8]>,
+    /// The encoded JWS header of a token that verified under this key: the
+    /// tokens of one key all carry the same header, and the same bytes
+    /// always pass the same header checks, so later tokens skip decoding
+    /// and parsing it. Per ring: a reload starts empty.
+    verified_header: std::sync::OnceLock<Box<str>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum VerifyAlg {
     Ed25519,
     EcdsaP256,
+}
+
+impl RingVerifier {
+    /// Remembers the encoded header of a token that fully verified under
+    /// this key (see `verified_header`).
+    pub fn remember_verified_header(&self, encoded_header: &str) {
+        let _ = self.verified_header.set(encoded_header.into());
+    }
 }
 
 impl std::fmt::Debug for RingVerifier {
@@ -308,6 +321,7 @@ impl KeyRing {
                         kid: f.kid.clone(),
                         alg: VerifyAlg::Ed25519,
                         public_key: public.as_slice().into(),
+                        verified_header: Default::default(),
                     });
                     jwks_keys.push(f.public_jwk());
                     signing.push(SigningKey {
@@ -329,6 +343,7 @@ impl KeyRing {
                         kid: f.kid.clone(),
                         alg: VerifyAlg::EcdsaP256,
                         public_key: public.as_slice().into(),
+                        verified_header: Default::default(),
                     });
                     jwks_keys.push(f.public_jwk());
                     signing.push(SigningKey {
@@ -436,6 +451,16 @@ impl KeyRing {
         newest_active(&self.signing, now, |k| k.activates_at)
             // `build` proved one active at load time, and time moves forward.
             .unwrap_or(&self.signing[0])
+    }
+
+    /// The verifier under which a token with this exact encoded header
+    /// has verified before.
+    pub fn verifier_for_header(&self, encoded_header: &str) -> Option<&RingVerifier> {
+        self.verifiers.iter().find(|v| {
+            v.verified_header
+                .get()
+                .is_some_and(|h| **h == *encoded_header)
+        })
     }
 
     pub fn verifier(&self, kid: &str) -> Option<&RingVerifier> {

@@ -7,7 +7,7 @@ use josekit::jws::{JwsHeader, JwsVerifier};
 use ring::rand::SecureRandom as _;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, RingVerifier};
 
 /// RFC 9068 §2.1: the `typ` of a JWT access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -135,6 +135,34 @@ pub fn verify(
     else {
         return Err(TokenError::Malformed);
     };
+    // The same header bytes as a token that verified: the same checks pass.
+    let (verifier, header_known) = match ring.verifier_for_header(h64) {
+        Some(v) => (v, true),
+        None => (verifier_for(ring, h64)?, false),
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(s64)
+        .map_err(|_| TokenError::BadSignature)?;
+    let signing_input = &token[..h64.len() + 1 + p64.len()];
+    verifier
+        .verify(signing_input.as_bytes(), &signature)
+        .map_err(|_| TokenError::BadSignature)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(p64)
+        .map_err(|_| TokenError::Malformed)?;
+    let claims: AccessClaims =
+        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    check_claims(&claims, expect, now)?;
+    if !header_known {
+        verifier.remember_verified_header(h64);
+    }
+    Ok(claims)
+}
+
+/// Reads an encoded JWS header and returns the key it names, if the
+/// header is one of our access tokens' (`typ`, no extensions, the key's
+/// own `alg`).
+fn verifier_for<'r>(ring: &'r KeyRing, h64: &str) -> Result<&'r RingVerifier, TokenError> {
     let header_json = URL_SAFE_NO_PAD
         .decode(h64)
         .map_err(|_| TokenError::Malformed)?;
@@ -154,20 +182,7 @@ pub fn verify(
     if header.alg.as_deref() != Some(verifier.algorithm().name()) {
         return Err(TokenError::BadSignature);
     }
-    let signature = URL_SAFE_NO_PAD
-        .decode(s64)
-        .map_err(|_| TokenError::BadSignature)?;
-    let signing_input = &token[..h64.len() + 1 + p64.len()];
-    verifier
-        .verify(signing_input.as_bytes(), &signature)
-        .map_err(|_| TokenError::BadSignature)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(p64)
-        .map_err(|_| TokenError::Malformed)?;
-    let claims: AccessClaims =
-        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
-    check_claims(&claims, expect, now)?;
-    Ok(claims)
+    Ok(verifier)
 }
 
 /// The checks that depend on time and config, not on the signature: they
@@ -254,6 +269,39 @@ mod tests {
                 ..self.clone()
             }
         }
+    }
+
+    #[test]
+    fn a_remembered_header_still_needs_a_good_signature_from_its_own_key() {
+        let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
+        let (i, a) = expect();
+        let e = Expectations {
+            issuers: &i,
+            audiences: &a,
+        };
+        let t = issue(&ring, &claims(1000), 1000);
+        let h64 = t.split('.').next().unwrap();
+        assert!(ring.verifier_for_header(h64).is_none());
+        verify(&ring, &t, &e, 1001).unwrap();
+        assert!(ring.verifier_for_header(h64).is_some());
+        // Same header, another payload under the old signature: refused.
+        let other = issue(&ring, &claims(1000), 1000);
+        let (head_and_payload, _) = other.rsplit_once('.').unwrap();
+        let (_, signature) = t.rsplit_once('.').unwrap();
+        assert_eq!(
+            verify(&ring, &format!("{head_and_payload}.{signature}"), &e, 1001),
+            Err(TokenError::BadSignature)
+        );
+        // A header that failed its checks is never remembered.
+        let bad = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            &t[h64.len() + 1..]
+        );
+        assert!(verify(&ring, &bad, &e, 1001).is_err());
+        assert!(ring
+            .verifier_for_header(bad.split('.').next().unwrap())
+            .is_none());
     }
 
     #[test]
