@@ -227,7 +227,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Time a client gets to send a whole request head (slow-loris). hyper
     /// runs this clock while a keep-alive connection waits for its next
-    /// request too, so it is also the idle keep-alive timeout.
+    /// request too, so it is also the idle keep-alive timeout; and a new
+    /// connection that sends nothing at all is closed after it as well.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
     /// Time a client gets to send a whole request body once its head is

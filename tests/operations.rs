@@ -194,6 +194,92 @@ async fn cleartext_http2_is_served_alongside_http1() {
     assert_eq!(m["issuer"], format!("https://{PUBLIC}"));
 }
 
+/// The server tells HTTP/1.1 from h2c by peeking at the first bytes; a first
+/// packet that is only the start of either must not be misread.
+#[test]
+fn a_preface_or_request_head_split_across_packets_is_still_recognised() {
+    let s = Server::start("");
+    // h2c whose preface arrives in two packets: answered with HTTP/2 frames
+    // (the server's SETTINGS first), not with an HTTP/1.1 error.
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    c.write_all(b"\r\nSM\r\n\r\n").unwrap();
+    // An empty SETTINGS frame.
+    c.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let mut frame = [0u8; 9];
+    c.read_exact(&mut frame).unwrap();
+    assert_eq!(frame[3], 4, "expected a SETTINGS frame, got {frame:?}");
+    // HTTP/1.1 whose first packet is one byte of the request.
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"G").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    c.write_all(
+        format!(
+            "ET /.well-known/jwks.json HTTP/1.1\r\nHost: {PUBLIC}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    // The same, where that byte ("P") could still be the h2c preface.
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"P").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    c.write_all(
+        format!(
+            "OST /mcp HTTP/1.1\r\nHost: {PUBLIC}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+}
+
+#[test]
+fn a_connection_that_never_sends_a_byte_is_closed_by_the_header_timeout() {
+    let s = start_with_extra_toml("header_read_timeout = \"1s\"");
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    assert_eq!(c.read(&mut buf).unwrap(), 0, "closed without an answer");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+}
+
+#[test]
+fn sigterm_does_not_wait_for_connections_that_never_sent_a_byte() {
+    let mut s = start_with_extra_toml(
+        "drain_delay = \"100ms\"\nshutdown_grace = \"60s\"\nheader_read_timeout = \"60s\"",
+    );
+    let silent = TcpStream::connect(s.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    assert_eq!(send_sigterm(s.pid()), 0);
+    let status = s.wait();
+    assert!(status.success(), "clean exit: {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "exit took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_loris_connections_do_not_starve_real_flows() {
     let s = start_with_extra_toml("header_read_timeout = \"2s\"");

@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
 
 use super::router;
 use crate::app::App;
@@ -21,7 +22,8 @@ use crate::metrics::RouteMetrics;
 /// Limits on what one client can hold.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Time to send a whole request head (slow-loris).
+    /// Time to send a whole request head (slow-loris); also how long a new
+    /// connection may stay silent.
     pub header_read_timeout: Duration,
     /// Time to send a whole request body, once the head is in.
     pub body_read_timeout: Duration,
@@ -52,23 +54,94 @@ impl Default for Limits {
     }
 }
 
-fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        // hyper's header timeout only fires with a timer set.
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .keep_alive(true);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.max_h2_streams)
-        .max_header_list_size(limits.max_header_bytes as u32)
-        .max_pending_accept_reset_streams(Some(50))
-        .max_local_error_reset_streams(Some(256))
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
-    b
+/// The connection preface of HTTP/2 with prior knowledge (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The three ways to serve a connection, configured once.
+///
+/// Most connections are HTTP/1.1. hyper-util's `auto` builder reads the
+/// first bytes to tell HTTP/1.1 from h2c and hands them back to hyper
+/// through a `Rewind` wrapper; hyper's first read then returns only those
+/// 24 bytes, its second read finds less than its 8 KiB read size free and
+/// doubles the buffer, so every HTTP/1.1 connection kept a 16 KiB read
+/// buffer. Peeking at the bytes instead (they stay in the socket) and
+/// serving with the HTTP/1.1 or HTTP/2 builder directly keeps it at 8 KiB
+/// and the connection task smaller. `auto` remains for the rare client
+/// whose first packet is only part of the h2c preface (it reads on, with
+/// no timeout of its own, as it did for every connection before).
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    auto: auto::Builder<TokioExecutor>,
+    /// How long a new connection may stay silent before it is closed.
+    first_byte_timeout: Duration,
+}
+
+/// Applies one set of settings to hyper's builder and to `auto`'s view of
+/// it (two types with the same methods).
+macro_rules! configure_http1 {
+    ($b:expr, $limits:expr) => {
+        $b
+            // hyper's header timeout only fires with a timer set.
+            .timer(TokioTimer::new())
+            .header_read_timeout($limits.header_read_timeout)
+            .max_buf_size($limits.max_header_bytes.max(8192))
+            .keep_alive(true)
+    };
+}
+
+macro_rules! configure_http2 {
+    ($b:expr, $limits:expr) => {
+        $b.timer(TokioTimer::new())
+            .max_concurrent_streams($limits.max_h2_streams)
+            .max_header_list_size($limits.max_header_bytes as u32)
+            .max_pending_accept_reset_streams(Some(50))
+            .max_local_error_reset_streams(Some(256))
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20))
+    };
+}
+
+impl Protocols {
+    fn new(limits: &Limits) -> Protocols {
+        let mut http1 = http1::Builder::new();
+        configure_http1!(http1, limits);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        configure_http2!(http2, limits);
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        configure_http1!(auto.http1(), limits);
+        configure_http2!(auto.http2(), limits);
+        Protocols {
+            http1,
+            http2,
+            auto,
+            first_byte_timeout: limits.header_read_timeout,
+        }
+    }
+}
+
+/// What the first bytes of a connection say, without consuming them.
+enum Preface {
+    Http1,
+    Http2,
+    /// A prefix of the h2c preface so far: `auto` reads on until it knows.
+    Partial,
+    /// The client closed before sending anything.
+    Closed,
+}
+
+async fn peek_preface(stream: &TcpStream) -> std::io::Result<Preface> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    let n = stream.peek(&mut buf).await?;
+    Ok(if n == 0 {
+        Preface::Closed
+    } else if buf[..n] != H2_PREFACE[..n] {
+        Preface::Http1
+    } else if n == H2_PREFACE.len() {
+        Preface::Http2
+    } else {
+        Preface::Partial
+    })
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
@@ -79,8 +152,11 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let builder = builder(&limits);
+    let protocols = Arc::new(Protocols::new(&limits));
     let graceful = GracefulShutdown::new();
+    // Tells connections still waiting for their first byte (not yet in
+    // `graceful`'s care) to close.
+    let (stopping, stop) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
@@ -108,17 +184,42 @@ pub async fn serve(
             // connection, idle or not; a pointer keeps idle ones small.
             Box::pin(async move { Ok::<_, std::convert::Infallible>(handle(app, peer, req).await) })
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        // Taken here, before any shutdown signal can be missed.
+        let watcher = graceful.watcher();
+        let mut stop = stop.clone();
+        let protocols = protocols.clone();
         tokio::spawn(async move {
-            // Errors here are a client going away mid-request: nothing to do.
-            let _ = conn.await;
+            let preface = tokio::select! {
+                p = tokio::time::timeout(protocols.first_byte_timeout, peek_preface(&stream)) => p,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            // Silent past the header timeout, closed, or an error: drop it.
+            let Ok(Ok(preface)) = preface else { return };
+            let io = TokioIo::new(stream);
+            // Errors here are a client going away mid-request: nothing to
+            // do. The rare kinds are boxed so that the task of every
+            // HTTP/1.1 connection is only as large as that one needs.
+            match preface {
+                Preface::Http1 => {
+                    let _ = watcher
+                        .watch(protocols.http1.serve_connection(io, service))
+                        .await;
+                }
+                Preface::Http2 => {
+                    let _ = Box::pin(watcher.watch(protocols.http2.serve_connection(io, service)))
+                        .await;
+                }
+                Preface::Partial => {
+                    let conn = protocols.auto.serve_connection(io, service).into_owned();
+                    let _ = Box::pin(watcher.watch(conn)).await;
+                }
+                Preface::Closed => {}
+            }
             drop(permit);
         });
     }
     drop(listener);
+    let _ = stopping.send(true);
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(limits.shutdown_grace) => {
