@@ -260,12 +260,14 @@ async fn handle(
     use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let method = req.method().clone();
-    // The path only: queries carry codes and state.
-    let path = req.uri().path().to_owned();
+    // For the access log (the path only: queries carry codes and state).
+    // A clone of the URI shares its bytes; copying the path did not.
+    let uri = req.uri().clone();
+    let path = uri.path();
     static PREFLIGHT: RouteMetrics = RouteMetrics::new("preflight");
     let metrics = match method {
         http::Method::OPTIONS => &PREFLIGHT,
-        _ => router::Endpoint::for_path(&path).metrics(),
+        _ => router::Endpoint::for_path(path).metrics(),
     };
     let id = request_id(&req);
     let span = tracing::info_span!("request", id = %id);
@@ -276,14 +278,15 @@ async fn handle(
         tracing::info!(
             target: "mcpgate::access",
             %method,
-            path = %crate::http::response::truncate(&path, 200),
+            path = %crate::http::response::truncate(path, 200),
             route = metrics.route(),
             status = resp.status().as_u16(),
             micros = elapsed.as_micros() as u64,
             peer = %peer.ip(),
         )
     });
-    if let Ok(v) = http::HeaderValue::from_str(&id) {
+    // Handed over, not copied.
+    if let Ok(v) = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(id)) {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp

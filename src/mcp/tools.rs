@@ -71,6 +71,14 @@ pub fn call(params: &Params<'_>, claims: &AccessClaims, era: Era) -> Result<Repl
     }
 }
 
+/// A value written as its `Display` text, without an intermediate String.
+fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
 /// `whoami`'s structured output (its `outputSchema`).
 #[derive(Serialize)]
 struct Whoami<'a> {
@@ -79,7 +87,8 @@ struct Whoami<'a> {
     client_id: &'a str,
     scope: &'a str,
     exp: u64,
-    expires_at: String,
+    #[serde(serialize_with = "serialize_display")]
+    expires_at: humantime::Rfc3339Timestamp,
 }
 
 #[derive(Serialize)]
@@ -110,8 +119,7 @@ fn whoami(claims: &AccessClaims, era: Era) -> Reply {
         client_id: &claims.client_id,
         scope: &claims.scope,
         exp: claims.exp,
-        expires_at: humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp))
-            .to_string(),
+        expires_at: humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp)),
     };
     // MCP: a tool with structured output also returns it as text; the
     // same serialization serves as both.
