@@ -11,7 +11,7 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{jsonrpc, modern_meta, reply, Era, Params, Reply, RpcError, INVALID_PARAMS};
+use super::{jsonrpc, modern_meta, Era, Params, Reply, RpcError, INVALID_PARAMS};
 use crate::tokens::access::AccessClaims;
 
 /// The tool list, rendered once.
@@ -91,27 +91,6 @@ struct Whoami<'a> {
     expires_at: humantime::Rfc3339Timestamp,
 }
 
-#[derive(Serialize)]
-struct TextContent<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: &'a str,
-}
-
-/// A `CallToolResult`, with the 2026-07-28 members when that era asked.
-#[derive(Serialize)]
-struct CallToolResult<'a> {
-    content: [TextContent<'a>; 1],
-    #[serde(rename = "structuredContent")]
-    structured_content: &'a serde_json::value::RawValue,
-    #[serde(rename = "isError")]
-    is_error: bool,
-    #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
-    result_type: Option<&'static str>,
-    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
-    meta: Option<&'static Value>,
-}
-
 fn whoami(claims: &AccessClaims, era: Era) -> Reply {
     let structured = Whoami {
         sub: &claims.sub,
@@ -121,18 +100,109 @@ fn whoami(claims: &AccessClaims, era: Era) -> Reply {
         exp: claims.exp,
         expires_at: humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp)),
     };
-    // MCP: a tool with structured output also returns it as text; the
-    // same serialization serves as both.
-    let structured = serde_json::value::to_raw_value(&structured).expect("serializes");
-    let stateless = era == Era::Stateless;
-    reply(&CallToolResult {
-        content: [TextContent {
-            kind: "text",
-            text: structured.get(),
-        }],
-        structured_content: &structured,
-        is_error: false,
-        result_type: stateless.then_some("complete"),
-        meta: stateless.then(modern_meta),
-    })
+    let mut json = Vec::with_capacity(512);
+    serde_json::to_writer(&mut json, &structured).expect("serializes");
+    // A `CallToolResult`. MCP: a tool with structured output also returns
+    // it as text, so one serialization serves as both; written by hand
+    // because serde cannot embed it raw, and escaping our own JSON needs
+    // only `"` and `\` (see `push_json_as_string`).
+    let mut out = Vec::with_capacity(2 * json.len() + 160);
+    out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
+    push_json_as_string(&mut out, &json);
+    out.extend_from_slice(br#"}],"structuredContent":"#);
+    out.extend_from_slice(&json);
+    out.extend_from_slice(br#","isError":false"#);
+    if era == Era::Stateless {
+        out.extend_from_slice(br#","resultType":"complete","_meta":"#);
+        serde_json::to_writer(&mut out, modern_meta()).expect("serializes");
+    }
+    out.push(b'}');
+    Reply(out)
+}
+
+/// Appends `json`, compact JSON written by serde_json, as a JSON string.
+/// serde_json never writes a raw control character (it escapes them, with
+/// a `\`), so only `"` and `\` need escaping here, and they are found with
+/// memchr's SIMD search instead of serde_json's byte-at-a-time loop.
+fn push_json_as_string(out: &mut Vec<u8>, json: &[u8]) {
+    debug_assert!(!json.iter().any(|b| *b < 0x20), "not serde_json output");
+    out.push(b'"');
+    let mut run = 0;
+    for i in memchr::memchr2_iter(b'"', b'\\', json) {
+        out.extend_from_slice(&json[run..i]);
+        out.push(b'\\');
+        // The quote or backslash itself starts the next run.
+        run = i;
+    }
+    out.extend_from_slice(&json[run..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(odd: &str) -> AccessClaims {
+        AccessClaims {
+            iss: "https://a.example".into(),
+            sub: format!("sub{odd}"),
+            aud: "https://a.example/mcp".into(),
+            exp: 1_900_000_000,
+            iat: 1_899_996_400,
+            nbf: 1_899_996_400,
+            jti: "j".into(),
+            client_id: format!("client{odd}"),
+            scope: "mcp".into(),
+            email: format!("a{odd}@example.com"),
+        }
+    }
+
+    #[test]
+    fn whoami_text_is_its_structured_content_as_json() {
+        for odd in [
+            "",
+            "\"q\"",
+            "back\\slash",
+            "tab\tnl\n\u{1}",
+            "é—\u{1F600}",
+            "\\\"",
+        ] {
+            for era in [Era::Legacy, Era::Stateless] {
+                let Reply(bytes) = whoami(&claims(odd), era);
+                let v: Value = serde_json::from_slice(&bytes).expect("valid JSON");
+                let text = v["content"][0]["text"].as_str().unwrap();
+                assert_eq!(v["content"][0]["type"], "text");
+                assert_eq!(
+                    serde_json::from_str::<Value>(text).unwrap(),
+                    v["structuredContent"]
+                );
+                assert_eq!(v["structuredContent"]["sub"], format!("sub{odd}"));
+                assert_eq!(v["structuredContent"]["expires_at"], "2030-03-17T17:46:40Z");
+                assert_eq!(v["isError"], false);
+                assert_eq!(v.get("resultType").is_some(), era == Era::Stateless);
+                assert_eq!(v.get("_meta").is_some(), era == Era::Stateless);
+            }
+        }
+    }
+
+    #[test]
+    fn our_json_escapes_like_serde_json() {
+        for s in [
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "a\"b\\c\"",
+            "\u{7f}é\u{1F600}",
+            "\n\u{0}",
+        ] {
+            let json = serde_json::to_vec(&s).unwrap();
+            let mut ours = Vec::new();
+            push_json_as_string(&mut ours, &json);
+            assert_eq!(
+                ours,
+                serde_json::to_vec(&String::from_utf8(json).unwrap()).unwrap()
+            );
+        }
+    }
 }
