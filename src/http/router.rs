@@ -23,6 +23,20 @@ pub struct Ctx<'a> {
     pub peer: SocketAddr,
 }
 
+impl Ctx<'_> {
+    /// The request body, at most `limit` bytes, within the configured
+    /// `server.body_read_timeout`.
+    pub async fn read_body(
+        &self,
+        headers: &http::HeaderMap,
+        body: Incoming,
+        limit: usize,
+    ) -> Result<bytes::Bytes, response::BodyError> {
+        let timeout = self.app.settings.limits.body_read_timeout;
+        response::read_request_body(headers, body, limit, timeout).await
+    }
+}
+
 /// The endpoints, by path. The one place a path is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {

@@ -112,12 +112,7 @@ fn server_info() -> Value {
 
 pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
-    let read = response::read_request_body(
-        &parts.headers,
-        body,
-        MAX_BODY,
-        ctx.app.settings.limits.body_read_timeout,
-    );
+    let read = ctx.read_body(&parts.headers, body, MAX_BODY);
     let claims = match admit(ctx, &parts) {
         Ok(claims) if parts.method == Method::POST => claims,
         refused => {

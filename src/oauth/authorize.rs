@@ -44,8 +44,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let post = parts.method == Method::POST;
     let raw = if post {
-        let timeout = ctx.app.settings.limits.body_read_timeout;
-        match response::read_request_body(&parts.headers, body, MAX_FORM_BODY, timeout).await {
+        match ctx.read_body(&parts.headers, body, MAX_FORM_BODY).await {
             Ok(b) => b.to_vec(),
             Err(e) => {
                 let mut page = OAuthError::invalid_request(e.to_string()).into_page(wants_html);

@@ -69,14 +69,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
 
 async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError> {
     let (parts, body) = req.into_parts();
-    let body = match response::read_request_body(
-        &parts.headers,
-        body,
-        MAX_BODY,
-        ctx.app.settings.limits.body_read_timeout,
-    )
-    .await
-    {
+    let body = match ctx.read_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return Ok(OAuthError::body_response(e)),
     };

@@ -59,14 +59,7 @@ async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError
             ));
         }
     }
-    let body = match response::read_request_body(
-        &parts.headers,
-        body,
-        MAX_BODY,
-        ctx.app.settings.limits.body_read_timeout,
-    )
-    .await
-    {
+    let body = match ctx.read_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return Ok(OAuthError::body_response(e)),
     };
