@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use mcpgate::keys::file::generate_set;
 use mcpgate::keys::{unix_now, KeyMaterial, KeyRing};
 use mcpgate::tokens::access::{self, AccessClaims, Expectations};
@@ -146,6 +146,45 @@ fn benches(c: &mut Criterion) {
                 .verify(&fx.ring, black_box(&token), &expect, now)
                 .unwrap()
         })
+    });
+    g.finish();
+
+    // Every call a token never seen before, as in the load bench's (c):
+    // its bytes are cold, the branch predictor has not learned its
+    // signature, and a cache miss inserts (and, once full, evicts). Tokens
+    // are minted outside the timing; the baseline verifies such tokens
+    // with nothing else.
+    let fresh = || access::issue(&fx.ring, &claims(now, &client_id), now);
+    let mut g = c.benchmark_group("access_token_distinct");
+    g.sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    g.bench_function("ring_ed25519_verify (baseline)", |b| {
+        b.iter_batched(
+            || {
+                let t = fresh();
+                let (input, sig) = t.rsplit_once('.').unwrap();
+                (input.to_string(), URL_SAFE_NO_PAD.decode(sig).unwrap())
+            },
+            |(input, sig)| public.verify(input.as_bytes(), &sig).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("verify_cold", |b| {
+        b.iter_batched(
+            fresh,
+            |t| access::verify(&fx.ring, &t, &expect, now).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    // The default size, full after the first 16,384.
+    let cache = VerifiedTokens::new(16_384);
+    g.bench_function("verify_miss_and_insert", |b| {
+        b.iter_batched(
+            fresh,
+            |t| cache.verify(&fx.ring, &t, &expect, now).unwrap(),
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 

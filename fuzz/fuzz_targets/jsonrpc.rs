@@ -25,11 +25,11 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body::Body as _;
 use libfuzzer_sys::fuzz_target;
-use mcpgate::tokens::access::AccessClaims;
+use mcpgate::tokens::access::VerifiedToken;
 use serde_json::Value;
 
-fn claims() -> &'static AccessClaims {
-    static C: OnceLock<AccessClaims> = OnceLock::new();
+fn claims() -> &'static VerifiedToken {
+    static C: OnceLock<VerifiedToken> = OnceLock::new();
     C.get_or_init(mcpgate_fuzz::jsonrpc_claims)
 }
 

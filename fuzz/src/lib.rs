@@ -14,7 +14,7 @@ use mcpgate::config::{Config, HostConfig};
 use mcpgate::keys::file::generate_set;
 use mcpgate::keys::{KeyFile, KeyKind, KeyMaterial, KeyRing};
 use mcpgate::settings::{Settings, Site};
-use mcpgate::tokens::access::{AccessClaims, Expectations};
+use mcpgate::tokens::access::{self, AccessClaims, Expectations, VerifiedToken};
 use mcpgate::tokens::grants::{
     client_binding, ClientRegistration, CodeGrant, ConsentRemembered, ConsentRequest,
     RefreshGrant,
@@ -234,9 +234,12 @@ pub fn sample_consent_remembered() -> ConsentRemembered {
     }
 }
 
-/// The fixed caller of the JSON-RPC target.
-pub fn jsonrpc_claims() -> AccessClaims {
-    sample_claims().remove(0).1
+/// The fixed caller of the JSON-RPC target: a token the fixture ring
+/// issued, verified.
+pub fn jsonrpc_claims() -> VerifiedToken {
+    let claims = sample_claims().remove(0).1;
+    access::verify(ring(), &access::issue(ring(), &claims, NOW), &expectations(), NOW)
+        .expect("the sample claims verify")
 }
 
 /// The seeds of one target, as committed (`seeds/<target>/`), read at

@@ -10,7 +10,7 @@ use crate::http::router::Ctx;
 use crate::keys::deny::Subject;
 use crate::keys::unix_now;
 use crate::settings::DEFAULT_SCOPE;
-use crate::tokens::access::{AccessClaims, Expectations, TokenError};
+use crate::tokens::access::{Expectations, TokenError, VerifiedToken};
 
 /// Why a request to `/mcp` is not authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +132,7 @@ pub fn authenticate(
     ctx: &Ctx<'_>,
     headers: &HeaderMap,
     query: Option<&str>,
-) -> Result<std::sync::Arc<AccessClaims>, AuthFailure> {
+) -> Result<VerifiedToken, AuthFailure> {
     let token = bearer(headers, query)?;
     let settings = &ctx.app.settings;
     let expect = Expectations {
@@ -140,23 +140,23 @@ pub fn authenticate(
         audiences: &settings.resources,
     };
     let ring = ctx.app.keys.load();
-    let claims = ctx
+    let verified = ctx
         .app
         .verified_tokens
         .verify(&ring, token, &expect, unix_now())
         .map_err(AuthFailure::InvalidToken)?;
     if ring.deny.denies(&Subject {
-        sub: &claims.sub,
-        email: &claims.email,
-        client_id: &claims.client_id,
-        jti: Some(&claims.jti),
+        sub: verified.sub(),
+        email: verified.email(),
+        client_id: verified.client_id(),
+        jti: Some(verified.jti()),
         family: None,
-        issued_at: claims.iat,
+        issued_at: verified.iat,
     }) {
         return Err(AuthFailure::InvalidToken(TokenError::Revoked));
     }
-    if !claims.scope.split(' ').any(|s| s == DEFAULT_SCOPE) {
+    if !verified.scope().split(' ').any(|s| s == DEFAULT_SCOPE) {
         return Err(AuthFailure::InsufficientScope);
     }
-    Ok(claims)
+    Ok(verified)
 }

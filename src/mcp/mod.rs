@@ -19,7 +19,6 @@ pub mod jsonrpc;
 pub mod tools;
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use http::header;
@@ -32,7 +31,7 @@ use serde_json::{json, Value};
 use crate::http::cors;
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
-use crate::tokens::access::AccessClaims;
+use crate::tokens::access::VerifiedToken;
 
 /// `/mcp` bodies: JSON-RPC messages, generous but bounded.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -160,7 +159,7 @@ impl Refusal {
 }
 
 /// The caller of a request to `/mcp`.
-fn admit(ctx: &Ctx<'_>, parts: &http::request::Parts) -> Result<Arc<AccessClaims>, Refusal> {
+fn admit(ctx: &Ctx<'_>, parts: &http::request::Parts) -> Result<VerifiedToken, Refusal> {
     if let Some(origin) = parts.headers.get(header::ORIGIN) {
         if !cors::mcp_origin_allowed(ctx, origin) {
             return Err(Refusal::Origin);
@@ -177,7 +176,7 @@ fn admit(ctx: &Ctx<'_>, parts: &http::request::Parts) -> Result<Arc<AccessClaims
 
 /// One authenticated JSON-RPC POST body to its response. Pure: no I/O, so
 /// it is what the fuzzer drives.
-pub fn serve_message(headers: &HeaderMap, body: &[u8], claims: &AccessClaims) -> Resp {
+pub fn serve_message(headers: &HeaderMap, body: &[u8], claims: &VerifiedToken) -> Resp {
     match read_message(body) {
         Ok(message) => dispatch(headers, &message, claims),
         Err(e) => e.into_response(None),
@@ -283,7 +282,7 @@ fn text<'a>(raw: Option<&'a RawValue>) -> Cow<'a, str> {
 }
 
 /// One JSON-RPC message to one response.
-fn dispatch(headers: &HeaderMap, msg: &Message<'_>, claims: &AccessClaims) -> Resp {
+fn dispatch(headers: &HeaderMap, msg: &Message<'_>, claims: &VerifiedToken) -> Resp {
     // Only a string or integer id is echoed (JSON-RPC 2.0 §4).
     let id = msg.id.filter(|v| jsonrpc::is_string_or_integer(v));
     if msg.jsonrpc.and_then(jsonrpc::as_str).as_deref() != Some("2.0") {
@@ -393,7 +392,7 @@ fn legacy(
     method: &str,
     id: Option<&RawValue>,
     params: &Params<'_>,
-    claims: &AccessClaims,
+    claims: &VerifiedToken,
 ) -> Result<Option<Reply>, RpcError> {
     // Transport §2.7: an unsupported version header is a 400; its absence
     // means an older client (or the initialize request itself).
@@ -491,7 +490,7 @@ fn modern(
     id: Option<&RawValue>,
     params: &Params<'_>,
     version: &RawValue,
-    claims: &AccessClaims,
+    claims: &VerifiedToken,
 ) -> Result<Option<Reply>, RpcError> {
     let version = text(Some(version));
     let version = &*version;

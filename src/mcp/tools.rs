@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{jsonrpc, modern_meta, Era, Params, Reply, RpcError, INVALID_PARAMS};
-use crate::tokens::access::AccessClaims;
+use crate::tokens::access::VerifiedToken;
 
 /// The tool list, rendered once.
 pub fn list() -> &'static Value {
@@ -40,7 +40,7 @@ pub fn list() -> &'static Value {
     })
 }
 
-pub fn call(params: &Params<'_>, claims: &AccessClaims, era: Era) -> Result<Reply, RpcError> {
+pub fn call(params: &Params<'_>, claims: &VerifiedToken, era: Era) -> Result<Reply, RpcError> {
     let name = params.name.and_then(jsonrpc::as_str).ok_or_else(|| {
         RpcError::new(
             StatusCode::OK,
@@ -91,12 +91,12 @@ struct Whoami<'a> {
     expires_at: humantime::Rfc3339Timestamp,
 }
 
-fn whoami(claims: &AccessClaims, era: Era) -> Reply {
+fn whoami(claims: &VerifiedToken, era: Era) -> Reply {
     let structured = Whoami {
-        sub: &claims.sub,
-        email: &claims.email,
-        client_id: &claims.client_id,
-        scope: &claims.scope,
+        sub: claims.sub(),
+        email: claims.email(),
+        client_id: claims.client_id(),
+        scope: claims.scope(),
         exp: claims.exp,
         expires_at: humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp)),
     };
@@ -141,20 +141,31 @@ fn push_json_as_string(out: &mut Vec<u8>, json: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::file::generate_set;
+    use crate::keys::KeyRing;
+    use crate::tokens::access::{self, AccessClaims, Expectations};
 
-    fn claims(odd: &str) -> AccessClaims {
-        AccessClaims {
+    /// A real token carrying `odd` in its string claims, verified.
+    fn claims(odd: &str) -> VerifiedToken {
+        let now = 1_899_996_400;
+        let ring = KeyRing::build(generate_set(0, "t"), 1, now).unwrap();
+        let c = AccessClaims {
             iss: "https://a.example".into(),
             sub: format!("sub{odd}"),
             aud: "https://a.example/mcp".into(),
             exp: 1_900_000_000,
-            iat: 1_899_996_400,
-            nbf: 1_899_996_400,
+            iat: now,
+            nbf: now,
             jti: "j".into(),
             client_id: format!("client{odd}"),
             scope: "mcp".into(),
             email: format!("a{odd}@example.com"),
-        }
+        };
+        let expect = Expectations {
+            issuers: std::slice::from_ref(&c.iss),
+            audiences: std::slice::from_ref(&c.aud),
+        };
+        access::verify(&ring, &access::issue(&ring, &c, now), &expect, now).unwrap()
     }
 
     #[test]

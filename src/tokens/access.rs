@@ -1,6 +1,9 @@
 //! Access tokens: RFC 9068 JWT profile, signed with the ring's active key
 //! and verified offline by `kid`.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use josekit::jws::{JwsHeader, JwsVerifier};
@@ -18,8 +21,8 @@ pub const LEEWAY_SECS: u64 = 60;
 /// Longest bearer token looked at; anything longer is refused unread.
 pub const MAX_TOKEN_LEN: usize = 8192;
 
-/// RFC 9068 §2.2 claims, all NumericDates as integers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// RFC 9068 §2.2 claims, all NumericDates as integers: what is signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessClaims {
     pub iss: String,
     pub sub: String,
@@ -31,6 +34,126 @@ pub struct AccessClaims {
     pub client_id: String,
     pub scope: String,
     pub email: String,
+}
+
+/// The same claims as read from a token's payload, borrowed from it
+/// unless a string had to be unescaped. Unknown members are ignored and a
+/// missing or repeated one is an error.
+#[derive(Deserialize)]
+struct ClaimsIn<'a> {
+    #[serde(borrow)]
+    iss: Cow<'a, str>,
+    #[serde(borrow)]
+    sub: Cow<'a, str>,
+    #[serde(borrow)]
+    aud: Cow<'a, str>,
+    exp: u64,
+    iat: u64,
+    nbf: u64,
+    #[serde(borrow)]
+    jti: Cow<'a, str>,
+    #[serde(borrow)]
+    client_id: Cow<'a, str>,
+    #[serde(borrow)]
+    scope: Cow<'a, str>,
+    #[serde(borrow)]
+    email: Cow<'a, str>,
+}
+
+/// An access token whose signature verified, and its claims.
+///
+/// The token and every string claim share one allocation: the
+/// verified-token cache keeps thousands of these, and one allocation per
+/// token (not eight) is what makes remembering a token, and forgetting
+/// the oldest, cheap. Only [`verify`] makes one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The token, then `iss`, `sub`, `aud`, `jti`, `client_id`, `scope`,
+    /// `email`, each ending at its entry in `ends`.
+    text: Arc<str>,
+    ends: [u32; 8],
+    pub exp: u64,
+    pub iat: u64,
+    pub nbf: u64,
+}
+
+impl VerifiedToken {
+    fn new(token: &str, c: &ClaimsIn<'_>) -> VerifiedToken {
+        let parts: [&str; 8] = [
+            token,
+            &c.iss,
+            &c.sub,
+            &c.aud,
+            &c.jti,
+            &c.client_id,
+            &c.scope,
+            &c.email,
+        ];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u32; 8];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.push_str(part);
+            // A token is at most MAX_TOKEN_LEN and its payload is inside
+            // it: the whole text is far below u32::MAX.
+            *end = text.len() as u32;
+        }
+        VerifiedToken {
+            text: text.into(),
+            ends,
+            exp: c.exp,
+            iat: c.iat,
+            nbf: c.nbf,
+        }
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start as usize..self.ends[i] as usize]
+    }
+
+    /// The token as presented.
+    pub fn token(&self) -> &str {
+        self.part(0)
+    }
+    pub fn iss(&self) -> &str {
+        self.part(1)
+    }
+    pub fn sub(&self) -> &str {
+        self.part(2)
+    }
+    pub fn aud(&self) -> &str {
+        self.part(3)
+    }
+    pub fn jti(&self) -> &str {
+        self.part(4)
+    }
+    pub fn client_id(&self) -> &str {
+        self.part(5)
+    }
+    pub fn scope(&self) -> &str {
+        self.part(6)
+    }
+    pub fn email(&self) -> &str {
+        self.part(7)
+    }
+}
+
+/// Never the token itself: it is a credential.
+impl std::fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("iss", &self.iss())
+            .field("sub", &self.sub())
+            .field("aud", &self.aud())
+            .field("exp", &self.exp)
+            .field("iat", &self.iat)
+            .field("nbf", &self.nbf)
+            .field("jti", &self.jti())
+            .field("client_id", &self.client_id())
+            .field("scope", &self.scope())
+            .field("email", &self.email())
+            .finish()
+    }
 }
 
 /// Why a bearer token was refused. All map to `invalid_token` on the wire;
@@ -125,7 +248,7 @@ pub fn verify(
     token: &str,
     expect: &Expectations<'_>,
     now: u64,
-) -> Result<AccessClaims, TokenError> {
+) -> Result<VerifiedToken, TokenError> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -153,13 +276,15 @@ pub fn verify(
     let payload = URL_SAFE_NO_PAD
         .decode(p64)
         .map_err(|_| TokenError::Malformed)?;
-    let claims: AccessClaims =
-        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
-    check_claims(&claims, expect, now)?;
+    // One UTF-8 check over the payload, rather than one per string member.
+    let payload = std::str::from_utf8(&payload).map_err(|_| TokenError::Malformed)?;
+    let claims: ClaimsIn<'_> = serde_json::from_str(payload).map_err(|_| TokenError::Malformed)?;
+    let verified = VerifiedToken::new(token, &claims);
+    check_claims(&verified, expect, now)?;
     if !header_known {
         verifier.remember_verified_header(h64);
     }
-    Ok(claims)
+    Ok(verified)
 }
 
 /// Reads an encoded JWS header and returns the key it names, if the
@@ -191,20 +316,20 @@ fn verifier_for<'r>(ring: &'r KeyRing, h64: &str) -> Result<&'r RingVerifier, To
 /// The checks that depend on time and config, not on the signature: they
 /// run on every use of a token, cached or not.
 pub fn check_claims(
-    claims: &AccessClaims,
+    token: &VerifiedToken,
     expect: &Expectations<'_>,
     now: u64,
 ) -> Result<(), TokenError> {
-    if now > claims.exp.saturating_add(LEEWAY_SECS) {
+    if now > token.exp.saturating_add(LEEWAY_SECS) {
         return Err(TokenError::Expired);
     }
-    if claims.nbf > now.saturating_add(LEEWAY_SECS) {
+    if token.nbf > now.saturating_add(LEEWAY_SECS) {
         return Err(TokenError::NotYetValid);
     }
-    if !expect.issuers.contains(&claims.iss) {
+    if !expect.issuers.iter().any(|i| i == token.iss()) {
         return Err(TokenError::WrongIssuer);
     }
-    if !expect.audiences.contains(&claims.aud) {
+    if !expect.audiences.iter().any(|a| a == token.aud()) {
         return Err(TokenError::WrongAudience);
     }
     Ok(())
@@ -255,22 +380,74 @@ mod tests {
             issuers: &i,
             audiences: &a,
         };
-        assert_eq!(
-            verify(&ring, &t, &e, 1001).unwrap(),
-            claims(1000).clone_with_jti(&t)
-        );
+        let c = claims(1000);
+        let v = verify(&ring, &issue(&ring, &c, 1000), &e, 1001).unwrap();
+        assert_eq!(read_back(&v), c);
+        assert_eq!(verify(&ring, &t, &e, 1001).unwrap().token(), t);
     }
 
-    impl AccessClaims {
-        fn clone_with_jti(&self, token: &str) -> AccessClaims {
-            let payload = URL_SAFE_NO_PAD
-                .decode(token.split('.').nth(1).unwrap())
-                .unwrap();
-            let c: AccessClaims = serde_json::from_slice(&payload).unwrap();
-            AccessClaims {
-                jti: c.jti,
-                ..self.clone()
-            }
+    /// What a verified token says, as the claims that were signed.
+    fn read_back(v: &VerifiedToken) -> AccessClaims {
+        AccessClaims {
+            iss: v.iss().into(),
+            sub: v.sub().into(),
+            aud: v.aud().into(),
+            exp: v.exp,
+            iat: v.iat,
+            nbf: v.nbf,
+            jti: v.jti().into(),
+            client_id: v.client_id().into(),
+            scope: v.scope().into(),
+            email: v.email().into(),
+        }
+    }
+
+    #[test]
+    fn claims_are_read_back_exactly_escaped_or_not() {
+        let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
+        let (i, a) = expect();
+        let e = Expectations {
+            issuers: &i,
+            audiences: &a,
+        };
+        for odd in ["", "\"q\"", "back\\slash", "tab\tnl\n\u{1}", "é—\u{1F600}"] {
+            let mut c = claims(1000);
+            c.sub = format!("s{odd}");
+            c.email = format!("{odd}@example.com");
+            c.client_id = odd.into();
+            let v = verify(&ring, &issue(&ring, &c, 1000), &e, 1000).unwrap();
+            assert_eq!(read_back(&v), c);
+            // Debug output is for logs: it never holds the credential.
+            assert!(!format!("{v:?}").contains(v.token()));
+        }
+        // Missing, repeated and mistyped claims are refused.
+        let kid = ring.active_signer(1000).kid.clone();
+        let h = URL_SAFE_NO_PAD
+            .encode(serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid}).to_string());
+        let full = serde_json::to_value(claims(1000)).unwrap();
+        let mut missing = full.clone();
+        missing.as_object_mut().unwrap().remove("email");
+        let mut mistyped = full.clone();
+        mistyped["exp"] = serde_json::json!("2000");
+        let repeated =
+            serde_json::to_string(&full)
+                .unwrap()
+                .replacen('{', "{\"sub\":\"other\",", 1);
+        for payload in [
+            missing.to_string(),
+            mistyped.to_string(),
+            repeated,
+            "[]".into(),
+        ] {
+            let signing_input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(&payload));
+            let signer = ring.active_signer(1000).signer();
+            let sig = josekit::jws::JwsSigner::sign(&signer, signing_input.as_bytes()).unwrap();
+            let t = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig));
+            assert_eq!(
+                verify(&ring, &t, &e, 1000),
+                Err(TokenError::Malformed),
+                "{payload}"
+            );
         }
     }
 
@@ -316,21 +493,24 @@ mod tests {
             audiences: &a,
         };
         let c = claims(1000);
-        assert_eq!(check_claims(&c, &e, c.exp + 30), Ok(()));
-        assert_eq!(check_claims(&c, &e, c.exp + 61), Err(TokenError::Expired));
+        let t = issue(&ring, &c, 1000);
+        let v = verify(&ring, &t, &e, 1000).unwrap();
+        assert_eq!(check_claims(&v, &e, c.exp + 60), Ok(()));
+        assert_eq!(check_claims(&v, &e, c.exp + 61), Err(TokenError::Expired));
+        assert_eq!(verify(&ring, &t, &e, c.exp + 61), Err(TokenError::Expired));
+        let refused = |other: AccessClaims| verify(&ring, &issue(&ring, &other, 1000), &e, 1000);
         let mut other = c.clone();
         other.aud = "https://a.example/mcp-other".into();
-        assert_eq!(
-            check_claims(&other, &e, 1000),
-            Err(TokenError::WrongAudience)
-        );
+        assert_eq!(refused(other), Err(TokenError::WrongAudience));
         other = c.clone();
         other.iss = "https://evil.example".into();
-        assert_eq!(check_claims(&other, &e, 1000), Err(TokenError::WrongIssuer));
+        assert_eq!(refused(other), Err(TokenError::WrongIssuer));
         other = c.clone();
-        other.nbf = 2000;
-        assert_eq!(check_claims(&other, &e, 1000), Err(TokenError::NotYetValid));
-        let t = issue(&ring, &c, 1000);
+        other.nbf = 1061;
+        assert_eq!(refused(other), Err(TokenError::NotYetValid));
+        other = c.clone();
+        other.nbf = 1060;
+        assert!(refused(other).is_ok());
         let other_ring = KeyRing::build(generate_set(0, "u"), 1, 1000).unwrap();
         assert_eq!(
             verify(&other_ring, &t, &e, 1000),
