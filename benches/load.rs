@@ -15,7 +15,9 @@
 //! - (e) `GET /.well-known/oauth-authorization-server`;
 //! - (f) the floor for (c): a minimal hyper server in this process that
 //!   only parses `Authorization: Bearer`, splits the JWS and runs ring's
-//!   Ed25519 verify on the signing input, fed the same tokens as (c);
+//!   Ed25519 verify on the signing input, fed the same tokens as (c), and
+//!   timed in alternating slices with (c), so that drift on a shared
+//!   machine lands on both alike;
 //!   and, as a diagnostic only, (f') the same floor answering the bytes
 //!   whoami answers, which splits (c) - (f) into payload and mcpgate's work.
 //!
@@ -29,7 +31,8 @@
 //!
 //! Environment: `MCPGATE_BENCH_REQUESTS` (timed requests per case, default
 //! 40000), `MCPGATE_BENCH_CONNECTIONS` (default 64), `MCPGATE_BENCH_IDLE`
-//! (idle connections for the RSS check, default 1000). The server runs
+//! (idle connections for the RSS check, default 1000), `MCPGATE_BENCH_BIN`
+//! (the server binary, default this build's). The server runs
 //! with `RUST_LOG=warn`, so its per-request access log (info) is off.
 //! Loopback only; every loop is bounded by a request count.
 
@@ -108,8 +111,10 @@ impl Server {
     }
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_mcpgate")
+/// The server binary: this build's, or `MCPGATE_BENCH_BIN` to measure
+/// another build with the same client and floor.
+fn bin() -> String {
+    std::env::var("MCPGATE_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mcpgate").into())
 }
 
 fn config(keys: &Path) -> String {
@@ -208,6 +213,9 @@ enum Cpu {
     /// The threads of this process whose name starts with the prefix.
     Threads(&'static str),
 }
+
+/// How many turns (c) and (f) take each.
+const PAIRED_SLICES: usize = 8;
 
 /// Thread-name prefixes of this process's runtimes.
 const CLIENT_THREADS: &str = "bench-client";
@@ -525,6 +533,102 @@ async fn case(
     let mut kept = w.kept;
     kept.extend(r.kept.iter().cloned());
     (r, kept)
+}
+
+impl CaseResult {
+    /// One result from runs of the same case.
+    fn merge(parts: Vec<CaseResult>) -> CaseResult {
+        let mut all = CaseResult {
+            requests: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+            kept: Vec::new(),
+            server_cpu_ns: 0,
+            client_cpu_ns: 0,
+        };
+        for p in parts {
+            all.requests += p.requests;
+            all.elapsed += p.elapsed;
+            all.latencies_us.extend(p.latencies_us);
+            all.kept.extend(p.kept);
+            all.server_cpu_ns += p.server_cpu_ns;
+            all.client_cpu_ns += p.client_cpu_ns;
+        }
+        all.latencies_us.sort_unstable();
+        all
+    }
+}
+
+/// A case of the server under test and the case it is held against
+/// (`(c)` and the floor `(f)`), timed in alternating slices of the same
+/// requests rather than one after the other: on a shared machine a slow
+/// moment (another tenant, a frequency change) then lands on both alike,
+/// where before it moved their ratio by several percent from run to run.
+/// Each side has its warm-up first; slices alternate which side goes
+/// first.
+#[allow(clippy::too_many_arguments)]
+async fn paired(
+    labels: (&str, &str),
+    targets: (Target, Target),
+    makes: (MakeRequest, MakeRequest),
+    connections: usize,
+    warm: usize,
+    n: usize,
+    slices: usize,
+) -> (CaseResult, CaseResult) {
+    let sides = [
+        (labels.0, targets.0, makes.0),
+        (labels.1, targets.1, makes.1),
+    ];
+    for (label, target, make) in &sides {
+        eprintln!("  {label}: {warm} warm-up requests");
+        run(
+            label,
+            *target,
+            connections,
+            0..warm,
+            make.clone(),
+            StatusCode::OK,
+            Keep::Nothing,
+        )
+        .await;
+    }
+    eprintln!(
+        "  {} and {}: {n} timed requests each, in {slices} alternating slices",
+        labels.0, labels.1
+    );
+    let mut results: [Vec<CaseResult>; 2] = [Vec::new(), Vec::new()];
+    for k in 0..slices {
+        let range = warm + k * n / slices..warm + (k + 1) * n / slices;
+        let order = if k % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            let (label, target, make) = &sides[side];
+            results[side].push(
+                run(
+                    label,
+                    *target,
+                    connections,
+                    range.clone(),
+                    make.clone(),
+                    StatusCode::OK,
+                    Keep::Nothing,
+                )
+                .await,
+            );
+        }
+    }
+    let [first, second] = results.map(CaseResult::merge);
+    for (label, r) in [(labels.0, &first), (labels.1, &second)] {
+        eprintln!(
+            "  {label}: {:.0} req/s, p50 {} µs, p99 {} µs, server CPU {:.1} µs/req, client CPU {:.1} µs/req",
+            r.rate(),
+            r.percentile(0.5),
+            r.percentile(0.99),
+            r.server_us(),
+            r.client_us()
+        );
+    }
+    (first, second)
 }
 
 fn request(method: Method, path: &str, host: &'static str, body: Bytes) -> http::request::Builder {
@@ -974,19 +1078,9 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
     let bearers: Arc<Vec<HeaderValue>> = Arc::new(tokens.iter().map(|t| bearer(t)).collect());
     let tokens_c = bearers.clone();
     let make_c: MakeRequest = Arc::new(move |i| mcp_request(Some(&tokens_c[i + 1])));
-    let (c, _) = case(
-        "(c)",
-        mcpgate,
-        conns,
-        warm,
-        n - 1,
-        make_c,
-        StatusCode::OK,
-        Keep::Nothing,
-    )
-    .await;
 
-    // --- (f) the floor, same tokens, same requests, its own server ---
+    // --- (f) the floor, same tokens, same requests, its own server; timed
+    //     in turns with (c) ---
     let public_key = public_key_for(addr, &tokens[0]).await;
     let floor = Target {
         addr: start_floor(&floor_rt, public_key, Bytes::from_static(b"{\"ok\":true}")).await,
@@ -994,15 +1088,14 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
     };
     let tokens_f = bearers.clone();
     let make_f: MakeRequest = Arc::new(move |i| mcp_request(Some(&tokens_f[i + 1])));
-    let (f, _) = case(
-        "(f)",
-        floor,
+    let (c, f) = paired(
+        ("(c)", "(f)"),
+        (mcpgate, floor),
+        (make_c, make_f.clone()),
         conns,
         warm,
         n - 1,
-        make_f.clone(),
-        StatusCode::OK,
-        Keep::Nothing,
+        PAIRED_SLICES,
     )
     .await;
 
