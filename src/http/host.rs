@@ -15,6 +15,12 @@ use http::Request;
 use crate::oauth::metadata;
 use crate::settings::{Settings, Site};
 
+/// Longer `Host` values name no site of ours (DNS names are at most 253).
+const MAX_AUTHORITY: usize = 300;
+
+/// A trusted proxy's record of the `Host` the client asked for.
+const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
+
 /// A site with everything about it that never changes while running.
 pub struct HostDocs {
     pub site: Site,
@@ -92,7 +98,7 @@ impl Hosts {
     ) -> Option<&HostDocs> {
         let forwarded = if settings.identity.is_trusted_proxy(peer) {
             req.headers()
-                .get("x-forwarded-host")
+                .get(X_FORWARDED_HOST)
                 .and_then(|v| v.to_str().ok())
                 // A chain of proxies appends; the first is what the client asked for.
                 .and_then(|v| v.split(',').next())
@@ -109,10 +115,12 @@ impl Hosts {
                 .and_then(|v| v.to_str().ok())
                 .or_else(|| req.uri().authority().map(|a| a.as_str()))?,
         };
-        if name.len() > 300 {
-            return None;
-        }
-        let name = name.to_ascii_lowercase();
-        self.by_authority.get(&name).map(|i| &self.docs[*i])
+        // Lowercased on the stack: this runs on every request.
+        let mut lower = [0u8; MAX_AUTHORITY];
+        let lower = lower.get_mut(..name.len())?;
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        let name = std::str::from_utf8(lower).ok()?;
+        self.by_authority.get(name).map(|i| &self.docs[*i])
     }
 }

@@ -229,12 +229,15 @@ pub async fn serve(
     Ok(())
 }
 
+/// A constant, not a string: a string name is parsed on every use.
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// A request id: the proxy's `X-Request-Id` when it sent a sane one, else
 /// a fresh one. Every log line of the request carries it, and so does the
 /// response.
 fn request_id(req: &http::Request<hyper::body::Incoming>) -> String {
     req.headers()
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
@@ -287,7 +290,7 @@ async fn handle(
     });
     // Handed over, not copied.
     if let Ok(v) = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(id)) {
-        resp.headers_mut().insert("x-request-id", v);
+        resp.headers_mut().insert(X_REQUEST_ID, v);
     }
     resp
 }

@@ -22,7 +22,7 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 use http::header;
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderName, Method, Request, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -41,6 +41,12 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
 /// Stateless versions.
 pub const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
+
+// Transport headers, as constants: a header looked up by a string has its
+// name parsed and validated on every request.
+const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
@@ -325,7 +331,7 @@ fn dispatch(headers: &HeaderMap, msg: &Message<'_>, claims: &VerifiedToken) -> R
     // A request that says (by header or method) it is 2026-07-28 but lacks
     // the `_meta` version is a malformed modern request, not a legacy one.
     let modern_header = headers
-        .get("mcp-protocol-version")
+        .get(MCP_PROTOCOL_VERSION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| MODERN_VERSIONS.contains(&v.trim()));
     let result = match params.meta_protocol_version {
@@ -396,7 +402,7 @@ fn legacy(
 ) -> Result<Option<Reply>, RpcError> {
     // Transport §2.7: an unsupported version header is a 400; its absence
     // means an older client (or the initialize request itself).
-    if let Some(v) = headers.get("mcp-protocol-version") {
+    if let Some(v) = headers.get(MCP_PROTOCOL_VERSION) {
         let v = v.to_str().unwrap_or("").trim();
         if !LEGACY_VERSIONS.contains(&v) && !MODERN_VERSIONS.contains(&v) {
             return Err(RpcError::new(
@@ -443,7 +449,7 @@ fn legacy(
 }
 
 /// `=?base64?…?=` values (2026-07-28 transport: non-ASCII names) decoded.
-fn header_text(headers: &HeaderMap, name: &str) -> Option<Result<String, ()>> {
+fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<Result<String, ()>> {
     let v = headers.get(name)?;
     let v = match v.to_str() {
         Ok(v) => v.trim(),
@@ -466,7 +472,12 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<Result<String, ()>> {
 
 /// 2026-07-28 transport: a standard header must be present and equal its
 /// body value, else 400 with -32020 (HeaderMismatch).
-fn expect_header(headers: &HeaderMap, name: &str, label: &str, body: &str) -> Result<(), RpcError> {
+fn expect_header(
+    headers: &HeaderMap,
+    name: &HeaderName,
+    label: &str,
+    body: &str,
+) -> Result<(), RpcError> {
     let clip = |s: &str| s.chars().take(80).collect::<String>();
     let message = match header_text(headers, name) {
         Some(Ok(h)) if h == body => return Ok(()),
@@ -496,7 +507,7 @@ fn modern(
     let version = &*version;
     expect_header(
         headers,
-        "mcp-protocol-version",
+        &MCP_PROTOCOL_VERSION,
         "MCP-Protocol-Version",
         version,
     )?;
@@ -515,7 +526,7 @@ fn modern(
         // This revision defines no client notifications over HTTP; accept.
         return Ok(None);
     }
-    expect_header(headers, "mcp-method", "Mcp-Method", method)?;
+    expect_header(headers, &MCP_METHOD, "Mcp-Method", method)?;
     if !params
         .meta_client_capabilities
         .is_some_and(jsonrpc::is_object)
@@ -532,7 +543,7 @@ fn modern(
         _ => None,
     };
     if named.is_some() {
-        expect_header(headers, "mcp-name", "Mcp-Name", &text(named))?;
+        expect_header(headers, &MCP_NAME, "Mcp-Name", &text(named))?;
     }
     let mut result = match method {
         "server/discover" => {
