@@ -8,16 +8,17 @@
 //!
 //! Cases (each preceded by a short untimed warm-up):
 //! - (a) `POST /mcp` without a token: the 401 path, no crypto: the baseline;
-//! - (b) `tools/call whoami` with one hot token (the verified-token cache);
-//!   and (b') `ping` with that token: the token check without the tool;
+//! - (b) `tools/call whoami` with one hot token (the verified-token cache),
+//!   timed in alternating slices with (a) so that drift on a shared
+//!   machine lands on both alike; and (b') `ping` with that token: the
+//!   token check without the tool;
 //! - (c) `tools/call whoami`, every request a distinct valid token;
 //! - (d) `POST /oauth/token` code exchanges, one pre-minted code each;
 //! - (e) `GET /.well-known/oauth-authorization-server`;
 //! - (f) the floor for (c): a minimal hyper server in this process that
 //!   only parses `Authorization: Bearer`, splits the JWS and runs ring's
 //!   Ed25519 verify on the signing input, fed the same tokens as (c), and
-//!   timed in alternating slices with (c), so that drift on a shared
-//!   machine lands on both alike;
+//!   timed in alternating slices with (c);
 //!   and, as a diagnostic only, (f') the same floor answering the bytes
 //!   whoami answers, which splits (c) - (f) into payload and mcpgate's work.
 //!
@@ -214,7 +215,7 @@ enum Cpu {
     Threads(&'static str),
 }
 
-/// How many turns (c) and (f) take each.
+/// How many turns each side of a pair ((a) and (b), (c) and (f)) takes.
 const PAIRED_SLICES: usize = 8;
 
 /// Thread-name prefixes of this process's runtimes.
@@ -559,8 +560,8 @@ impl CaseResult {
     }
 }
 
-/// A case of the server under test and the case it is held against
-/// (`(c)` and the floor `(f)`), timed in alternating slices of the same
+/// A case and the case it is held against (`(b)` and its baseline `(a)`,
+/// `(c)` and the floor `(f)`), timed in alternating slices of the same
 /// requests rather than one after the other: on a shared machine a slow
 /// moment (another tenant, a frequency change) then lands on both alike,
 /// where before it moved their ratio by several percent from run to run.
@@ -571,16 +572,17 @@ async fn paired(
     labels: (&str, &str),
     targets: (Target, Target),
     makes: (MakeRequest, MakeRequest),
+    expects: (StatusCode, StatusCode),
     connections: usize,
     warm: usize,
     n: usize,
     slices: usize,
 ) -> (CaseResult, CaseResult) {
     let sides = [
-        (labels.0, targets.0, makes.0),
-        (labels.1, targets.1, makes.1),
+        (labels.0, targets.0, makes.0, expects.0),
+        (labels.1, targets.1, makes.1, expects.1),
     ];
-    for (label, target, make) in &sides {
+    for (label, target, make, expect) in &sides {
         eprintln!("  {label}: {warm} warm-up requests");
         run(
             label,
@@ -588,7 +590,7 @@ async fn paired(
             connections,
             0..warm,
             make.clone(),
-            StatusCode::OK,
+            *expect,
             Keep::Nothing,
         )
         .await;
@@ -602,7 +604,7 @@ async fn paired(
         let range = warm + k * n / slices..warm + (k + 1) * n / slices;
         let order = if k % 2 == 0 { [0, 1] } else { [1, 0] };
         for side in order {
-            let (label, target, make) = &sides[side];
+            let (label, target, make, expect) = &sides[side];
             results[side].push(
                 run(
                     label,
@@ -610,7 +612,7 @@ async fn paired(
                     connections,
                     range.clone(),
                     make.clone(),
-                    StatusCode::OK,
+                    *expect,
                     Keep::Nothing,
                 )
                 .await,
@@ -925,20 +927,6 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
         VERIFIER.as_bytes(),
     ));
 
-    // --- (a) the 401 path ---
-    let make_a: MakeRequest = Arc::new(|_| mcp_request(None));
-    let (a, _) = case(
-        "(a)",
-        mcpgate,
-        conns,
-        warm,
-        n,
-        make_a.clone(),
-        StatusCode::UNAUTHORIZED,
-        Keep::Nothing,
-    )
-    .await;
-
     // --- (e) discovery ---
     let make_e: MakeRequest = Arc::new(|_| {
         request(
@@ -1045,15 +1033,18 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
     let whoami_answer = body;
     let hot_b = bearer(&hot);
     let make_b: MakeRequest = Arc::new(move |_| mcp_request(Some(&hot_b)));
-    let (b, _) = case(
-        "(b)",
-        mcpgate,
+
+    // --- (a) the 401 path, the baseline, timed in turns with (b) ---
+    let make_a: MakeRequest = Arc::new(|_| mcp_request(None));
+    let (a, b) = paired(
+        ("(a)", "(b)"),
+        (mcpgate, mcpgate),
+        (make_a.clone(), make_b),
+        (StatusCode::UNAUTHORIZED, StatusCode::OK),
         conns,
         warm,
         n,
-        make_b,
-        StatusCode::OK,
-        Keep::Nothing,
+        PAIRED_SLICES,
     )
     .await;
 
@@ -1092,6 +1083,7 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
         ("(c)", "(f)"),
         (mcpgate, floor),
         (make_c, make_f.clone()),
+        (StatusCode::OK, StatusCode::OK),
         conns,
         warm,
         n - 1,
