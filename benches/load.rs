@@ -523,20 +523,25 @@ async fn case(
         keep,
     )
     .await;
-    eprintln!(
-        "  {label}: {:.0} req/s, p50 {} µs, p99 {} µs, server CPU {:.1} µs/req, client CPU {:.1} µs/req",
-        r.rate(),
-        r.percentile(0.5),
-        r.percentile(0.99),
-        r.server_us(),
-        r.client_us()
-    );
+    r.progress(label);
     let mut kept = w.kept;
     kept.extend(r.kept.iter().cloned());
     (r, kept)
 }
 
 impl CaseResult {
+    /// The progress line for a finished case, on stderr.
+    fn progress(&self, label: &str) {
+        eprintln!(
+            "  {label}: {:.0} req/s, p50 {} µs, p99 {} µs, server CPU {:.1} µs/req, client CPU {:.1} µs/req",
+            self.rate(),
+            self.percentile(0.5),
+            self.percentile(0.99),
+            self.server_us(),
+            self.client_us()
+        );
+    }
+
     /// One result from runs of the same case.
     fn merge(parts: Vec<CaseResult>) -> CaseResult {
         let mut all = CaseResult {
@@ -620,16 +625,8 @@ async fn paired(
         }
     }
     let [first, second] = results.map(CaseResult::merge);
-    for (label, r) in [(labels.0, &first), (labels.1, &second)] {
-        eprintln!(
-            "  {label}: {:.0} req/s, p50 {} µs, p99 {} µs, server CPU {:.1} µs/req, client CPU {:.1} µs/req",
-            r.rate(),
-            r.percentile(0.5),
-            r.percentile(0.99),
-            r.server_us(),
-            r.client_us()
-        );
-    }
+    first.progress(labels.0);
+    second.progress(labels.1);
     (first, second)
 }
 
