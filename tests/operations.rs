@@ -465,13 +465,22 @@ async fn sigterm_under_load_fails_no_request_that_started_before_the_drain_ended
     for w in workers {
         let (ok, failures) = w.await.unwrap();
         total_ok += ok;
+        // At the drain's end the server closes idle keep-alive connections,
+        // and a request already on its way over one is lost: a client
+        // cannot know an idle connection is being closed (RFC 9112
+        // §9.3.1). `sent` is read before the client library even writes,
+        // and on 2 loaded CPUs the write can come milliseconds later, so
+        // the last 50 ms before the drain's end are that race, not a
+        // failure to drain. (Seen: 1 run in ~10, one request, sent 0.3 ms
+        // before the end.)
         let early: Vec<_> = failures
             .iter()
-            .filter(|(sent, _)| *sent < drain_end)
+            .filter(|(sent, _)| *sent + Duration::from_millis(50) < drain_end)
+            .map(|(sent, f)| (drain_end.saturating_duration_since(*sent), f))
             .collect();
         assert!(
             early.is_empty(),
-            "requests sent before the drain ended failed: {early:?}"
+            "requests sent this long before the drain ended failed: {early:?}"
         );
     }
     assert!(total_ok > 100, "load ran: {total_ok}");
