@@ -201,49 +201,52 @@ fn a_preface_or_request_head_split_across_packets_is_still_recognised() {
     let s = Server::start("");
     // h2c whose preface arrives in two packets: answered with HTTP/2 frames
     // (the server's SETTINGS first), not with an HTTP/1.1 error.
-    let mut c = TcpStream::connect(s.addr).unwrap();
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    c.write_all(b"\r\nSM\r\n\r\n").unwrap();
+    let mut c = in_two_packets(s.addr, "PRI * HTTP/2.0\r\n", "\r\nSM\r\n\r\n");
     // An empty SETTINGS frame.
     c.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
     let mut frame = [0u8; 9];
     c.read_exact(&mut frame).unwrap();
     assert_eq!(frame[3], 4, "expected a SETTINGS frame, got {frame:?}");
     // HTTP/1.1 whose first packet is one byte of the request.
-    let mut c = TcpStream::connect(s.addr).unwrap();
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(b"G").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    c.write_all(
-        format!(
+    let mut c = in_two_packets(
+        s.addr,
+        "G",
+        &format!(
             "ET /.well-known/jwks.json HTTP/1.1\r\nHost: {PUBLIC}\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+        ),
+    );
     let mut answer = String::new();
     c.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     // The same, where that byte ("P") could still be the h2c preface.
-    let mut c = TcpStream::connect(s.addr).unwrap();
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(b"P").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    c.write_all(
-        format!(
+    let mut c = in_two_packets(
+        s.addr,
+        "P",
+        &format!(
             "OST /mcp HTTP/1.1\r\nHost: {PUBLIC}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+        ),
+    );
     let mut answer = String::new();
     c.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+}
+
+/// A raw connection to `addr` (reads time out after 5 s).
+fn raw_connection(addr: std::net::SocketAddr) -> TcpStream {
+    let c = TcpStream::connect(addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c
+}
+
+/// A raw connection that sends `first`, pauses so that it leaves as a
+/// packet of its own, then sends `rest`.
+fn in_two_packets(addr: std::net::SocketAddr, first: &str, rest: &str) -> TcpStream {
+    let mut c = raw_connection(addr);
+    c.write_all(first.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    c.write_all(rest.as_bytes()).unwrap();
+    c
 }
 
 #[test]
@@ -364,8 +367,7 @@ fn read_response(c: &mut TcpStream) -> String {
 #[test]
 fn a_refused_mcp_request_whose_body_comes_late_still_gets_its_answer_and_keeps_the_connection() {
     let s = Server::start("");
-    let mut c = TcpStream::connect(s.addr).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c = raw_connection(s.addr);
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
     for round in 0..3 {
         // The head alone, then the body once the server has surely seen it.
@@ -396,8 +398,7 @@ fn a_body_that_never_finishes_is_answered_408_after_the_body_timeout() {
         ("/oauth/token", "application/x-www-form-urlencoded"),
         ("/oauth/register", "application/json"),
     ] {
-        let mut c = TcpStream::connect(s.addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut c = raw_connection(s.addr);
         write!(
             c,
             "POST {path} HTTP/1.1\r\nhost: {INTERNAL}\r\ncontent-type: {content_type}\r\n\

@@ -355,11 +355,16 @@ mod tests {
         }
     }
 
-    fn expect() -> (Vec<String>, Vec<String>) {
-        (
-            vec!["https://a.example".into()],
-            vec!["https://a.example/mcp".into()],
-        )
+    /// Issued by and for `https://a.example`, as `claims` is.
+    fn expect() -> Expectations<'static> {
+        static ISSUERS: std::sync::LazyLock<[String; 1]> =
+            std::sync::LazyLock::new(|| ["https://a.example".into()]);
+        static AUDIENCES: std::sync::LazyLock<[String; 1]> =
+            std::sync::LazyLock::new(|| ["https://a.example/mcp".into()]);
+        Expectations {
+            issuers: &*ISSUERS,
+            audiences: &*AUDIENCES,
+        }
     }
 
     #[test]
@@ -375,11 +380,7 @@ mod tests {
         assert_eq!(header["typ"], "at+jwt");
         assert_eq!(header["alg"], "EdDSA");
         assert_eq!(header["kid"], ring.active_signer(1000).kid.as_str());
-        let (i, a) = expect();
-        let e = Expectations {
-            issuers: &i,
-            audiences: &a,
-        };
+        let e = expect();
         let c = claims(1000);
         let v = verify(&ring, &issue(&ring, &c, 1000), &e, 1001).unwrap();
         assert_eq!(read_back(&v), c);
@@ -405,11 +406,7 @@ mod tests {
     #[test]
     fn claims_are_read_back_exactly_escaped_or_not() {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
-        let (i, a) = expect();
-        let e = Expectations {
-            issuers: &i,
-            audiences: &a,
-        };
+        let e = expect();
         for odd in ["", "\"q\"", "back\\slash", "tab\tnl\n\u{1}", "é—\u{1F600}"] {
             let mut c = claims(1000);
             c.sub = format!("s{odd}");
@@ -454,11 +451,7 @@ mod tests {
     #[test]
     fn a_remembered_header_still_needs_a_good_signature_from_its_own_key() {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
-        let (i, a) = expect();
-        let e = Expectations {
-            issuers: &i,
-            audiences: &a,
-        };
+        let e = expect();
         let t = issue(&ring, &claims(1000), 1000);
         let h64 = t.split('.').next().unwrap();
         assert!(ring.verifier_for_header(h64).is_none());
@@ -487,11 +480,7 @@ mod tests {
     #[test]
     fn time_audience_and_issuer_are_enforced() {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
-        let (i, a) = expect();
-        let e = Expectations {
-            issuers: &i,
-            audiences: &a,
-        };
+        let e = expect();
         let c = claims(1000);
         let t = issue(&ring, &c, 1000);
         let v = verify(&ring, &t, &e, 1000).unwrap();
@@ -521,11 +510,7 @@ mod tests {
     #[test]
     fn unsigned_and_hmac_tokens_are_refused() {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
-        let (i, a) = expect();
-        let e = Expectations {
-            issuers: &i,
-            audiences: &a,
-        };
+        let e = expect();
         let kid = ring.active_signer(1000).kid.clone();
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(1000)).unwrap());
         for alg in ["none", "NONE", "nOnE", "HS256"] {
