@@ -235,24 +235,37 @@ const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-
 /// A request id: the proxy's `X-Request-Id` when it sent a sane one, else
 /// a fresh one. Every log line of the request carries it, and so does the
 /// response.
-fn request_id(req: &http::Request<hyper::body::Incoming>) -> String {
+fn request_id(req: &http::Request<hyper::body::Incoming>) -> http::HeaderValue {
     req.headers()
         .get(X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
+        .filter(|v| {
+            let v = v.as_bytes();
+            !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_graphic())
+        })
+        // Shares the request's buffer: no copy.
+        .cloned()
         .unwrap_or_else(next_request_id)
 }
 
 /// `<8 random characters per process><14 hex digits of a counter>`: unique
-/// without a system call per request.
-fn next_request_id() -> String {
+/// without a system call per request, and written without `format!`.
+fn next_request_id() -> http::HeaderValue {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
-    static PREFIX: OnceLock<String> = OnceLock::new();
+    static PREFIX: OnceLock<[u8; 8]> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| crate::tokens::access::random_id()[..8].to_owned());
-    format!("{prefix}{:014x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+    let prefix = PREFIX.get_or_init(|| {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&crate::tokens::access::random_id().as_bytes()[..8]);
+        p
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut id = [0u8; 22];
+    id[..8].copy_from_slice(prefix);
+    for (i, digit) in id[8..].iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[(n >> (4 * (13 - i)) & 0xf) as usize];
+    }
+    http::HeaderValue::from_bytes(&id).expect("base64url and hex digits are header-safe")
 }
 
 async fn handle(
@@ -273,7 +286,7 @@ async fn handle(
         _ => router::Endpoint::for_path(path).metrics(),
     };
     let id = request_id(&req);
-    let span = tracing::info_span!("request", id = %id);
+    let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
     let mut resp = router::route(app, peer, req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     metrics.record(resp.status().as_u16(), elapsed);
@@ -288,10 +301,7 @@ async fn handle(
             peer = %peer.ip(),
         )
     });
-    // Handed over, not copied.
-    if let Ok(v) = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(id)) {
-        resp.headers_mut().insert(X_REQUEST_ID, v);
-    }
+    resp.headers_mut().insert(X_REQUEST_ID, id);
     resp
 }
 
