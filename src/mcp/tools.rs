@@ -176,14 +176,7 @@ mod tests {
 
     #[test]
     fn whoami_text_is_its_structured_content_as_json() {
-        for odd in [
-            "",
-            "\"q\"",
-            "back\\slash",
-            "tab\tnl\n\u{1}",
-            "é—\u{1F600}",
-            "\\\"",
-        ] {
+        for odd in access::AWKWARD_CLAIMS {
             for era in [Era::Legacy, Era::Stateless] {
                 let Reply(bytes) = whoami(&claims(odd), era);
                 let v: Value = serde_json::from_slice(&bytes).expect("valid JSON");
