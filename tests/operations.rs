@@ -58,7 +58,22 @@ async fn every_response_carries_a_request_id() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["x-request-id"].len(), 22);
+    let first = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let r = s
+        .get(PUBLIC, "/.well-known/jwks.json")
+        .send()
+        .await
+        .unwrap();
+    let second = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    // `<8 characters per process><14 hex digits of a counter>`.
+    for id in [&first, &second] {
+        assert_eq!(id.len(), 22, "{id}");
+        assert!(id[8..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    }
+    assert_eq!(first[..8], second[..8]);
+    assert_ne!(first, second);
     let r = s
         .get(PUBLIC, "/.well-known/jwks.json")
         .header("x-request-id", "lb-abc-123")
@@ -66,6 +81,17 @@ async fn every_response_carries_a_request_id() {
         .await
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "lb-abc-123");
+    // Not sane (a space; too long): replaced, not echoed.
+    for insane in ["lb abc", &"x".repeat(65)] {
+        let r = s
+            .get(PUBLIC, "/.well-known/jwks.json")
+            .header("x-request-id", insane)
+            .send()
+            .await
+            .unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!((id.len(), &id[..8]), (22, &first[..8]), "{insane}");
+    }
 }
 
 #[tokio::test]
