@@ -95,6 +95,42 @@ async fn every_response_carries_a_request_id() {
 }
 
 #[tokio::test]
+async fn the_access_log_is_plain_text_with_the_request_id() {
+    let s = Server::start("");
+    let r = s
+        .get(
+            INTERNAL,
+            "/.well-known/oauth-authorization-server?state=q-secret",
+        )
+        .header("x-request-id", "lb-log-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Lines are written by a thread of their own: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let log = std::fs::read_to_string(s.log_path()).unwrap();
+        if let Some(line) = log.lines().find(|l| l.contains("lb-log-123")) {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no access line in\n{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for expected in [
+        "mcpgate::access",
+        "method=GET",
+        "path=/.well-known/oauth-authorization-server ",
+        "status=200",
+    ] {
+        assert!(line.contains(expected), "{expected:?} not in {line:?}");
+    }
+    assert!(!line.contains("q-secret"), "the query is logged: {line:?}");
+    // A file is not a terminal: no colour codes in it.
+    assert!(!line.contains('\x1b'), "ANSI escapes in {line:?}");
+}
+
+#[tokio::test]
 async fn no_secret_reaches_the_log() {
     let s = Server::start("");
     let (client_id, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
