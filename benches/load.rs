@@ -177,9 +177,9 @@ fn start_server(dir: &Path) -> Server {
     let mut child = cmd
         .args(["serve", "--config"])
         .arg(dir.join("mcpgate.toml"))
-        // Warnings only: the access log (info) would otherwise be a large
-        // share of every request's cost.
-        .env("RUST_LOG", "warn")
+        // The default log level, as deployed: what is logged at info (each
+        // code and token issued, each refusal) is part of the cost.
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))

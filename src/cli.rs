@@ -152,11 +152,14 @@ fn load_settings(explicit: Option<&Path>) -> Result<(ConfigSource, Config, Setti
 /// lines that arrive while the thread writes leave together in one
 /// buffered write, where writing each directly cost a system call per
 /// request. Nothing is dropped: when the queue is full (a stalled reader)
-/// the logging thread waits, as a direct write would. Logs are flushed
-/// when the returned guard drops. Colour only on a terminal.
+/// the logging thread waits, as a direct write would. The queue is 8,192
+/// lines, not the crate's 128,000, whose slots alone kept 4 MB resident.
+/// Logs are flushed when the returned guard drops. Colour only on a
+/// terminal.
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(8192)
         .thread_name("mcpgate-log")
         .finish(std::io::BufWriter::new(std::io::stderr()));
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -97,6 +97,8 @@ pub struct Settings {
     /// Browser origins allowed on `/mcp`, the issuers' own included.
     pub mcp_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
+    /// `log.access`: a line per request.
+    pub log_access: bool,
     pub limits: crate::http::server::Limits,
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -343,6 +345,7 @@ impl Settings {
             verified_cache_size: t.verified_cache_size,
             mcp_allowed_origins: origins,
             log_format: config.log.format,
+            log_access: config.log.access,
             limits: crate::http::server::Limits {
                 header_read_timeout: config.server.header_read_timeout,
                 body_read_timeout: config.server.body_read_timeout,

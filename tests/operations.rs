@@ -96,7 +96,7 @@ async fn every_response_carries_a_request_id() {
 
 #[tokio::test]
 async fn the_access_log_is_plain_text_with_the_request_id() {
-    let s = Server::start("");
+    let s = Server::start("\n[log]\naccess = true\n");
     let r = s
         .get(
             INTERNAL,
@@ -131,8 +131,43 @@ async fn the_access_log_is_plain_text_with_the_request_id() {
 }
 
 #[tokio::test]
-async fn no_secret_reaches_the_log() {
+async fn by_default_refusals_are_logged_and_requests_are_not() {
     let s = Server::start("");
+    let r = s
+        .get(INTERNAL, "/.well-known/oauth-authorization-server")
+        .header("x-request-id", "lb-quiet-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) = s.whoami(INTERNAL, "not.a.token").await;
+    assert_eq!(status, 401);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = std::fs::read_to_string(s.log_path()).unwrap();
+        if log.contains("mcp request refused") {
+            break log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the refusal is not logged:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        !log.contains("mcpgate::access"),
+        "access lines by default:\n{log}"
+    );
+    assert!(
+        !log.contains("lb-quiet-1"),
+        "the discovery request is logged:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log() {
+    // With the access log on: its lines must not carry secrets either.
+    let s = Server::start("\n[log]\naccess = true\n");
     let (client_id, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
     let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
     let (_, _, refreshed) = s

@@ -286,11 +286,13 @@ async fn handle(
         _ => router::Endpoint::for_path(path).metrics(),
     };
     let id = request_id(&req);
+    let log_access = app.settings.log_access;
     let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
     let mut resp = router::route(app, peer, req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     metrics.record(resp.status().as_u16(), elapsed);
-    span.in_scope(|| {
+    if log_access {
+        let _in = span.enter();
         tracing::info!(
             target: "mcpgate::access",
             %method,
@@ -299,8 +301,8 @@ async fn handle(
             status = resp.status().as_u16(),
             micros = elapsed.as_micros() as u64,
             peer = %peer.ip(),
-        )
-    });
+        );
+    }
     resp.headers_mut().insert(X_REQUEST_ID, id);
     resp
 }
