@@ -15,10 +15,11 @@
 //! - (c) `tools/call whoami`, every request a distinct valid token;
 //! - (d) `POST /oauth/token` code exchanges, one pre-minted code each;
 //! - (e) `GET /.well-known/oauth-authorization-server`;
-//! - (f) the floor for (c): a minimal hyper server in this process that
-//!   only parses `Authorization: Bearer`, splits the JWS and runs ring's
-//!   Ed25519 verify on the signing input, fed the same tokens as (c), and
-//!   timed in alternating slices with (c);
+//! - (f) the floor for (c): a minimal hyper server (this executable run
+//!   again as a process of its own, as mcpgate is) that only parses
+//!   `Authorization: Bearer`, splits the JWS and runs ring's Ed25519
+//!   verify on the signing input, fed the same tokens as (c), and timed in
+//!   alternating slices with (c);
 //!   and, as a diagnostic only, (f') the same floor answering the bytes
 //!   whoami answers, which splits (c) - (f) into payload and mcpgate's work.
 //!
@@ -33,9 +34,10 @@
 //! Environment: `MCPGATE_BENCH_REQUESTS` (timed requests per case, default
 //! 40000), `MCPGATE_BENCH_CONNECTIONS` (default 64), `MCPGATE_BENCH_IDLE`
 //! (idle connections for the RSS check, default 1000), `MCPGATE_BENCH_BIN`
-//! (the server binary, default this build's). The server runs
-//! with `RUST_LOG=warn`, so its per-request access log (info) is off.
-//! Loopback only; every loop is bounded by a request count.
+//! (the server binary, default this build's). The server runs at its
+//! default log level (`info`, the per-request access log off), whatever
+//! `RUST_LOG` says. Loopback only; every loop is bounded by a request
+//! count.
 
 use std::convert::Infallible;
 use std::io::{BufRead as _, BufReader};
@@ -209,9 +211,10 @@ fn start_server(dir: &Path) -> Server {
 /// between client and server, the CPU time each request costs does not.
 #[derive(Clone, Copy)]
 enum Cpu {
-    /// Every thread of a process (the mcpgate server).
+    /// Every thread of a process (mcpgate, the floor).
     Process(u32),
-    /// The threads of this process whose name starts with the prefix.
+    /// The threads of this process whose name starts with the prefix (the
+    /// client).
     Threads(&'static str),
 }
 
@@ -220,7 +223,6 @@ const PAIRED_SLICES: usize = 8;
 
 /// Thread-name prefixes of this process's runtimes.
 const CLIENT_THREADS: &str = "bench-client";
-const FLOOR_THREADS: &str = "bench-floor";
 
 impl Cpu {
     /// Nanoseconds on CPU so far (first field of each task's schedstat).
@@ -721,19 +723,58 @@ async fn floor_service(
         .unwrap())
 }
 
-/// Starts a floor server on `rt` (its own 2-thread runtime, like
-/// mcpgate's on this machine) that answers a verified request with
-/// `answer`, and returns its address.
-async fn start_floor(
-    rt: &tokio::runtime::Handle,
-    public_key: [u8; 32],
-    answer: Bytes,
-) -> SocketAddr {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let key = Arc::new(public_key);
-    rt.spawn(async move {
+/// The argument that makes this executable the floor server rather than
+/// the benchmark.
+const FLOOR_ARG: &str = "--mcpgate-bench-floor";
+
+/// Starts the floor as a process of its own, as mcpgate and any real
+/// server are: inside the benchmark's process it shared the client's
+/// address space and allocator, which mcpgate does not, and its CPU time
+/// was counted by thread name rather than by process. It answers a
+/// verified request with `answer`.
+fn start_floor(public_key: [u8; 32], answer: &[u8]) -> Server {
+    let mut child = Command::new(std::env::current_exe().expect("this executable"))
+        .args([
+            FLOOR_ARG,
+            &URL_SAFE_NO_PAD.encode(public_key),
+            &URL_SAFE_NO_PAD.encode(answer),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the floor");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("floor listening on ")
+        .unwrap_or_else(|| panic!("the floor did not start: {line:?}"))
+        .parse()
+        .unwrap();
+    Server { child, addr }
+}
+
+/// The floor process: a 2-thread runtime (mcpgate's on this machine), the
+/// accept loop on the main thread as in mcpgate, until killed.
+fn floor_main(public_key: &str, answer: &str) {
+    let key: Arc<[u8; 32]> = Arc::new(
+        URL_SAFE_NO_PAD
+            .decode(public_key)
+            .expect("base64url key")
+            .try_into()
+            .expect("32-byte key"),
+    );
+    let answer = Bytes::from(URL_SAFE_NO_PAD.decode(answer).expect("base64url answer"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("floor runtime");
+    rt.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind floor");
-        let _ = tx.send(listener.local_addr().unwrap());
+        println!("floor listening on {}", listener.local_addr().unwrap());
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
@@ -751,7 +792,6 @@ async fn start_floor(
             });
         }
     });
-    rx.await.expect("floor server address")
 }
 
 /// The Ed25519 public key that signed `token`, from the server's JWKS.
@@ -864,7 +904,7 @@ fn requests_per_case() -> usize {
     env_usize("MCPGATE_BENCH_REQUESTS", 40_000).max(100)
 }
 
-async fn bench(floor_rt: tokio::runtime::Handle) {
+async fn bench() {
     let n = requests_per_case();
     let conns = env_usize("MCPGATE_BENCH_CONNECTIONS", 64).max(1);
     let idle = env_usize("MCPGATE_BENCH_IDLE", 1000);
@@ -887,7 +927,7 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
          {conns} keep-alive HTTP/1.1 connections, loopback {addr}"
     );
     println!(
-        "server: {} (pid {}), RUST_LOG=warn (access log off)",
+        "server: {} (pid {}), default log level (info, access log off)",
         bin(),
         server.pid()
     );
@@ -1070,9 +1110,10 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
     // --- (f) the floor, same tokens, same requests, its own server; timed
     //     in turns with (c) ---
     let public_key = public_key_for(addr, &tokens[0]).await;
+    let floor_server = start_floor(public_key, b"{\"ok\":true}");
     let floor = Target {
-        addr: start_floor(&floor_rt, public_key, Bytes::from_static(b"{\"ok\":true}")).await,
-        cpu: Cpu::Threads(FLOOR_THREADS),
+        addr: floor_server.addr,
+        cpu: Cpu::Process(floor_server.pid()),
     };
     let tokens_f = bearers.clone();
     let make_f: MakeRequest = Arc::new(move |i| mcp_request(Some(&tokens_f[i + 1])));
@@ -1092,9 +1133,10 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
     //     whoami answers, to tell what (c) - (f) costs in payload (the
     //     client reading ~900 more bytes, the kernel moving them) from
     //     what it costs in mcpgate's own work ---
+    let floor_same_bytes_server = start_floor(public_key, &whoami_answer);
     let floor_same_bytes = Target {
-        addr: start_floor(&floor_rt, public_key, whoami_answer).await,
-        cpu: Cpu::Threads(FLOOR_THREADS),
+        addr: floor_same_bytes_server.addr,
+        cpu: Cpu::Process(floor_same_bytes_server.pid()),
     };
     let (f_same, _) = case(
         "(f')",
@@ -1199,8 +1241,8 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!();
     println!(
-        "srv µs/r: server CPU time per request (all its threads; for (f) the floor's \
-         threads); cli µs/r: this client's"
+        "srv µs/r: server CPU time per request (all threads of mcpgate's or the floor's \
+         process); cli µs/r: this client's"
     );
     println!(
         "(c)/(a): {:.2}   (c)/(f): {:.2} by rate, {:.2} by server CPU   \
@@ -1265,6 +1307,12 @@ async fn bench(floor_rt: tokio::runtime::Handle) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, key, answer] = &args[..] {
+        if flag == FLOOR_ARG {
+            return floor_main(key, answer);
+        }
+    }
     // `cargo bench` passes `--bench` (and any filter); this harness takes none.
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1272,22 +1320,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("client runtime");
-    // The floor server's runtime: apart from the client's, 2 threads like
-    // mcpgate's own runtime on a 2-CPU machine.
-    let floor = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(FLOOR_THREADS)
-        .enable_all()
-        .build()
-        .expect("floor runtime");
     // A server that stops answering must not hang the run: past the limit
     // the benchmark is dropped (which kills the server) and fails.
     let limit = Duration::from_secs(300) + Duration::from_millis(5 * requests_per_case() as u64);
     client.block_on(async {
-        tokio::time::timeout(limit, bench(floor.handle().clone()))
+        tokio::time::timeout(limit, bench())
             .await
             .unwrap_or_else(|_| panic!("the load benchmark took more than {limit:?}"))
     });
     drop(client);
-    floor.shutdown_timeout(Duration::from_secs(1));
 }
