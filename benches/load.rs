@@ -176,30 +176,36 @@ fn start_server(dir: &Path) -> Server {
             cmd.env_remove(name);
         }
     }
-    let mut child = cmd
-        .args(["serve", "--config"])
+    cmd.args(["serve", "--config"])
         .arg(dir.join("mcpgate.toml"))
         // The default log level, as deployed: what is logged at info (each
         // code and token issued, each refusal) is part of the cost.
         .env_remove("RUST_LOG")
+        .stderr(Stdio::from(log));
+    spawn_listening(cmd, "mcpgate listening on ").unwrap_or_else(|line| {
+        let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+        panic!("mcpgate did not start: {line:?}\n{log}");
+    })
+}
+
+/// Spawns a server that prints `<announce><address>` as its first line on
+/// stdout; the first line it printed instead, if it did not.
+fn spawn_listening(mut cmd: Command, announce: &str) -> Result<Server, String> {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
         .spawn()
-        .expect("start mcpgate");
+        .expect("start a server");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    match line.trim().strip_prefix("mcpgate listening on ") {
-        Some(a) => Server {
-            addr: a.parse().unwrap(),
-            child,
-        },
-        None => {
+    match line.trim().strip_prefix(announce).map(str::parse) {
+        Some(Ok(addr)) => Ok(Server { child, addr }),
+        _ => {
             let _ = child.kill();
-            let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-            panic!("mcpgate did not start: {line:?}\n{log}");
+            let _ = child.wait();
+            Err(line)
         }
     }
 }
@@ -733,27 +739,14 @@ const FLOOR_ARG: &str = "--mcpgate-bench-floor";
 /// was counted by thread name rather than by process. It answers a
 /// verified request with `answer`.
 fn start_floor(public_key: [u8; 32], answer: &[u8]) -> Server {
-    let mut child = Command::new(std::env::current_exe().expect("this executable"))
-        .args([
-            FLOOR_ARG,
-            &URL_SAFE_NO_PAD.encode(public_key),
-            &URL_SAFE_NO_PAD.encode(answer),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the floor");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("floor listening on ")
-        .unwrap_or_else(|| panic!("the floor did not start: {line:?}"))
-        .parse()
-        .unwrap();
-    Server { child, addr }
+    let mut cmd = Command::new(std::env::current_exe().expect("this executable"));
+    cmd.args([
+        FLOOR_ARG,
+        &URL_SAFE_NO_PAD.encode(public_key),
+        &URL_SAFE_NO_PAD.encode(answer),
+    ]);
+    spawn_listening(cmd, "floor listening on ")
+        .unwrap_or_else(|line| panic!("the floor did not start: {line:?}"))
 }
 
 /// The floor process: a 2-thread runtime (mcpgate's on this machine), the

@@ -172,6 +172,23 @@ impl Server {
         self.dir.path().join("server.log")
     }
 
+    /// The server's log once it contains `needle`: lines are written by a
+    /// thread of their own, a moment after the request that logs them.
+    pub async fn log_containing(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{needle:?} never reached the log:\n{log}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
