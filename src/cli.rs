@@ -148,31 +148,61 @@ fn load_settings(explicit: Option<&Path>) -> Result<(ConfigSource, Config, Setti
 }
 
 /// Logs go to stderr through a writer thread. Formatting stays on the
-/// request's thread, but the `write(2)` of each access-log line does not:
-/// lines that arrive while the thread writes leave together in one
-/// buffered write, where writing each directly cost a system call per
-/// request. Nothing is dropped: when the queue is full (a stalled reader)
-/// the logging thread waits, as a direct write would. The queue is 8,192
-/// lines, not the crate's 128,000, whose slots alone kept 4 MB resident.
-/// Logs are flushed when the returned guard drops. Colour only on a
-/// terminal.
+/// request's thread, but the `write(2)` of each line does not: lines that
+/// arrive while the thread writes leave together in one buffered write,
+/// where writing each directly cost a system call per request. Nothing is
+/// dropped: when the queue is full (a stalled reader) the logging thread
+/// waits, as a direct write would. The queue is 8,192 lines, not the
+/// crate's 128,000, whose slots alone kept 4 MB resident. Logs are flushed
+/// when the returned guard drops. Colour only on a terminal.
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(8192)
         .thread_name("mcpgate-log")
         .finish(std::io::BufWriter::new(std::io::stderr()));
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let output = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let output = match format {
+        LogFormat::Json => output.json().boxed(),
+        LogFormat::Text => output.boxed(),
+    };
+    let (targets, dynamic) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    tracing_subscriber::registry()
+        .with(targets)
+        .with(dynamic)
+        .with(output)
+        .init();
     guard
+}
+
+/// The filter `RUST_LOG` asks for (`info` when unset or unreadable).
+/// Levels per target (`info,mcpgate::access=off`) are decided once per
+/// call site with no lock; `EnvFilter`, which takes a shared read lock on
+/// every span enter and exit (each request's span, several times), is
+/// used only for what needs it: span and field directives
+/// (`[request{id=…}]=debug`).
+fn log_filter(
+    rust_log: Option<&str>,
+) -> (
+    Option<tracing_subscriber::filter::Targets>,
+    Option<tracing_subscriber::EnvFilter>,
+) {
+    let spec = rust_log.map(str::trim).filter(|s| !s.is_empty());
+    let spec = spec.unwrap_or("info");
+    if let Ok(targets) = spec.parse() {
+        return (Some(targets), None);
+    }
+    match tracing_subscriber::EnvFilter::try_new(spec) {
+        Ok(dynamic) => (None, Some(dynamic)),
+        Err(e) => {
+            eprintln!("mcpgate: RUST_LOG={spec:?} is not a log filter ({e}); logging at info");
+            (Some("info".parse().expect("a level parses")), None)
+        }
+    }
 }
 
 // ===== serve =====
@@ -557,5 +587,31 @@ mod tests {
             key_state(&files, 3, now + 10_000_000, &tokens),
             KeyState::Retiring { since: now - 10 }
         );
+    }
+
+    #[test]
+    fn plain_log_levels_filter_without_envfilter_and_span_directives_still_work() {
+        use tracing::Level;
+        for spec in [None, Some(""), Some("  ")] {
+            let (targets, dynamic) = log_filter(spec);
+            let targets = targets.expect("levels by target");
+            assert!(dynamic.is_none());
+            assert!(targets.would_enable("mcpgate::oauth::token", &Level::INFO));
+            assert!(!targets.would_enable("mcpgate::oauth::token", &Level::DEBUG));
+        }
+        let (targets, dynamic) = log_filter(Some("info,mcpgate::access=off,hyper=debug"));
+        let targets = targets.expect("levels by target");
+        assert!(dynamic.is_none());
+        assert!(!targets.would_enable("mcpgate::access", &Level::INFO));
+        assert!(targets.would_enable("mcpgate::mcp", &Level::INFO));
+        assert!(targets.would_enable("hyper::proto", &Level::DEBUG));
+        // Span and field directives need EnvFilter.
+        let (targets, dynamic) = log_filter(Some("warn,[request{id=abc}]=debug"));
+        assert!(targets.is_none());
+        assert!(dynamic.is_some());
+        // Not a filter at all: info, said once on stderr.
+        let (targets, dynamic) = log_filter(Some("mcpgate=loud"));
+        assert!(dynamic.is_none());
+        assert!(targets.unwrap().would_enable("mcpgate", &Level::INFO));
     }
 }
