@@ -191,8 +191,10 @@ fn log_filter(
     Option<tracing_subscriber::filter::Targets>,
     Option<tracing_subscriber::EnvFilter>,
 ) {
-    let spec = rust_log.map(str::trim).filter(|s| !s.is_empty());
-    let spec = spec.unwrap_or("info");
+    let spec = rust_log
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("info");
     if let Ok(targets) = spec.parse() {
         return (Some(targets), None);
     }

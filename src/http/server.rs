@@ -276,7 +276,8 @@ async fn handle(
     use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let method = req.method().clone();
-    // For the access log (the path only: queries carry codes and state).
+    // For the route's metrics and the access log (the path only: queries
+    // carry codes and state).
     // A clone of the URI shares its bytes; copying the path did not.
     let uri = req.uri().clone();
     let path = uri.path();
