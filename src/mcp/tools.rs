@@ -76,31 +76,35 @@ pub fn call(params: &Params<'_>, claims: &VerifiedToken, era: Era) -> Result<Rep
 /// is a tenth of what serde_json's byte-at-a-time escaping cost here.
 fn whoami(claims: &VerifiedToken, era: Era) -> Reply {
     use std::io::Write as _;
-    let mut json = Vec::with_capacity(512);
-    json.extend_from_slice(br#"{"sub":"#);
-    push_str(&mut json, claims.sub());
-    json.extend_from_slice(br#","email":"#);
-    push_str(&mut json, claims.email());
-    json.extend_from_slice(br#","client_id":"#);
-    push_str(&mut json, claims.client_id());
-    json.extend_from_slice(br#","scope":"#);
-    push_str(&mut json, claims.scope());
-    let expires_at =
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.exp));
-    write!(
-        json,
-        r#","exp":{},"expires_at":"{expires_at}"}}"#,
-        claims.exp
-    )
-    .expect("a Vec takes it");
+    let mut w = Twice::with_capacity(512);
+    w.member('{', "sub");
+    w.string(claims.sub());
+    w.member(',', "email");
+    w.string(claims.email());
+    w.member(',', "client_id");
+    w.string(claims.client_id());
+    w.member(',', "scope");
+    w.string(claims.scope());
+    w.member(',', "exp");
+    w.integer(claims.exp);
+    w.member(',', "expires_at");
+    // humantime writes years up to 9999; an `exp` past that (no TTL we
+    // accept gives one) shows as that year's last second.
+    const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+    let at = UNIX_EPOCH + Duration::from_secs(claims.exp.min(LAST_RFC3339_SECOND));
+    let mut date = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut date[..]);
+    write!(cursor, "{}", humantime::format_rfc3339_seconds(at)).expect("YYYY-MM-DDTHH:MM:SSZ fits");
+    let len = cursor.position() as usize;
+    w.string(std::str::from_utf8(&date[..len]).expect("ASCII"));
+    w.both(b"}");
     // A `CallToolResult`. MCP: a tool with structured output also returns
-    // it as text, so one serialization serves as both; written by hand
-    // because serde cannot embed it raw, and escaping our own JSON needs
-    // only `"` and `\` (see `push_json_as_string`).
-    let mut out = Vec::with_capacity(2 * json.len() + 160);
-    out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
-    push_json_as_string(&mut out, &json);
-    out.extend_from_slice(br#"}],"structuredContent":"#);
+    // it as text: the same JSON, as a JSON string.
+    let Twice { json, text } = w;
+    let mut out = Vec::with_capacity(json.len() + text.len() + 160);
+    out.extend_from_slice(br#"{"content":[{"type":"text","text":""#);
+    out.extend_from_slice(&text);
+    out.extend_from_slice(br#""}],"structuredContent":"#);
     out.extend_from_slice(&json);
     out.extend_from_slice(br#","isError":false"#);
     if era == Era::Stateless {
@@ -111,28 +115,77 @@ fn whoami(claims: &VerifiedToken, era: Era) -> Reply {
     Reply(out)
 }
 
-/// Appends `s` as a JSON string, exactly as serde_json writes it.
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    // No short circuit, so that it compiles to a vector loop.
-    let plain = s
-        .bytes()
-        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        serde_json::to_writer(&mut *out, s).expect("a string serializes");
+/// One JSON object written twice as it goes: as JSON, and as the contents
+/// of a JSON string holding that JSON. Writing both at once costs a copy
+/// of each piece; escaping the finished JSON afterwards meant a search
+/// that stopped at each of its ~24 quotes.
+struct Twice {
+    json: Vec<u8>,
+    /// Without the string's own quotes.
+    text: Vec<u8>,
+}
+
+impl Twice {
+    fn with_capacity(n: usize) -> Twice {
+        Twice {
+            json: Vec::with_capacity(n),
+            text: Vec::with_capacity(n + n / 4),
+        }
+    }
+
+    /// Bytes that need no escaping in a JSON string.
+    fn both(&mut self, bytes: &[u8]) {
+        debug_assert!(!bytes.iter().any(|b| matches!(b, b'"' | b'\\' | 0..=0x1f)));
+        self.json.extend_from_slice(bytes);
+        self.text.extend_from_slice(bytes);
+    }
+
+    /// `{"name":` or `,"name":`. Names are ours: plain ASCII.
+    fn member(&mut self, lead: char, name: &str) {
+        self.json.push(lead as u8);
+        self.json.push(b'"');
+        self.json.extend_from_slice(name.as_bytes());
+        self.json.extend_from_slice(b"\":");
+        self.text.push(lead as u8);
+        self.text.extend_from_slice(b"\\\"");
+        self.text.extend_from_slice(name.as_bytes());
+        self.text.extend_from_slice(b"\\\":");
+    }
+
+    fn string(&mut self, s: &str) {
+        if is_plain(s) {
+            self.json.push(b'"');
+            self.json.extend_from_slice(s.as_bytes());
+            self.json.push(b'"');
+            self.text.extend_from_slice(b"\\\"");
+            self.text.extend_from_slice(s.as_bytes());
+            self.text.extend_from_slice(b"\\\"");
+        } else {
+            let start = self.json.len();
+            serde_json::to_writer(&mut self.json, s).expect("a string serializes");
+            push_escaped(&mut self.text, &self.json[start..]);
+        }
+    }
+
+    fn integer(&mut self, n: u64) {
+        self.both(itoa::Buffer::new().format(n).as_bytes());
     }
 }
 
-/// Appends `json`, compact JSON written by serde_json, as a JSON string.
-/// serde_json never writes a raw control character (it escapes them, with
-/// a `\`), so only `"` and `\` need escaping here, and they are found with
-/// memchr's SIMD search instead of serde_json's byte-at-a-time loop.
-fn push_json_as_string(out: &mut Vec<u8>, json: &[u8]) {
+/// Whether `s` is the same inside a JSON string: no `"`, `\\` or control
+/// character.
+fn is_plain(s: &str) -> bool {
+    // No short circuit, so that it compiles to a vector loop.
+    s.bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
+}
+
+/// Appends `json`, a piece of compact JSON as serde_json writes it,
+/// escaped for the inside of a JSON string. serde_json never writes a raw
+/// control character (it escapes them, with a `\`), so only `"` and `\`
+/// need escaping here; memchr finds them.
+fn push_escaped(out: &mut Vec<u8>, json: &[u8]) {
     debug_assert!(!json.iter().any(|b| *b < 0x20), "not serde_json output");
-    out.push(b'"');
     let mut run = 0;
     for i in memchr::memchr2_iter(b'"', b'\\', json) {
         out.extend_from_slice(&json[run..i]);
@@ -141,7 +194,6 @@ fn push_json_as_string(out: &mut Vec<u8>, json: &[u8]) {
         run = i;
     }
     out.extend_from_slice(&json[run..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -153,13 +205,17 @@ mod tests {
 
     /// A real token carrying `odd` in its string claims, verified.
     fn claims(odd: &str) -> VerifiedToken {
+        claims_until(odd, 1_900_000_000)
+    }
+
+    fn claims_until(odd: &str, exp: u64) -> VerifiedToken {
         let now = 1_899_996_400;
         let ring = KeyRing::build(generate_set(0, "t"), 1, now).unwrap();
         let c = AccessClaims {
             iss: "https://a.example".into(),
             sub: format!("sub{odd}"),
             aud: "https://a.example/mcp".into(),
-            exp: 1_900_000_000,
+            exp,
             iat: now,
             nbf: now,
             jti: "j".into(),
@@ -206,41 +262,33 @@ mod tests {
     }
 
     #[test]
-    fn claim_strings_are_written_as_serde_json_writes_them() {
+    fn an_exp_past_the_year_9999_is_shown_as_its_last_second() {
+        for exp in [253_402_300_799, 253_402_300_800, u64::MAX] {
+            let Reply(bytes) = whoami(&claims_until("", exp), Era::Legacy);
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(v["structuredContent"]["exp"], exp);
+            assert_eq!(v["structuredContent"]["expires_at"], "9999-12-31T23:59:59Z");
+        }
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them_and_their_json() {
         for s in [
             "",
             "plain@example.com",
             "\"",
             "\\",
-            "a\"b\\c",
+            "a\"b\\c\"",
             "\u{7f}é\u{1F600}",
             "\n\u{0}\u{1f}",
             " ~",
         ] {
-            let mut ours = Vec::new();
-            push_str(&mut ours, s);
-            assert_eq!(ours, serde_json::to_vec(&s).unwrap(), "{s:?}");
-        }
-    }
-
-    #[test]
-    fn our_json_escapes_like_serde_json() {
-        for s in [
-            "",
-            "plain",
-            "\"",
-            "\\",
-            "a\"b\\c\"",
-            "\u{7f}é\u{1F600}",
-            "\n\u{0}",
-        ] {
+            let mut w = Twice::with_capacity(0);
+            w.string(s);
             let json = serde_json::to_vec(&s).unwrap();
-            let mut ours = Vec::new();
-            push_json_as_string(&mut ours, &json);
-            assert_eq!(
-                ours,
-                serde_json::to_vec(&String::from_utf8(json).unwrap()).unwrap()
-            );
+            assert_eq!(w.json, json, "{s:?}");
+            let text = serde_json::to_vec(&String::from_utf8(json).unwrap()).unwrap();
+            assert_eq!([&b"\""[..], &w.text, b"\""].concat(), text, "{s:?}");
         }
     }
 }
