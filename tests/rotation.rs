@@ -298,6 +298,37 @@ async fn the_deny_file_revokes_tokens_and_refresh_grants() {
     .await;
 }
 
+/// A rescan that finds the same deny file must swap nothing: a new ring
+/// would empty the verified-token cache and send every cached token back
+/// through the signature check, once per rescan period.
+#[tokio::test]
+async fn an_unchanged_deny_file_is_read_once_however_many_rescans_pass() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    generate_keys(keys_dir.path());
+    let s = start_on(keys_dir.path());
+    std::fs::write(
+        keys_dir.path().join("revoked"),
+        "jti a1\njti a2\njti a3\nemail x@example.com\nemail y@example.com\nclient_id zz\n",
+    )
+    .unwrap();
+    s.log_containing("revoked=6").await;
+    let reloads = || {
+        std::fs::read_to_string(s.log_path())
+            .unwrap()
+            .matches("key ring reloaded")
+            .count()
+    };
+    let after_write = reloads();
+    // Three 1 s rescans.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        reloads(),
+        after_write,
+        "{}",
+        std::fs::read_to_string(s.log_path()).unwrap()
+    );
+}
+
 /// A tiny deterministic generator: picks replicas and hosts.
 struct Lcg(u64);
 impl Lcg {

@@ -14,11 +14,11 @@
 //! what was issued (signed in, for codes and refresh tokens) before it, so
 //! the person or client can sign in again afterwards.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
-/// What a deny entry names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a deny entry names; also the index of its map in [`DenyList`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     /// The token `sub` (oauth2-proxy's user, or the email).
     Sub,
@@ -30,11 +30,17 @@ enum Field {
     Family,
 }
 
+const FIELDS: usize = Field::Family as usize + 1;
+
 /// The parsed deny file. Empty when there is none.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DenyList {
-    /// (field, value) → cut-off (`None`: everything).
-    entries: HashMap<(Field, String), Option<u64>>,
+    /// Per [`Field`], value → cut-off (`None`: everything). Ordered maps:
+    /// a check borrows the presented value (no allocation per request),
+    /// and the same file always reads into the same order, so its digest
+    /// is stable (a `HashMap`'s order is random per map, which made every
+    /// rescan look like a change and flushed the verified-token cache).
+    entries: [BTreeMap<String, Option<u64>>; FIELDS],
 }
 
 /// What is being checked against the list.
@@ -51,11 +57,30 @@ pub struct Subject<'a> {
 
 impl DenyList {
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.iter().all(BTreeMap::is_empty)
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.iter().map(BTreeMap::len).sum()
+    }
+
+    /// Feeds every entry to `digest`, lengths first so no two lists feed
+    /// the same bytes: equal lists digest alike, different ones do not.
+    pub fn digest(&self, digest: &mut ring::digest::Context) {
+        for map in &self.entries {
+            digest.update(&(map.len() as u64).to_be_bytes());
+            for (value, cutoff) in map {
+                digest.update(&(value.len() as u64).to_be_bytes());
+                digest.update(value.as_bytes());
+                match cutoff {
+                    None => digest.update(&[0]),
+                    Some(t) => {
+                        digest.update(&[1]);
+                        digest.update(&t.to_be_bytes());
+                    }
+                }
+            }
+        }
     }
 
     /// Parses the file. Bad lines are returned as problems (line number
@@ -108,13 +133,13 @@ impl DenyList {
             } else {
                 value.to_owned()
             };
-            list.entries.insert((field, value), cutoff);
+            list.entries[field as usize].insert(value, cutoff);
         }
         (list, problems)
     }
 
     fn hit(&self, field: Field, value: &str, issued_at: u64) -> bool {
-        match self.entries.get(&(field, value.to_owned())) {
+        match self.entries[field as usize].get(value) {
             None => false,
             Some(None) => true,
             Some(Some(cutoff)) => issued_at < *cutoff,
@@ -123,7 +148,7 @@ impl DenyList {
 
     /// Whether anything about `s` is denied.
     pub fn denies(&self, s: &Subject<'_>) -> bool {
-        if self.entries.is_empty() {
+        if self.is_empty() {
             return false;
         }
         let t = s.issued_at;
@@ -175,5 +200,45 @@ mod tests {
         assert_eq!(p.len(), 3, "{p:?}");
         assert_eq!(l.len(), 1);
         assert!(l.denies(&subject(0)));
+    }
+
+    fn digest_of(l: &DenyList) -> Vec<u8> {
+        let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+        l.digest(&mut d);
+        d.finish().as_ref().to_vec()
+    }
+
+    #[test]
+    fn the_same_entries_digest_alike_in_any_order_and_any_change_shows() {
+        let lines = [
+            "jti a1",
+            "jti a2",
+            "jti a3",
+            "email x@example.com",
+            "email y@example.com 2026-11-26T12:00:00Z",
+            "client_id zz",
+            "family f1",
+        ];
+        let text = lines.join("\n");
+        let reversed: Vec<_> = lines.iter().rev().copied().collect();
+        let first = digest_of(&DenyList::parse(&text).0);
+        for _ in 0..20 {
+            assert_eq!(digest_of(&DenyList::parse(&text).0), first);
+        }
+        assert_eq!(digest_of(&DenyList::parse(&reversed.join("\n")).0), first);
+        for changed in [
+            text.replace("jti a3", "jti a4"),
+            text.replace("jti a3", "sub a3"),
+            text.replace("12:00:00Z", "12:00:01Z"),
+            text.replace("client_id zz", "client_id zz 2026-11-26T12:00:00Z"),
+            text.replace("family f1", ""),
+        ] {
+            assert_ne!(digest_of(&DenyList::parse(&changed).0), first, "{changed}");
+        }
+        // Lengths go in first: moving a byte between two values changes it.
+        assert_ne!(
+            digest_of(&DenyList::parse("jti ab\njti c").0),
+            digest_of(&DenyList::parse("jti a\njti bc").0)
+        );
     }
 }

@@ -275,7 +275,7 @@ fn fingerprint(files: &[KeyFile], deny: &DenyList) -> [u8; 32] {
         ctx.update(&f.activates_at.to_be_bytes());
         ctx.update(f.to_json().to_string().as_bytes());
     }
-    ctx.update(format!("{deny:?}").as_bytes());
+    deny.digest(&mut ctx);
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.finish().as_ref());
     out
