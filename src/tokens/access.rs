@@ -309,6 +309,19 @@ pub fn verify(
     Ok(verified)
 }
 
+/// RFC 9068 §4: a resource server accepts `typ` `at+jwt` or
+/// `application/at+jwt`; RFC 7515 §4.1.9: media types compare without
+/// regard to case.
+fn is_access_token_typ(typ: &str) -> bool {
+    let b = typ.as_bytes();
+    let subtype = match b.len().checked_sub(ACCESS_TOKEN_TYP.len()) {
+        Some(0) => b,
+        Some(12) if b[..12].eq_ignore_ascii_case(b"application/") => &b[12..],
+        _ => return false,
+    };
+    subtype.eq_ignore_ascii_case(ACCESS_TOKEN_TYP.as_bytes())
+}
+
 /// Reads an encoded JWS header and returns the key it names, if the
 /// header is one of our access tokens' (`typ`, no extensions, the key's
 /// own `alg`).
@@ -318,7 +331,7 @@ fn verifier_for<'r>(ring: &'r KeyRing, h64: &str) -> Result<&'r RingVerifier, To
         .map_err(|_| TokenError::Malformed)?;
     let header: Header<'_> =
         serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
-    if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+    if !header.typ.as_deref().is_some_and(is_access_token_typ) {
         return Err(TokenError::WrongType);
     }
     // RFC 7515 §4.1.11: we understand no extension, so any `crit` is fatal;
@@ -616,11 +629,47 @@ mod tests {
                 "{alg}"
             );
         }
-        let h = URL_SAFE_NO_PAD
-            .encode(serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}).to_string());
-        assert_eq!(
-            verify(&ring, &format!("{h}.{payload}.AAAA"), &e, 1000),
-            Err(TokenError::WrongType)
-        );
+        for typ in [
+            "JWT",
+            "jwt",
+            "at+jwt2",
+            "application/jwt",
+            "text/at+jwt",
+            "",
+        ] {
+            let h = URL_SAFE_NO_PAD
+                .encode(serde_json::json!({"alg": "EdDSA", "typ": typ, "kid": kid}).to_string());
+            assert_eq!(
+                verify(&ring, &format!("{h}.{payload}.AAAA"), &e, 1000),
+                Err(TokenError::WrongType),
+                "{typ}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_the_access_token_type_rfc_9068_allows_is_accepted() {
+        let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
+        let kid = ring.active_signer(1000).kid.clone();
+        let c = claims(1000);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
+        for typ in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/At+JWT",
+        ] {
+            let h = URL_SAFE_NO_PAD
+                .encode(serde_json::json!({"alg": "EdDSA", "typ": typ, "kid": kid}).to_string());
+            let signing_input = format!("{h}.{payload}");
+            let signer = ring.active_signer(1000).signer();
+            let sig = josekit::jws::JwsSigner::sign(&signer, signing_input.as_bytes()).unwrap();
+            let t = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig));
+            assert_eq!(
+                verify(&ring, &t, &expect(), 1000).map(|v| read_back(&v)),
+                Ok(c.clone()),
+                "{typ}"
+            );
+        }
     }
 }
