@@ -182,11 +182,25 @@ pub struct ClientConfig {
     pub client_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct McpConfig {
     /// Browser origins allowed to call `/mcp` (besides the issuers' own).
     pub allowed_origins: Vec<String>,
+    /// The hosts are one resource: a token minted for any host's `/mcp`
+    /// is accepted on every host, so a client that reaches both (a laptop
+    /// on and off the VPN) signs in once. `false`: each host accepts only
+    /// tokens whose `aud` is its own resource.
+    pub one_resource: bool,
+}
+
+impl Default for McpConfig {
+    fn default() -> McpConfig {
+        McpConfig {
+            allowed_origins: Vec::new(),
+            one_resource: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

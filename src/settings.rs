@@ -84,8 +84,11 @@ pub struct Settings {
     pub sites: Vec<Site>,
     /// Every site's issuer: tokens from any of them are accepted.
     pub issuers: Vec<String>,
-    /// Every site's resource: the hosts are one resource.
+    /// Every site's resource.
     pub resources: Vec<String>,
+    /// `mcp.one_resource`: `/mcp` on any host accepts a token for any
+    /// host's resource; otherwise only for its own.
+    pub one_resource: bool,
     pub identity: IdentitySettings,
     pub keys_dir: PathBuf,
     pub keys_rescan: Duration,
@@ -326,6 +329,7 @@ impl Settings {
             listen: config.listen,
             issuers: sites.iter().map(|s| s.issuer.clone()).collect(),
             resources: sites.iter().map(|s| s.resource.clone()).collect(),
+            one_resource: config.mcp.one_resource,
             sites,
             identity,
             keys_dir: config.keys.dir.clone(),

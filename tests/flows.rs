@@ -43,6 +43,39 @@ async fn claude_code_public_client_on_the_internal_host_with_loopback_redirect()
     assert_eq!(status, 200, "{body}");
 }
 
+/// `mcp.one_resource = false`: each host is its own resource, and a token
+/// for one is refused on the other with the RFC 6750 challenge.
+#[tokio::test]
+async fn hosts_configured_as_separate_resources_refuse_each_others_tokens() {
+    let s = Server::start("[mcp]\none_resource = false\n");
+    let (_, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
+    let at = access_token(&tokens);
+    assert_eq!(s.whoami(INTERNAL, at).await.0, 200);
+    let (status, headers, _) = s
+        .mcp(
+            PUBLIC,
+            Some(at),
+            json!({"jsonrpc":"2.0","id":1,"method":"ping"}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"https://{PUBLIC}/.well-known/oauth-protected-resource/mcp\""
+        )),
+        "{challenge}"
+    );
+    // Verified (and cached) on the internal host first: the cache does not
+    // carry it across.
+    assert_eq!(s.whoami(INTERNAL, at).await.0, 200);
+    assert_eq!(s.whoami(PUBLIC, at).await.0, 401);
+}
+
 #[tokio::test]
 async fn cursor_registers_several_uris_and_keeps_the_allowed_ones() {
     let s = Server::start("");

@@ -136,8 +136,13 @@ pub fn authenticate(
     let token = bearer(headers, query)?;
     let settings = &ctx.app.settings;
     let expect = Expectations {
+        // Any issuer either way: a flow may finish on the other host.
         issuers: &settings.issuers,
-        audiences: &settings.resources,
+        audiences: if settings.one_resource {
+            &settings.resources
+        } else {
+            std::slice::from_ref(&ctx.host.site.resource)
+        },
     };
     let ring = ctx.app.keys.load();
     let verified = ctx
