@@ -415,9 +415,17 @@ fn default_token_settings() -> crate::settings::TokenSettings {
 }
 
 fn keys_list(dir: &Path, config: Option<&Path>) -> Result<(), String> {
-    let tokens = match config {
-        Some(_) => load_settings(config)?.2.tokens,
-        None => default_token_settings(),
+    // The token lifetimes decide when a superseded key is safe to remove,
+    // so they come from the same config `serve` would use; only when that
+    // one cannot load (and none was named) do the defaults stand in, said
+    // out loud.
+    let tokens = match (config, load_settings(config)) {
+        (_, Ok((_, _, settings))) => settings.tokens,
+        (Some(_), Err(e)) => return Err(e),
+        (None, Err(e)) => {
+            eprintln!("mcpgate: {e}; states below assume the default token lifetimes");
+            default_token_settings()
+        }
     };
     let (mut files, problems) = file::read_dir(dir).map_err(|e| e.to_string())?;
     files.sort_by(|a, b| {

@@ -107,6 +107,35 @@ fn keys_generate_list_rotate_and_prune() {
     assert!(list.contains("retired-by-successor"), "{list}");
     assert_eq!(list.matches(" retiring").count(), 2, "{list}");
     assert!(list.contains("register again"), "{list}");
+    // Columns line up whatever the kind's name.
+    for row in list.lines() {
+        assert_eq!(&row[40..41], " ", "{list}");
+        assert_eq!(&row[54..55], " ", "{list}");
+        assert_ne!(&row[55..56], " ", "{list}");
+    }
+    // The lifetimes are the ones `serve` would use, here from the
+    // environment: with 5-day refresh tokens, nothing the sealing key
+    // superseded 10 days ago sealed is still alive.
+    let list = stdout(&mcpgate(
+        &["keys", "list", "--dir", k],
+        dir.path(),
+        &[("MCPGATE_TOKENS__REFRESH_TTL", "5d")],
+    ));
+    assert_eq!(list.matches("retired-by-successor").count(), 2, "{list}");
+    assert_eq!(list.matches(" retiring").count(), 1, "{list}");
+    // A config that cannot load is said, and the defaults stand in.
+    let out = mcpgate(
+        &["keys", "list", "--dir", k],
+        dir.path(),
+        &[("MCPGATE_TOKENS__ACCESS_TTL", "15d")],
+    );
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("default token lifetimes"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out).matches(" retiring").count(), 2);
 
     let out = mcpgate(
         &["keys", "prune", "--dir", k, "--older-than", "5d"],

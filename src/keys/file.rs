@@ -66,7 +66,8 @@ impl KeyKind {
 
 impl std::fmt::Display for KeyKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: `keys list` aligns its columns with widths.
+        f.pad(self.as_str())
     }
 }
 
