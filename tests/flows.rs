@@ -187,6 +187,20 @@ async fn gemini_enterprise_confidential_client_with_basic_and_with_post() {
             .0,
         200
     );
+
+    // A `[[clients]]` entry declares no grant_types: it may refresh.
+    let rt = body["refresh_token"]
+        .as_str()
+        .expect("the configured client gets a refresh token");
+    let (status, _, body) = s
+        .token(
+            PUBLIC,
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+            Some((GEMINI_ID, GEMINI_SECRET)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["refresh_token"].is_string(), "{body}");
 }
 
 #[tokio::test]

@@ -2321,3 +2321,98 @@ async fn authorize_answers_on_its_exact_path_only() {
     }
     assert_still_healthy(&s).await;
 }
+
+/// RFC 7591 §2: a client that registers without `grant_types` is told it
+/// has `["authorization_code"]`, and is held to it: asking for
+/// `offline_access` gets it no refresh token (the scope is left out), and
+/// `grant_type=refresh_token` is RFC 6749 §5.2 `unauthorized_client`, even
+/// with a refresh token sealed for it (as releases before this rule issued).
+#[tokio::test]
+async fn a_client_without_the_refresh_token_grant_gets_no_refresh_token_and_may_not_refresh() {
+    let s = Server::start("");
+    let refresher = s.register_client(INTERNAL, &[LOOPBACK_CB]).await;
+    let refresher_code = s.code_for(INTERNAL, &refresher, LOOPBACK_CB).await;
+    let refresher_tokens = redeem_ok(
+        &s,
+        INTERNAL,
+        &redeem_form(&refresher, &refresher_code, LOOPBACK_CB),
+    )
+    .await;
+    let refresher_rt = refresher_tokens["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for (case, metadata) in [
+        (
+            "default grant_types",
+            json!({ "redirect_uris": [LOOPBACK_CB] }),
+        ),
+        (
+            "grant_types [authorization_code]",
+            json!({ "redirect_uris": [LOOPBACK_CB], "grant_types": ["authorization_code"] }),
+        ),
+    ] {
+        let (status, body) = s.register(INTERNAL, metadata).await;
+        assert_eq!(status, 201, "{case}: {body}");
+        assert_eq!(body["grant_types"], json!(["authorization_code"]), "{case}");
+        let client_id = body["client_id"].as_str().unwrap().to_owned();
+
+        let a = send(authorize_req(
+            &s,
+            INTERNAL,
+            &with(
+                pkce_request(&client_id, LOOPBACK_CB),
+                "scope",
+                Some("mcp offline_access"),
+            ),
+            Some(ALICE),
+        ))
+        .await;
+        let code = a.code(case);
+        let tokens = redeem_ok(&s, INTERNAL, &redeem_form(&client_id, &code, LOOPBACK_CB)).await;
+        assert!(tokens.get("refresh_token").is_none(), "{case}: {tokens}");
+        assert_eq!(tokens["scope"], "mcp", "{case}");
+        assert_eq!(jwt_payload(access_token(&tokens))["scope"], "mcp", "{case}");
+
+        // A refresh token this client could only have from an older release.
+        let now = unix_now();
+        let (ring, _) = mcpgate::keys::KeyRing::load(&s.keys_dir(), 1, now).unwrap();
+        let sealed_for_it = mcpgate::tokens::sealed::seal(
+            &ring,
+            &mcpgate::tokens::grants::RefreshGrant {
+                client: mcpgate::tokens::grants::client_binding(&client_id),
+                sub: ALICE.into(),
+                email: ALICE.into(),
+                scope: "mcp offline_access".into(),
+                resource: format!("https://{INTERNAL}/mcp"),
+                fam: "family-1".into(),
+                gen: 1,
+                iat: now,
+                auth_time: now,
+                exp: now + 3600,
+            },
+            now,
+        )
+        .into_string();
+        for (what, rt) in [
+            ("a refresh token sealed for it", sealed_for_it.as_str()),
+            ("another client's refresh token", refresher_rt.as_str()),
+            ("garbage", "not-a-token"),
+        ] {
+            let a = send(token_req(&s, INTERNAL, &refresh_form(&client_id, rt))).await;
+            a.json_error(&format!("{case}: {what}"), 400, "unauthorized_client");
+            assert!(
+                a.json["error_description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("refresh_token")),
+                "{case}: {what}: {}",
+                a.text
+            );
+        }
+    }
+    // The refresh token presented by the wrong client was not used up.
+    let next = redeem_ok(&s, INTERNAL, &refresh_form(&refresher, &refresher_rt)).await;
+    assert!(next["refresh_token"].is_string());
+    assert_still_healthy(&s).await;
+}

@@ -14,7 +14,7 @@
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 
-use super::client::Client;
+use super::client::{Client, GrantType};
 use super::consent::{self, Answer};
 use super::error::{append_query, ErrorCode, OAuthError};
 use super::params::Params;
@@ -163,7 +163,11 @@ fn authorize(
         }
         (None, None) => None,
     };
-    let scope = match granted_scope(params.get("scope")) {
+    // `offline_access` asks for a refresh token; a client that will not
+    // get one is not granted the scope either, so the token response's
+    // `scope` and the consent page say what is really given.
+    let offline = client.may_use(GrantType::RefreshToken) && !settings.tokens.refresh_ttl.is_zero();
+    let scope = match granted_scope(params.get("scope"), offline) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -316,8 +320,11 @@ fn authorize(
 }
 
 /// The scope to grant: the requested tokens (each one we know), or the
-/// default when none were asked for.
-fn granted_scope(requested: Option<&str>) -> Result<String, OAuthError> {
+/// default when none were asked for. Without `offline`, `offline_access`
+/// is left out rather than refused: RFC 6749 §3.3 lets the server grant
+/// less than asked and say so in the token response's `scope`, and
+/// clients that always ask for it still sign in.
+fn granted_scope(requested: Option<&str>, offline: bool) -> Result<String, OAuthError> {
     let Some(requested) = requested else {
         return Ok(DEFAULT_SCOPE.to_owned());
     };
@@ -332,7 +339,7 @@ fn granted_scope(requested: Option<&str>) -> Result<String, OAuthError> {
                 ),
             ));
         }
-        if !out.contains(&t) {
+        if !out.contains(&t) && (offline || t != "offline_access") {
             out.push(t);
         }
     }
@@ -384,15 +391,31 @@ mod tests {
 
     #[test]
     fn scope_defaults_to_mcp_and_unknown_scopes_are_refused() {
-        assert_eq!(granted_scope(None).unwrap(), "mcp");
-        assert_eq!(granted_scope(Some("")).unwrap(), "mcp");
+        assert_eq!(granted_scope(None, true).unwrap(), "mcp");
+        assert_eq!(granted_scope(Some(""), true).unwrap(), "mcp");
         assert_eq!(
-            granted_scope(Some("offline_access")).unwrap(),
+            granted_scope(Some("offline_access"), true).unwrap(),
             "mcp offline_access"
         );
-        assert_eq!(granted_scope(Some("mcp mcp")).unwrap(), "mcp");
+        assert_eq!(granted_scope(Some("mcp mcp"), true).unwrap(), "mcp");
         assert_eq!(
-            granted_scope(Some("openid")).unwrap_err().code,
+            granted_scope(Some("openid"), true).unwrap_err().code,
+            ErrorCode::InvalidScope
+        );
+    }
+
+    #[test]
+    fn offline_access_is_left_out_for_a_client_that_gets_no_refresh_token() {
+        assert_eq!(
+            granted_scope(Some("mcp offline_access"), false).unwrap(),
+            "mcp"
+        );
+        assert_eq!(granted_scope(Some("offline_access"), false).unwrap(), "mcp");
+        // Still refused when unknown, whatever else is left out.
+        assert_eq!(
+            granted_scope(Some("offline_access admin"), false)
+                .unwrap_err()
+                .code,
             ErrorCode::InvalidScope
         );
     }

@@ -16,6 +16,33 @@ use crate::settings::{ConfiguredClient, Settings};
 use crate::tokens::grants::ClientRegistration;
 use crate::tokens::sealed;
 
+/// The RFC 6749 grants the token endpoint serves, named as in
+/// `grant_type` and RFC 7591 §2 `grant_types`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+}
+
+impl GrantType {
+    /// The grant a `grant_type` value names: exact, case-sensitive
+    /// (RFC 6749 §3.2: parameter values are case-sensitive).
+    pub fn parse(s: &str) -> Option<GrantType> {
+        match s {
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "refresh_token" => Some(GrantType::RefreshToken),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+}
+
 /// A client known to this server.
 #[derive(Debug, Clone)]
 pub enum Client<'a> {
@@ -92,11 +119,24 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Whether refresh tokens may be issued to this client.
-    pub fn may_refresh(&self) -> bool {
-        match self {
-            Client::Registered { registration, .. } => registration.refresh,
-            Client::Configured(_) => true,
+    /// Whether this client may use `grant` at the token endpoint, and so
+    /// (for `refresh_token`) whether it is handed refresh tokens at all.
+    ///
+    /// A registered client may refresh only when it registered the
+    /// `refresh_token` grant: that is what the registration response told
+    /// it (RFC 7591 §2), and RFC 6749 §5.2 `unauthorized_client` is the
+    /// answer to a grant it did not register. Every registration includes
+    /// `authorization_code`. A `[[clients]]` entry has no `grant_types`:
+    /// an admin provisions it as a code client that keeps its session
+    /// (Gemini Enterprise refreshes), so it may use both; an operator who
+    /// wants no refresh tokens at all sets `tokens.refresh_ttl = "0s"`.
+    pub fn may_use(&self, grant: GrantType) -> bool {
+        match (grant, self) {
+            (GrantType::AuthorizationCode, _) => true,
+            (GrantType::RefreshToken, Client::Registered { registration, .. }) => {
+                registration.refresh
+            }
+            (GrantType::RefreshToken, Client::Configured(_)) => true,
         }
     }
 

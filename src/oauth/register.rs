@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::client::GrantType;
 use super::error::{ErrorCode, OAuthError};
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
@@ -161,21 +162,28 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
         ));
     }
 
-    let grant_types = md
-        .grant_types
-        .unwrap_or_else(|| vec!["authorization_code".into()]);
-    if !grant_types.iter().any(|g| g == "authorization_code") {
+    // RFC 7591 §2: absent grant_types means ["authorization_code"]; the
+    // response says what was registered, and the token endpoint holds the
+    // client to it (no refresh token without `refresh_token` here).
+    let mut refresh = false;
+    let mut code = md.grant_types.is_none();
+    for g in md.grant_types.iter().flatten() {
+        match GrantType::parse(g) {
+            Some(GrantType::AuthorizationCode) => code = true,
+            Some(GrantType::RefreshToken) => refresh = true,
+            None => {
+                return Err(metadata_error(format!(
+                    "grant type {} is not supported",
+                    crate::http::response::truncate(g, 60)
+                )))
+            }
+        }
+    }
+    if !code {
         return Err(metadata_error(
             "grant_types must include authorization_code",
         ));
     }
-    if let Some(g) = grant_types
-        .iter()
-        .find(|g| *g != "authorization_code" && *g != "refresh_token")
-    {
-        return Err(metadata_error(format!("grant type {g} is not supported")));
-    }
-    let refresh = grant_types.iter().any(|g| g == "refresh_token");
     if let Some(rt) = &md.response_types {
         if rt.iter().any(|r| r != "code") {
             return Err(metadata_error("response_types must be [\"code\"]"));

@@ -8,7 +8,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::client::{Client, Credentials};
+use super::client::{Client, Credentials, GrantType};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::http::response::{self, Resp};
@@ -70,13 +70,12 @@ async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError
             "token request parameters belong in the body, not the query string",
         ));
     }
-    let grant_type = params.require("grant_type")?;
-    if grant_type != "authorization_code" && grant_type != "refresh_token" {
-        return Err(OAuthError::new(
+    let grant_type = GrantType::parse(params.require("grant_type")?).ok_or_else(|| {
+        OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             "grant_type must be authorization_code or refresh_token",
-        ));
-    }
+        )
+    })?;
 
     let settings = &ctx.app.settings;
     let now = unix_now();
@@ -90,10 +89,22 @@ async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError
     let client = Client::resolve(settings, &ring, credentials.client_id(), now)
         .map_err(|e| e.with_basic(basic))?;
     credentials.authenticate(&client)?;
+    // RFC 6749 §5.2: an authenticated client using a grant it was not
+    // registered for (RFC 7591 §2 `grant_types`). Checked before the
+    // presented code or token is even opened.
+    if !client.may_use(grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!(
+                "this client is not registered for the {0} grant; register it again with grant_types including {0}",
+                grant_type.as_str()
+            ),
+        ));
+    }
 
     let issued = match grant_type {
-        "authorization_code" => exchange_code(ctx, &ring, &client, &params, now)?,
-        _ => refresh(ctx, &ring, &client, &params, now)?,
+        GrantType::AuthorizationCode => exchange_code(ctx, &ring, &client, &params, now)?,
+        GrantType::RefreshToken => refresh(ctx, &ring, &client, &params, now)?,
     };
     Ok(response::json_no_store(StatusCode::OK, &issued))
 }
@@ -189,8 +200,12 @@ fn exchange_code(
             ))
         }
     }
-    let refresh =
-        (client.may_refresh() || has_scope(&grant.scope, "offline_access")).then(|| RefreshGrant {
+    // Only a client registered for the refresh_token grant gets a refresh
+    // token: `offline_access` cannot widen its grant types (authorize
+    // already left that scope out for such a client, RFC 6749 §3.3).
+    let refresh = client
+        .may_use(GrantType::RefreshToken)
+        .then(|| RefreshGrant {
             client: grant.client.clone(),
             sub: grant.sub.clone(),
             email: grant.email.clone(),
@@ -214,7 +229,7 @@ fn exchange_code(
             resource: grant.resource,
         },
         refresh,
-        "authorization_code",
+        GrantType::AuthorizationCode,
         now,
     ))
 }
@@ -291,7 +306,7 @@ fn refresh(
             resource: grant.resource,
         },
         Some(next),
-        "refresh_token",
+        GrantType::RefreshToken,
         now,
     ))
 }
@@ -323,7 +338,7 @@ fn mint(
     client: &Client<'_>,
     subject: Subject,
     refresh: Option<RefreshGrant>,
-    grant_type: &'static str,
+    grant_type: GrantType,
     now: u64,
 ) -> TokenResponse {
     let ttl = ctx.app.settings.tokens.access_ttl.as_secs();
@@ -343,7 +358,7 @@ fn mint(
         Client::Registered { .. } => "dynamic",
         Client::Configured(_) => "configured",
     };
-    crate::metrics::token_issued(kind, grant_type);
+    crate::metrics::token_issued(kind, grant_type.as_str());
     let refresh_token = refresh
         .filter(|_| !ctx.app.settings.tokens.refresh_ttl.is_zero())
         .map(|r| sealed::seal(ring, &r, now).into_string());
