@@ -210,6 +210,12 @@ fn with(mut pairs: Pairs, name: &'static str, value: Option<&str>) -> Pairs {
     pairs
 }
 
+/// `pairs` with another `name=value` appended, so `name` repeats.
+fn also(mut pairs: Pairs, name: &'static str, value: &str) -> Pairs {
+    pairs.push((name, value.into()));
+    pairs
+}
+
 /// `GET /oauth/authorize` as the proxy forwards it, `email` in
 /// `X-Forwarded-Email`.
 fn authorize_req(
@@ -438,16 +444,39 @@ async fn authorize_refuses_unknown_clients_and_redirect_uris_without_redirecting
             error: "invalid_request",
         },
         Row {
-            case: "markup in a repeated parameter's name",
+            case: "repeated redirect_uri, the same value twice",
             host: INTERNAL,
-            params: {
-                let mut p = good();
-                p.push(("<script>alert(1)</script>", "a".into()));
-                p.push(("<script>alert(1)</script>", "b".into()));
-                p
-            },
+            params: also(good(), "redirect_uri", LOOPBACK_CB),
             status: 400,
             error: "invalid_request",
+        },
+        Row {
+            case: "repeated client_id",
+            host: INTERNAL,
+            params: also(good(), "client_id", &public),
+            status: 400,
+            error: "invalid_request",
+        },
+        Row {
+            case: "repeated client_id, the same value twice",
+            host: INTERNAL,
+            params: also(good(), "client_id", &internal),
+            status: 400,
+            error: "invalid_request",
+        },
+        Row {
+            case: "another repeat, then a repeated redirect_uri",
+            host: INTERNAL,
+            params: also(also(good(), "state", "st-2"), "redirect_uri", LOOPBACK_CB),
+            status: 400,
+            error: "invalid_request",
+        },
+        Row {
+            case: "another repeat, but an unknown client",
+            host: INTERNAL,
+            params: also(with(good(), "client_id", Some("mallory")), "scope", "mcp"),
+            status: 400,
+            error: "invalid_client",
         },
     ];
     for row in rows {
@@ -981,11 +1010,112 @@ async fn authorize_errors_after_the_client_is_known_are_redirected_without_a_cod
             with(good(), "resource", Some("http://mcp.example.com/mcp")),
             "invalid_target",
         ),
+        (
+            "two resources of this server",
+            also(
+                with(good(), "resource", Some("https://mcp.example.com/mcp")),
+                "resource",
+                "https://mcp.internal.example/mcp",
+            ),
+            "invalid_target",
+        ),
+        (
+            "ours and a foreign resource",
+            also(
+                with(good(), "resource", Some("https://mcp.internal.example/mcp")),
+                "resource",
+                "https://evil.example/mcp",
+            ),
+            "invalid_target",
+        ),
     ];
     for (case, params, error) in rows {
         let a = send(authorize_req(&s, INTERNAL, &params, Some(ALICE))).await;
         a.redirect_error(case, LOOPBACK_CB, error, &issuer);
     }
+
+    // RFC 6749 §3.1: any other parameter sent twice is the request's
+    // fault, answered at the client's checked redirect URI (§4.1.2.1),
+    // naming the parameter.
+    let rows: Vec<(&str, Pairs, &str)> = vec![
+        (
+            "repeated response_type",
+            also(good(), "response_type", "code"),
+            "response_type",
+        ),
+        (
+            "repeated code_challenge",
+            also(good(), "code_challenge", &challenge("another verifier")),
+            "code_challenge",
+        ),
+        (
+            "repeated scope",
+            also(with(good(), "scope", Some("mcp")), "scope", "mcp"),
+            "scope",
+        ),
+        (
+            "repeated state (the first is echoed)",
+            also(good(), "state", "st-2"),
+            "state",
+        ),
+        (
+            "repeated unknown parameter",
+            also(also(good(), "prompt", "none"), "prompt", "login"),
+            "prompt",
+        ),
+        (
+            "markup in a repeated parameter's name",
+            also(
+                also(good(), "<script>\"x\"</script>", "a"),
+                "<script>\"x\"</script>",
+                "b",
+            ),
+            "<script>?x?</script>",
+        ),
+    ];
+    for (case, params, name) in rows {
+        for accept in ["text/html", "application/json"] {
+            let a =
+                send(authorize_req(&s, INTERNAL, &params, Some(ALICE)).header("accept", accept))
+                    .await;
+            a.redirect_error(case, LOOPBACK_CB, "invalid_request", &issuer);
+            let loc = a.header("location").unwrap();
+            assert_eq!(
+                query_param(loc, "error_description"),
+                Some(format!("parameter {name} is repeated")),
+                "{case}"
+            );
+        }
+    }
+
+    // Accepted: `resource` repeated (RFC 8707 §2), every value naming the
+    // same resource of this server.
+    let a = send(authorize_req(
+        &s,
+        INTERNAL,
+        &also(
+            with(good(), "resource", Some("https://mcp.example.com/mcp")),
+            "resource",
+            "https://mcp.example.com/mcp/",
+        ),
+        Some(ALICE),
+    ))
+    .await;
+    let code = a.code("resource repeated with the same value");
+    let tokens = redeem_ok(
+        &s,
+        INTERNAL,
+        &also(
+            redeem_form(&client_id, &code, LOOPBACK_CB),
+            "resource",
+            "https://mcp.example.com/mcp",
+        ),
+    )
+    .await;
+    assert_eq!(
+        jwt_payload(access_token(&tokens))["aud"],
+        "https://mcp.example.com/mcp"
+    );
 
     // The confidential client may skip PKCE, but not downgrade it to plain.
     let a = send(authorize_req(
@@ -1134,6 +1264,16 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_resource() {
             "invalid_target",
         ),
         (
+            "its resource and another resource of this server",
+            also(
+                also(good(), "resource", "https://mcp.internal.example/mcp"),
+                "resource",
+                "https://mcp.example.com/mcp",
+            ),
+            400,
+            "invalid_target",
+        ),
+        (
             "no client_id",
             with(good(), "client_id", None),
             401,
@@ -1145,8 +1285,17 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_resource() {
             .await
             .json_error(case, status, error);
     }
-    // None of that burned A's code.
-    redeem_ok(&s, INTERNAL, &good()).await;
+    // None of that burned A's code; its resource may be named twice.
+    redeem_ok(
+        &s,
+        INTERNAL,
+        &also(
+            also(good(), "resource", "https://mcp.internal.example/mcp"),
+            "resource",
+            "https://mcp.internal.example/mcp/",
+        ),
+    )
+    .await;
     send(token_req(&s, INTERNAL, &good())).await.json_error(
         "the code used twice",
         400,

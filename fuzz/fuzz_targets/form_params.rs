@@ -1,5 +1,5 @@
 //! Form/query parameters and token-endpoint client credentials:
-//! `oauth::params::Params::parse`, `get`/`require`/`pairs`, and
+//! `oauth::params::Params::parse`, `get`/`get_all`/`require`/`pairs`, and
 //! `oauth::client::Credentials::from_request`.
 //!
 //! Input layout: `FLAGS AUTHORIZATION 0x00 FORM-BODY`
@@ -9,8 +9,8 @@
 //!   `Basic base64(urlencode(id) ":" urlencode(secret))` from AUTHORIZATION
 //!   split at its first `:` and check it decodes back to (id, secret).
 //!
-//! Invariants, beyond "never panics": parsed pairs are unique, non-empty
-//! valued, at most 64, and `get`/`require` agree with them; credentials
+//! Invariants, beyond "never panics": parsed pairs are unique (but for
+//! `resource`, RFC 8707 §2), non-empty valued, at most 64, and `get`/`require` agree with them; credentials
 //! obey RFC 6749 §2.3 (one method, Basic id = body id).
 #![no_main]
 
@@ -37,11 +37,17 @@ const NAMES: &[&str] = &[
     "code_challenge_method",
 ];
 
+/// RFC 8707 §2: the one parameter that may repeat.
+const MULTI_VALUED: &str = "resource";
+
 fn check_params(p: &Params<'_>) {
     let pairs: Vec<(&str, &str)> = p.pairs().collect();
     assert!(pairs.len() <= 64, "more than 64 parameters kept");
     for (i, (k, v)) in pairs.iter().enumerate() {
         assert!(!v.is_empty(), "an empty value was kept for {k:?}");
+        if *k == MULTI_VALUED {
+            continue;
+        }
         assert!(
             pairs[..i].iter().all(|(k2, _)| k2 != k),
             "parameter {k:?} kept twice"
@@ -49,6 +55,16 @@ fn check_params(p: &Params<'_>) {
         assert_eq!(p.get(k), Some(*v));
     }
     for name in NAMES {
+        if *name == MULTI_VALUED {
+            let all: Vec<&str> = p.get_all(name).collect();
+            let expected: Vec<&str> = pairs
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| *v)
+                .collect();
+            assert_eq!(all, expected);
+            continue;
+        }
         let got = p.get(name);
         assert_eq!(got, pairs.iter().find(|(k, _)| k == name).map(|(_, v)| *v));
         assert_eq!(p.require(name).ok(), got);

@@ -17,7 +17,8 @@ use hyper::body::Incoming;
 use super::client::{Client, GrantType};
 use super::consent::{self, Answer};
 use super::error::{append_query, ErrorCode, OAuthError};
-use super::params::Params;
+use super::params::{Params, Repeated};
+use super::resource;
 use crate::config::IdentitySource;
 use crate::http::response::{self, escape_html, Resp};
 use crate::http::router::Ctx;
@@ -55,7 +56,9 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     } else {
         parts.uri.query().unwrap_or("").as_bytes().to_vec()
     };
-    let params = match Params::parse(&raw) {
+    // A repeated parameter is not answered yet: where its error goes
+    // depends on whether the client and redirect URI check out.
+    let (params, repeated) = match Params::parse_noting_repeats(&raw) {
         Ok(p) => p,
         Err(e) => return e.into_page(wants_html),
     };
@@ -63,7 +66,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     if post && !dev && params.get(consent::CONSENT_FIELD).is_none() {
         return response::method_not_allowed("GET");
     }
-    authorize(ctx, &parts.headers, &params, wants_html, post)
+    authorize(ctx, &parts.headers, &params, repeated, wants_html, post)
 }
 
 fn page_error(
@@ -83,6 +86,7 @@ fn authorize(
     ctx: &Ctx<'_>,
     headers: &http::HeaderMap,
     params: &Params<'_>,
+    repeated: Option<Repeated>,
     wants_html: bool,
     post: bool,
 ) -> Resp {
@@ -92,7 +96,15 @@ fn authorize(
     let ring = ctx.app.keys.load();
 
     // 1. Client and redirect URI: without both, there is nowhere safe to
-    //    send an error.
+    //    send an error. Either one sent twice cannot be trusted (which
+    //    value would the client have meant?), so it is answered here too.
+    let untrusted = repeated.as_ref().and_then(|r| {
+        r.error_for("client_id")
+            .or_else(|| r.error_for("redirect_uri"))
+    });
+    if let Some(e) = untrusted {
+        return page_error(e.code, e.description, wants_html);
+    }
     let Some(client_id) = params.get("client_id") else {
         return page_error(
             ErrorCode::InvalidRequest,
@@ -132,7 +144,12 @@ fn authorize(
     let respond = |r: Resp| if post { consent::see_other(r) } else { r };
     let fail = |e: OAuthError| respond(e.into_redirect(redirect_uri, state, &site.issuer));
 
-    // 2. The request itself.
+    // 2. The request itself. RFC 6749 §4.1.2.1: from here on, errors go
+    //    back to the client, a repeated parameter first (RFC 6749 §3.1).
+    //    If `state` is the one repeated, its first value is echoed.
+    if let Some(r) = repeated {
+        return fail(r.into_error());
+    }
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
@@ -172,17 +189,10 @@ fn authorize(
         Err(e) => return fail(e),
     };
     // RFC 8707: the resource must be ours; absent means this host's.
-    let resource = match params.get("resource") {
-        None => site.resource.clone(),
-        Some(r) => match settings.site_for_resource(r) {
-            Some(s) => s.resource.clone(),
-            None => {
-                return fail(OAuthError::new(
-                    ErrorCode::InvalidTarget,
-                    "resource is not a resource of this server",
-                ))
-            }
-        },
+    let resource = match resource::requested(settings, params) {
+        Ok(Some(s)) => s.resource.clone(),
+        Ok(None) => site.resource.clone(),
+        Err(e) => return fail(e),
     };
 
     // 3. The person.

@@ -156,8 +156,8 @@ impl<'a> Binding<'a> {
 }
 
 /// SHA-256 (base64url) of the issuer and the authorize parameters, minus
-/// mcpgate's own form fields, sorted by name (names are unique: repeated
-/// parameters are refused when parsing).
+/// mcpgate's own form fields, sorted by name and value (a name repeats only
+/// for `resource`: other repeats never reach the consent page).
 pub fn request_hash(issuer: &str, params: &Params<'_>) -> String {
     let mut pairs: Vec<(&str, &str)> = params.pairs().filter(|(k, _)| !is_form_field(k)).collect();
     pairs.sort_unstable();

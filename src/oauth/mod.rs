@@ -8,6 +8,7 @@
 //! - [`client`]: resolving and authenticating clients.
 //! - [`redirect`]: redirect URI policies and matching.
 //! - [`params`]: form and query parameters.
+//! - [`resource`]: RFC 8707 `resource` parameters.
 //! - [`replay`]: single use of codes.
 //! - [`refresh_ledger`]: refresh-token rotation and reuse detection.
 //! - [`error`]: the one OAuth error type and its responses.
@@ -22,4 +23,5 @@ pub mod redirect;
 pub mod refresh_ledger;
 pub mod register;
 pub mod replay;
+pub mod resource;
 pub mod token;

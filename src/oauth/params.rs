@@ -1,6 +1,7 @@
 //! `application/x-www-form-urlencoded` parameters (query strings and
 //! token request bodies). RFC 6749 §3.1 / §3.2: a parameter must not be
-//! sent twice, and one without a value is treated as absent.
+//! sent twice, and one without a value is treated as absent. The exception
+//! is `resource`, which RFC 8707 §2 lets a client repeat.
 
 use std::borrow::Cow;
 
@@ -9,13 +10,71 @@ use super::error::OAuthError;
 /// Most parameters a request may carry: more is not a real client.
 const MAX_PARAMS: usize = 64;
 
+/// Parameters a request may send more than once (RFC 8707 §2). Read them
+/// with [`Params::get_all`].
+const MULTI_VALUED: &[&str] = &["resource"];
+
 pub struct Params<'a> {
     pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
+/// The single-valued parameters that were sent more than once, in the
+/// order first repeated; never empty. The authorize endpoint must know
+/// which before it can decide where the error goes (RFC 6749 §4.1.2.1), so
+/// this is a value, not yet an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeated {
+    names: Vec<String>,
+}
+
+impl Repeated {
+    /// The error for `name`, if it is one of the repeated parameters.
+    pub fn error_for(&self, name: &str) -> Option<OAuthError> {
+        self.names
+            .iter()
+            .any(|n| n == name)
+            .then(|| repeated_error(name))
+    }
+
+    /// The error naming the first parameter repeated.
+    pub fn into_error(self) -> OAuthError {
+        repeated_error(&self.names[0])
+    }
+}
+
+/// `invalid_request` naming the parameter. The name is the client's text:
+/// bounded, and kept to the characters RFC 6749 §4.1.2.1 and §5.2 allow in
+/// `error_description`.
+fn repeated_error(name: &str) -> OAuthError {
+    let name: String = name
+        .chars()
+        .take(60)
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '?',
+        })
+        .collect();
+    OAuthError::invalid_request(format!("parameter {name} is repeated"))
+}
+
 impl<'a> Params<'a> {
+    /// Parses `input`, refusing any repeated single-valued parameter.
     pub fn parse(input: &'a [u8]) -> Result<Params<'a>, OAuthError> {
+        match Params::parse_noting_repeats(input)? {
+            (params, None) => Ok(params),
+            (_, Some(repeated)) => Err(repeated.into_error()),
+        }
+    }
+
+    /// Parses `input`, keeping the first value of each repeated
+    /// single-valued parameter and returning which ones repeated beside the
+    /// parameters, for a caller that must look at other parameters before
+    /// it answers.
+    pub fn parse_noting_repeats(
+        input: &'a [u8],
+    ) -> Result<(Params<'a>, Option<Repeated>), OAuthError> {
         let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        let mut repeated: Vec<String> = Vec::new();
         for (k, v) in form_urlencoded::parse(input) {
             if pairs.len() == MAX_PARAMS {
                 return Err(OAuthError::invalid_request("too many parameters"));
@@ -23,20 +82,35 @@ impl<'a> Params<'a> {
             if v.is_empty() {
                 continue;
             }
-            if pairs.iter().any(|(seen, _)| *seen == k) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {k} is repeated"
-                )));
+            if !MULTI_VALUED.contains(&&*k) && pairs.iter().any(|(seen, _)| *seen == k) {
+                if !repeated.iter().any(|r| *r == k) {
+                    repeated.push(k.into_owned());
+                }
+                continue;
             }
             pairs.push((k, v));
         }
-        Ok(Params { pairs })
+        let repeated = (!repeated.is_empty()).then_some(Repeated { names: repeated });
+        Ok((Params { pairs }, repeated))
     }
 
+    /// The value of a single-valued parameter.
     pub fn get(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            !MULTI_VALUED.contains(&name),
+            "{name} may repeat: read it with get_all"
+        );
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Every value of a parameter that may repeat, in request order.
+    pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_ref())
     }
 
@@ -62,5 +136,43 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y!"));
+        // An empty second value is absent, not a repeat.
+        assert_eq!(Params::parse(b"a=1&a=").unwrap().get("a"), Some("1"));
+    }
+
+    #[test]
+    fn a_repeat_is_noted_with_the_first_value_kept() {
+        let (p, r) = Params::parse_noting_repeats(b"a=1&b=2&a=3&b=4&a=5").unwrap();
+        let r = r.unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), Some("2"));
+        assert_eq!(
+            r.error_for("b").unwrap().description,
+            "parameter b is repeated"
+        );
+        assert_eq!(r.error_for("c"), None);
+        assert_eq!(r.into_error().description, "parameter a is repeated");
+        let (_, r) = Params::parse_noting_repeats(b"a=1&b=2").unwrap();
+        assert_eq!(r, None);
+    }
+
+    #[test]
+    fn resource_may_repeat() {
+        let p = Params::parse(b"resource=https%3A%2F%2Fa%2Fmcp&x=1&resource=https%3A%2F%2Fb%2Fmcp")
+            .unwrap();
+        assert_eq!(
+            p.get_all("resource").collect::<Vec<_>>(),
+            ["https://a/mcp", "https://b/mcp"]
+        );
+        assert_eq!(p.get_all("missing").count(), 0);
+    }
+
+    #[test]
+    fn a_repeated_name_is_described_within_the_error_description_charset() {
+        let (_, r) = Params::parse_noting_repeats("x\"\\é\n=1&x\"\\é\n=2".as_bytes()).unwrap();
+        assert_eq!(
+            r.unwrap().into_error().description,
+            "parameter x???? is repeated"
+        );
     }
 }

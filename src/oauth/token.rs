@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::client::{Client, Credentials, GrantType};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use super::resource;
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
 use crate::keys::deny::Subject as DenySubject;
@@ -118,17 +119,16 @@ fn open_error(what: &str, e: OpenError) -> OAuthError {
     OAuthError::invalid_grant(format!("the {what} {why}"))
 }
 
-/// The requested `resource`, if any, must be the one the grant is for.
+/// The requested `resource`, if any, must be the one the grant is for
+/// (RFC 8707 §2.2); repeated, as at authorize, it must name that one only.
 fn check_resource(ctx: &Ctx<'_>, params: &Params<'_>, granted: &str) -> Result<(), OAuthError> {
-    match params.get("resource") {
+    match resource::requested(&ctx.app.settings, params)? {
         None => Ok(()),
-        Some(r) => match ctx.app.settings.site_for_resource(r) {
-            Some(site) if site.resource == granted => Ok(()),
-            _ => Err(OAuthError::new(
-                ErrorCode::InvalidTarget,
-                "resource does not match the resource this grant is for",
-            )),
-        },
+        Some(site) if site.resource == granted => Ok(()),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource does not match the resource this grant is for",
+        )),
     }
 }
 
