@@ -185,7 +185,8 @@ fn parse_client(i: usize, c: &crate::config::ClientConfig) -> Result<ConfiguredC
         return Err(format!("{key}.redirect_uris: at least one is required"));
     }
     for (j, uri) in c.redirect_uris.iter().enumerate() {
-        redirect::check_uri(uri).map_err(|e| format!("{key}.redirect_uris[{j}]: `{uri}` {e}"))?;
+        redirect::check_registrable(uri)
+            .map_err(|e| format!("{key}.redirect_uris[{j}]: `{uri}` {e}"))?;
     }
     Ok(ConfiguredClient {
         client_id: c.client_id.clone(),

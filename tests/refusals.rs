@@ -2565,3 +2565,90 @@ async fn a_client_without_the_refresh_token_grant_gets_no_refresh_token_and_may_
     assert!(next["refresh_token"].is_string());
     assert_still_healthy(&s).await;
 }
+
+/// A code seals its redirect URI (JSON-escaped) and must stay within what
+/// the token endpoint opens: registration refuses a URI too long for that,
+/// and a client registered before the rule gets a `server_error` at its
+/// redirect URI, never a code that cannot be redeemed.
+#[tokio::test]
+async fn a_redirect_uri_too_long_for_a_code_is_refused_and_never_gets_a_dead_code() {
+    let s = Server::start("");
+    // The audit's repro: 1989 characters, 2789 once JSON-escaped.
+    let long = format!(
+        "http://127.0.0.1:1/{}{}",
+        "\"".repeat(800),
+        "a".repeat(1170)
+    );
+    let a = send(
+        s.post(INTERNAL, "/oauth/register")
+            .json(&json!({ "redirect_uris": [long] })),
+    )
+    .await;
+    a.json_error(
+        "a redirect URI too long for a code",
+        400,
+        "invalid_redirect_uri",
+    );
+    assert!(
+        a.json["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("too long for an authorization code")),
+        "{}",
+        a.text
+    );
+    // In a mixed set it is dropped like any URI that may not be registered.
+    let (status, body) = s
+        .register(INTERNAL, json!({ "redirect_uris": [long, LOOPBACK_CB] }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["redirect_uris"], json!([LOOPBACK_CB]));
+
+    // The longest URI that registers: its code redeems, on another port.
+    let base = "http://localhost/";
+    let longest = format!("{base}{}", "\"".repeat((960 - base.len()) / 2));
+    let client_id = s.register_client(INTERNAL, &[&longest]).await;
+    let used = longest.replacen("localhost/", "localhost:65535/", 1);
+    let code = s.code_for(INTERNAL, &client_id, &used).await;
+    let tokens = s.exchange(INTERNAL, &client_id, &code, &used).await;
+    assert_eq!(s.whoami(INTERNAL, access_token(&tokens)).await.0, 200);
+
+    // A client id sealed before the rule, naming the long URI.
+    let now = unix_now();
+    let (ring, _) = mcpgate::keys::KeyRing::load(&s.keys_dir(), 1, now).unwrap();
+    let old_client = mcpgate::tokens::sealed::seal(
+        &ring,
+        &mcpgate::tokens::grants::ClientRegistration {
+            redirect_uris: vec![long.clone()],
+            refresh: true,
+            client_name: None,
+            client_uri: None,
+            scope: None,
+            application_type: None,
+            software_id: None,
+            software_version: None,
+            issued_at: now,
+        },
+        now,
+    )
+    .into_string();
+    let a = send(authorize_req(
+        &s,
+        INTERNAL,
+        &pkce_request(&old_client, &long),
+        Some(ALICE),
+    ))
+    .await;
+    a.redirect_error(
+        "a code too long to redeem",
+        &long,
+        "server_error",
+        &format!("https://{INTERNAL}"),
+    );
+    assert!(
+        query_param(a.header("location").unwrap(), "error_description")
+            .is_some_and(|d| d.contains("register a shorter redirect_uri")),
+        "{:?}",
+        a.header("location")
+    );
+    assert_still_healthy(&s).await;
+}

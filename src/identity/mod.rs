@@ -49,8 +49,9 @@ pub enum IdentityError {
     IdToken(id_token::IdTokenError),
 }
 
-/// At most this many characters in an identity header value.
-const MAX_IDENTITY_LEN: usize = 320;
+/// At most this many characters in an identity header value (a code
+/// carries two: `tokens::grants::MAX_CODE_REDIRECT_URI` counts on it).
+pub const MAX_IDENTITY_LEN: usize = 320;
 
 /// The single value of `name`, refusing duplicates and anything but
 /// visible ASCII (no CR/LF smuggling, no look-alike characters).

@@ -313,8 +313,24 @@ fn authorize(
         iat: now,
         exp: now + settings.tokens.code_ttl.as_secs(),
     };
-    tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, "authorization code issued");
     let code = sealed::seal(&ring, &grant, now);
+    // Registration keeps redirect URIs short enough for any code to open
+    // (`grants::MAX_CODE_REDIRECT_URI`); a client registered before that
+    // rule, or a configured one, may still get here. A code the token
+    // endpoint would refuse is never handed out: the client hears why.
+    if code.as_str().len() > sealed::MAX_SEALED_LEN {
+        tracing::warn!(
+            client = client.name().unwrap_or("-"),
+            code_len = code.as_str().len(),
+            redirect_uri_len = redirect_uri.len(),
+            "authorization code too long to redeem; not issued"
+        );
+        return fail(OAuthError::new(
+            ErrorCode::ServerError,
+            "the authorization code for this redirect_uri would be too long to redeem; register a shorter redirect_uri",
+        ));
+    }
+    tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, "authorization code issued");
     crate::metrics::code_issued();
     let mut q = vec![("code", code.as_str())];
     if let Some(s) = state {

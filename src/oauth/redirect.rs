@@ -4,7 +4,10 @@
 //! Comparison is on the exact string (RFC 9700 §4.1.3: exact matching), with
 //! one exception: loopback URIs match with any port (RFC 8252 §7.3).
 
-/// Longest redirect URI accepted anywhere.
+use crate::tokens::grants::{json_len, MAX_CODE_REDIRECT_URI};
+
+/// Longest redirect URI accepted anywhere. Registration is stricter:
+/// [`check_registrable`].
 pub const MAX_REDIRECT_URI_LEN: usize = 2000;
 
 /// One entry of a host's `redirect_uris` policy.
@@ -47,6 +50,11 @@ pub enum UriError {
     InsecureHttp,
     #[error("is not allowed on this host")]
     NotAllowed,
+    #[error(
+        "is too long for an authorization code to carry (at most {} bytes, a double quote counting as two)",
+        MAX_CODE_REDIRECT_URI
+    )]
+    TooLongForCode,
 }
 
 /// The loopback hosts RFC 8252 §7.3 lets native apps listen on.
@@ -120,6 +128,18 @@ pub fn check_uri(uri: &str) -> Result<(), UriError> {
     }
 }
 
+/// A URI a client may register or an admin may configure for a client:
+/// [`check_uri`], and short enough that every code sent to it can be
+/// redeemed (see [`MAX_CODE_REDIRECT_URI`]). Only checked when a URI is
+/// registered: at authorize, a loopback URI may be a port longer.
+pub fn check_registrable(uri: &str) -> Result<(), UriError> {
+    check_uri(uri)?;
+    if json_len(uri) > MAX_CODE_REDIRECT_URI {
+        return Err(UriError::TooLongForCode);
+    }
+    Ok(())
+}
+
 impl PolicyEntry {
     /// Parses a config entry; errors describe what is wrong with it.
     pub fn parse(entry: &str) -> Result<PolicyEntry, String> {
@@ -169,7 +189,8 @@ impl RedirectPolicy {
         self.entries.contains(&PolicyEntry::Loopback)
     }
 
-    /// Whether `uri` may be registered on this host.
+    /// Whether `uri` is allowed on this host (registration adds
+    /// [`check_registrable`]).
     pub fn check(&self, uri: &str) -> Result<(), UriError> {
         check_uri(uri)?;
         if self.entries.iter().any(|e| e.allows(uri)) {
@@ -294,6 +315,29 @@ mod tests {
         assert_eq!(
             p.check("cursor://anysphere.cursor-mcp/other"),
             Err(UriError::NotAllowed)
+        );
+    }
+
+    #[test]
+    fn a_uri_too_long_for_a_code_cannot_be_registered() {
+        let base = "http://127.0.0.1:1/";
+        let fits = format!("{base}{}", "a".repeat(MAX_CODE_REDIRECT_URI - base.len()));
+        assert_eq!(check_registrable(&fits), Ok(()));
+        assert_eq!(
+            check_registrable(&format!("{fits}a")),
+            Err(UriError::TooLongForCode)
+        );
+        // Measured as sealed: each `"` is two bytes of JSON.
+        let quotes = format!("{base}{}", "\"".repeat(MAX_CODE_REDIRECT_URI / 2));
+        assert_eq!(check_uri(&quotes), Ok(()));
+        assert_eq!(check_registrable(&quotes), Err(UriError::TooLongForCode));
+        // The audit's repro: under MAX_REDIRECT_URI_LEN, over the code's room.
+        let repro = format!("{base}{}{}", "\"".repeat(800), "a".repeat(1170));
+        assert!(repro.len() <= MAX_REDIRECT_URI_LEN);
+        assert_eq!(check_registrable(&repro), Err(UriError::TooLongForCode));
+        assert_eq!(
+            check_registrable("javascript:alert(1)"),
+            Err(UriError::ForbiddenScheme)
         );
     }
 

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::client::GrantType;
 use super::error::{ErrorCode, OAuthError};
+use super::redirect;
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
 use crate::keys::unix_now;
@@ -133,12 +134,17 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
         ));
     }
     // §3.2.1 lets the server replace metadata: disallowed URIs in a mixed
-    // set are dropped and the response shows what was registered.
+    // set are dropped and the response shows what was registered. Too long
+    // for a code to carry is disallowed too: the client could sign in but
+    // never redeem a code.
     let policy = &site.redirect_policy;
     let mut redirect_uris = Vec::new();
     let mut first_refusal = None;
     for uri in requested {
-        match policy.check(&uri) {
+        match policy
+            .check(&uri)
+            .and_then(|()| redirect::check_registrable(&uri))
+        {
             Ok(()) if !redirect_uris.contains(&uri) => redirect_uris.push(uri),
             Ok(()) => {}
             Err(e) => {

@@ -80,6 +80,22 @@ impl Sealable for CodeGrant {
 
 pub type SealedCode = Sealed<CodeGrant>;
 
+/// Longest `redirect_uri` a client may register, counted as a code seals
+/// it: as JSON, where each `"` takes two bytes ([`json_len`]). A code
+/// carries its redirect URI, so a longer one could make a code that
+/// `sealed::open` refuses as over `MAX_SEALED_LEN`: a client that could
+/// sign in but never redeem a code. With every other member of the code at
+/// its longest (identity headers of `MAX_IDENTITY_LEN` characters, all
+/// escaped; a 300-character resource; a 128-character `kid`; a loopback
+/// port added at authorize) the code still opens: pinned by
+/// `the_longest_code_still_opens` below. Real callbacks are far shorter.
+pub const MAX_CODE_REDIRECT_URI: usize = 960;
+
+/// The length of `s` inside a JSON string, as it is sealed.
+pub fn json_len(s: &str) -> usize {
+    serde_json::to_string(s).map_or(usize::MAX, |j| j.len() - 2)
+}
+
 /// A refresh token's content. Rotated on every use: same family, next
 /// generation, same family expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,4 +178,64 @@ impl Sealable for ConsentRemembered {
 pub fn client_binding(client_id: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, client_id.as_bytes());
     URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::MAX_IDENTITY_LEN;
+    use crate::keys::file::generate_set;
+    use crate::keys::KeyRing;
+    use crate::tokens::sealed::{self, MAX_SEALED_LEN};
+
+    #[test]
+    fn json_len_counts_escapes() {
+        assert_eq!(json_len("http://127.0.0.1/cb"), 19);
+        assert_eq!(json_len("a\"b"), 4);
+        assert_eq!(json_len("é"), 2);
+    }
+
+    #[test]
+    fn the_longest_code_still_opens() {
+        // The longest kid a key file may have (keys::file::parse_jwk).
+        let files = generate_set(0, "t")
+            .into_iter()
+            .map(|mut f| {
+                f.kid = format!("{:x<128}", f.kid);
+                f
+            })
+            .collect();
+        let ring = KeyRing::build(files, 1, 100).unwrap();
+        // Identity headers are visible ASCII; `"` escapes to two bytes.
+        let identity = "\"".repeat(MAX_IDENTITY_LEN);
+        // A registered `http://localhost/…` used with `:65535` at authorize.
+        let path = "\"".repeat((MAX_CODE_REDIRECT_URI - json_len("http://localhost/")) / 2);
+        let redirect_uri = format!("http://localhost:65535/{path}");
+        assert!(json_len(&redirect_uri) <= MAX_CODE_REDIRECT_URI + ":65535".len());
+        let grant = CodeGrant {
+            jti: "j".repeat(22),
+            client: client_binding("c"),
+            redirect_uri,
+            redirect_uri_sent: true,
+            code_challenge: Some(
+                serde_json::from_value(serde_json::json!("A".repeat(43))).unwrap(),
+            ),
+            sub: identity.clone(),
+            email: identity,
+            scope: crate::settings::SCOPES_SUPPORTED.join(" "),
+            resource: format!("https://{}/mcp", "h".repeat(300 - "https:///mcp".len())),
+            iat: u64::MAX,
+            exp: u64::MAX,
+        };
+        let code = sealed::seal(&ring, &grant, 100);
+        assert!(
+            code.as_str().len() <= MAX_SEALED_LEN,
+            "{} > {MAX_SEALED_LEN}",
+            code.as_str().len()
+        );
+        assert_eq!(
+            sealed::open::<CodeGrant>(&ring, code.as_str(), 100),
+            Ok(grant)
+        );
+    }
 }
