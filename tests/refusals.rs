@@ -621,6 +621,17 @@ async fn registration_refuses_disallowed_redirect_uris_and_bad_bodies() {
             "{\"redirect_uris\": \"http://127.0.0.1:9/cb\"}",
         ),
         ("empty body", ""),
+        // RFC 7591 §3.1: a JSON object, never an array read by position.
+        (
+            "an array that lines up with the metadata",
+            "[[\"http://127.0.0.1:9/cb\"]]",
+        ),
+        (
+            "an array with grant_types in place",
+            "[[\"http://127.0.0.1:9/cb\"], null, [\"authorization_code\", \"refresh_token\"]]",
+        ),
+        ("null", "null"),
+        ("a string", "\"http://127.0.0.1:9/cb\""),
     ] {
         let a = send(
             s.post(INTERNAL, "/oauth/register")
@@ -629,6 +640,13 @@ async fn registration_refuses_disallowed_redirect_uris_and_bad_bodies() {
         )
         .await;
         a.json_error(case, 400, "invalid_client_metadata");
+        assert!(
+            a.json["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("must be a JSON object")),
+            "{case}: {}",
+            a.text
+        );
     }
     let too_many: Vec<String> = (0..11)
         .map(|p| format!("http://127.0.0.1:{p}/cb"))

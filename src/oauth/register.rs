@@ -40,6 +40,28 @@ struct Metadata {
     software_version: Option<String>,
 }
 
+/// [`Metadata`] read from a JSON object only. RFC 7591 §3.1: the body is
+/// a JSON object. Derived `Deserialize` would also read an array by
+/// position (`[["http://127.0.0.1:1/cb"]]` as `redirect_uris`); this asks
+/// serde_json for a map, in the same single pass.
+struct MetadataObject(Metadata);
+
+impl<'de> Deserialize<'de> for MetadataObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = Metadata;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Metadata, A::Error> {
+                Metadata::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(ObjectOnly).map(MetadataObject)
+    }
+}
+
 fn metadata_error(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, d)
 }
@@ -113,9 +135,9 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
 /// Validates RFC 7591 client metadata sent to `site` into what gets sealed
 /// into the client id. Pure: no I/O, so it is what the fuzzer drives.
 pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration, OAuthError> {
-    let md: Metadata = serde_json::from_slice(body).map_err(|e| {
+    let MetadataObject(md) = serde_json::from_slice(body).map_err(|e| {
         metadata_error(format!(
-            "the body must be a JSON object of client metadata: {e}"
+            "the body must be a JSON object of client metadata (RFC 7591 section 3.1): {e}"
         ))
     })?;
 
@@ -242,4 +264,49 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
         ));
     }
     Ok(registration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::redirect::{PolicyEntry, RedirectPolicy};
+
+    fn site() -> Site {
+        Site {
+            issuer: "https://mcp.internal.example".into(),
+            resource: "https://mcp.internal.example/mcp".into(),
+            scheme: "https".into(),
+            authority: "mcp.internal.example".into(),
+            redirect_policy: RedirectPolicy::new(vec![PolicyEntry::Loopback]),
+        }
+    }
+
+    #[test]
+    fn only_a_json_object_is_client_metadata() {
+        let ok = validate(
+            br#"{"redirect_uris": ["http://127.0.0.1:9/cb"]}"#,
+            &site(),
+            1,
+        );
+        assert_eq!(ok.unwrap().redirect_uris, ["http://127.0.0.1:9/cb"]);
+        // RFC 7591 §3.1: an array must not be read by position.
+        for body in [
+            r#"[["http://127.0.0.1:9/cb"]]"#,
+            r#"[["http://127.0.0.1:9/cb"], null, ["authorization_code", "refresh_token"]]"#,
+            r#"["http://127.0.0.1:9/cb"]"#,
+            "[]",
+            "null",
+            "\"x\"",
+            "42",
+            "true",
+        ] {
+            let e = validate(body.as_bytes(), &site(), 1).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClientMetadata, "{body}");
+            assert!(
+                e.description.contains("must be a JSON object"),
+                "{body}: {}",
+                e.description
+            );
+        }
+    }
 }
