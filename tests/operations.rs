@@ -145,6 +145,72 @@ async fn by_default_refusals_are_logged_and_requests_are_not() {
     );
 }
 
+/// The README promises every refusal in the log at `info`: each OAuth
+/// endpoint's carries the endpoint, the RFC error code and the
+/// description, with client text kept to RFC 6749's characters (no line
+/// break can forge a log line).
+#[tokio::test]
+async fn every_oauth_refusal_is_logged_with_its_error_code() {
+    let s = Server::start("");
+    let (status, _) = s
+        .register(
+            INTERNAL,
+            json!({"redirect_uris": ["https://evil.example/cb\ninjected line"]}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let r = s
+        .get(
+            INTERNAL,
+            "/oauth/authorize?response_type=code&client_id=nobody",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (status, _, _) = s
+        .token(
+            PUBLIC,
+            &[("grant_type", "authorization_code"), ("code", "x")],
+            Some((GEMINI_ID, "wrong-secret-value-456")),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let log = s.log_containing("endpoint=\"token\"").await;
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("oauth request refused"))
+        .collect();
+    let line_for = |endpoint: &str| {
+        refusals
+            .iter()
+            .find(|l| l.contains(&format!("endpoint=\"{endpoint}\"")))
+            .unwrap_or_else(|| panic!("no {endpoint} refusal in:\n{log}"))
+            .to_string()
+    };
+    let register = line_for("register");
+    assert!(
+        register.contains("error=\"invalid_redirect_uri\""),
+        "{register}"
+    );
+    assert!(
+        register.contains("evil.example/cb?injected line"),
+        "{register}"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with("injected line")),
+        "{log}"
+    );
+    let authorize = line_for("authorize");
+    assert!(
+        authorize.contains("error=\"invalid_client\""),
+        "{authorize}"
+    );
+    let token = line_for("token");
+    assert!(token.contains("error=\"invalid_client\""), "{token}");
+    assert!(!log.contains("wrong-secret-value-456"), "{log}");
+}
+
 #[tokio::test]
 async fn no_secret_reaches_the_log() {
     // With the access log on: its lines must not carry secrets either.

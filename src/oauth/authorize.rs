@@ -48,7 +48,9 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
         match ctx.read_body(&parts.headers, body, MAX_FORM_BODY).await {
             Ok(b) => b.to_vec(),
             Err(e) => {
-                let mut page = OAuthError::invalid_request(e.to_string()).into_page(wants_html);
+                let refusal = OAuthError::invalid_request(e.to_string());
+                refusal.refused(ENDPOINT);
+                let mut page = refusal.into_page(wants_html);
                 *page.status_mut() = e.status();
                 return page;
             }
@@ -60,7 +62,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     // depends on whether the client and redirect URI check out.
     let (params, repeated) = match Params::parse_noting_repeats(&raw) {
         Ok(p) => p,
-        Err(e) => return e.into_page(wants_html),
+        Err(e) => return page_error(e, wants_html),
     };
     // A POST is the consent form's answer (any mode) or the dev sign-in.
     if post && !dev && params.get(consent::CONSENT_FIELD).is_none() {
@@ -69,12 +71,19 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     authorize(ctx, &parts.headers, &params, repeated, wants_html, post)
 }
 
-fn page_error(
-    code: ErrorCode,
-    description: impl Into<std::borrow::Cow<'static, str>>,
-    wants_html: bool,
-) -> Resp {
-    let mut r = OAuthError::new(code, description).into_page(wants_html);
+/// The name this endpoint's refusals are counted and logged under.
+const ENDPOINT: &str = "authorize";
+
+/// A refusal shown to the person, logged.
+fn page_error(e: OAuthError, wants_html: bool) -> Resp {
+    e.refused(ENDPOINT);
+    page(e, wants_html)
+}
+
+/// A refusal shown to the person, for a caller that logged it already.
+fn page(e: OAuthError, wants_html: bool) -> Resp {
+    let code = e.code;
+    let mut r = e.into_page(wants_html);
     // A client or redirect URI problem is the request's fault: 400.
     if matches!(code, ErrorCode::InvalidClient | ErrorCode::InvalidRequest) {
         *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -103,26 +112,24 @@ fn authorize(
             .or_else(|| r.error_for("redirect_uri"))
     });
     if let Some(e) = untrusted {
-        return page_error(e.code, e.description, wants_html);
+        return page_error(e, wants_html);
     }
     let Some(client_id) = params.get("client_id") else {
         return page_error(
-            ErrorCode::InvalidRequest,
-            "client_id is required",
+            OAuthError::invalid_request("client_id is required"),
             wants_html,
         );
     };
     let client = match Client::resolve(settings, &ring, client_id, now) {
         Ok(c) => c,
-        Err(e) => return page_error(e.code, e.description, wants_html),
+        Err(e) => return page_error(e, wants_html),
     };
     let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
         Some(r) => match client.match_redirect_uri(settings, r) {
             Some(()) => (r, true),
             None => {
                 return page_error(
-                    ErrorCode::InvalidRequest,
-                    "redirect_uri is not registered for this client",
+                    OAuthError::invalid_request("redirect_uri is not registered for this client"),
                     wants_html,
                 )
             }
@@ -132,8 +139,7 @@ fn authorize(
             [only] => (only.as_str(), false),
             _ => {
                 return page_error(
-                    ErrorCode::InvalidRequest,
-                    "redirect_uri is required",
+                    OAuthError::invalid_request("redirect_uri is required"),
                     wants_html,
                 )
             }
@@ -142,7 +148,11 @@ fn authorize(
     let state = params.get("state");
     // The answer to a form POST is a 303: the browser follows it with a GET.
     let respond = |r: Resp| if post { consent::see_other(r) } else { r };
-    let fail = |e: OAuthError| respond(e.into_redirect(redirect_uri, state, &site.issuer));
+    let redirect = |e: OAuthError| respond(e.into_redirect(redirect_uri, state, &site.issuer));
+    let fail = |e: OAuthError| {
+        e.refused(ENDPOINT);
+        redirect(e)
+    };
 
     // 2. The request itself. RFC 6749 §4.1.2.1: from here on, errors go
     //    back to the client, a repeated parameter first (RFC 6749 §3.1).
@@ -201,8 +211,10 @@ fn authorize(
         IdentitySource::Dev => {
             if !ctx.peer.ip().is_loopback() {
                 return page_error(
-                    ErrorCode::AccessDenied,
-                    "the dev sign-in form answers loopback clients only",
+                    OAuthError::new(
+                        ErrorCode::AccessDenied,
+                        "the dev sign-in form answers loopback clients only",
+                    ),
                     wants_html,
                 );
             }
@@ -226,7 +238,9 @@ fn authorize(
                 ) => ErrorCode::TemporarilyUnavailable,
                 _ => ErrorCode::LoginRequired,
             };
-            return page_error(code, e.to_string(), wants_html);
+            let refusal = OAuthError::new(code, e.to_string());
+            refusal.count(ENDPOINT);
+            return page(refusal, wants_html);
         }
     };
 
@@ -250,11 +264,11 @@ fn authorize(
         if let Err(e) = bound.check(&ring, params.get(consent::CSRF_FIELD), now) {
             tracing::warn!(reason = %e, client = client.name().unwrap_or("-"), email = %identity.email,
                 "consent answer refused");
-            return page_error(
-                ErrorCode::InvalidRequest,
+            let refusal = OAuthError::invalid_request(
                 "this consent form is not for this sign-in, or it expired; start again from your app",
-                wants_html,
             );
+            refusal.count(ENDPOINT);
+            return page(refusal, wants_html);
         }
         match Answer::parse(answer) {
             Some(Answer::Allow) => {
@@ -270,15 +284,13 @@ fn authorize(
             }
             Some(Answer::Deny) => {
                 tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent denied");
-                return fail(OAuthError::new(
-                    ErrorCode::AccessDenied,
-                    "the person denied access",
-                ));
+                let refusal = OAuthError::new(ErrorCode::AccessDenied, "the person denied access");
+                refusal.count(ENDPOINT);
+                return redirect(refusal);
             }
             None => {
                 return page_error(
-                    ErrorCode::InvalidRequest,
-                    "consent must be allow or deny",
+                    OAuthError::invalid_request("consent must be allow or deny"),
                     wants_html,
                 )
             }

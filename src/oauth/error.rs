@@ -68,8 +68,9 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     /// `error_description`: for the developer of the client; never contains
-    /// a secret the client sent.
-    pub description: Cow<'static, str>,
+    /// a secret the client sent, and only the characters RFC 6749 allows
+    /// (see [`error_description`]), so it is also safe to log as is.
+    description: Cow<'static, str>,
     /// The client tried `client_secret_basic`: a 401 must then carry
     /// `WWW-Authenticate: Basic` (RFC 6749 §5.2).
     pub basic_auth_used: bool,
@@ -79,9 +80,32 @@ impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError {
             code,
-            description: description.into(),
+            description: error_description(description.into()),
             basic_auth_used: false,
         }
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Counts a refusal by `endpoint` (`mcpgate_oauth_errors_total`).
+    pub fn count(&self, endpoint: &'static str) {
+        crate::metrics::oauth_error(endpoint, self.code.as_str());
+    }
+
+    /// Counts and logs a refusal by `endpoint`: every refusal is logged at
+    /// `info` (the README promises it), with the error code and the
+    /// description, which hold no secret. For a refusal already logged
+    /// with more context, [`OAuthError::count`] alone.
+    pub fn refused(&self, endpoint: &'static str) {
+        self.count(endpoint);
+        tracing::info!(
+            endpoint,
+            error = self.code.as_str(),
+            description = %self.description,
+            "oauth request refused"
+        );
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> OAuthError {
@@ -158,11 +182,36 @@ impl OAuthError {
 impl OAuthError {
     /// A body that could not be read: 413 when too large, else 400, both
     /// as RFC 6749 JSON (`invalid_request`).
-    pub fn body_response(e: response::BodyError) -> Resp {
-        let mut r = OAuthError::invalid_request(e.to_string()).into_json();
+    pub fn body_response(endpoint: &'static str, e: response::BodyError) -> Resp {
+        let refusal = OAuthError::invalid_request(e.to_string());
+        refusal.refused(endpoint);
+        let mut r = refusal.into_json();
         *r.status_mut() = e.status();
         r
     }
+}
+
+/// RFC 6749 §5.2 (and §4.1.2.1): `error_description` is made of
+/// `%x20-21 / %x23-5B / %x5D-7E`. Descriptions that quote the client's
+/// input (a redirect URI, a scope) are mapped onto that set: `"` becomes
+/// `'`, anything else outside it `?`. This also keeps a line break the
+/// client sent out of the logs.
+fn error_description(d: Cow<'static, str>) -> Cow<'static, str> {
+    fn allowed(c: char) -> bool {
+        matches!(c, ' '..='~') && c != '"' && c != '\\'
+    }
+    if d.chars().all(allowed) {
+        return d;
+    }
+    Cow::Owned(
+        d.chars()
+            .map(|c| match c {
+                '"' => '\'',
+                c if allowed(c) => c,
+                _ => '?',
+            })
+            .collect(),
+    )
 }
 
 /// Appends `params` to `uri`'s query, keeping what is already there
@@ -188,6 +237,25 @@ pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_characters_rfc_6749_allows() {
+        let plain = "redirect_uri `x` is not allowed; see RFC 6749 (5.2) ~!#$%&'*+,-./:=?@[]^_{|}";
+        let e = OAuthError::invalid_request(plain);
+        assert_eq!(e.description(), plain);
+        assert!(
+            matches!(e.description, Cow::Borrowed(_)),
+            "no copy when clean"
+        );
+        let e = OAuthError::invalid_request("scope \"a\\b\"\r\nforged\tl\u{e9}");
+        assert_eq!(e.description(), "scope 'a?b'??forged?l?");
+        for c in e.description().chars() {
+            assert!(
+                matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E),
+                "{c:?}"
+            );
+        }
+    }
 
     #[test]
     fn redirect_keeps_the_registered_query_and_adds_iss() {

@@ -147,11 +147,11 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), Some("2"));
         assert_eq!(
-            r.error_for("b").unwrap().description,
+            r.error_for("b").unwrap().description(),
             "parameter b is repeated"
         );
         assert_eq!(r.error_for("c"), None);
-        assert_eq!(r.into_error().description, "parameter a is repeated");
+        assert_eq!(r.into_error().description(), "parameter a is repeated");
         let (_, r) = Params::parse_noting_repeats(b"a=1&b=2").unwrap();
         assert_eq!(r, None);
     }
@@ -171,7 +171,7 @@ mod tests {
     fn a_repeated_name_is_described_within_the_error_description_charset() {
         let (_, r) = Params::parse_noting_repeats("x\"\\é\n=1&x\"\\é\n=2".as_bytes()).unwrap();
         assert_eq!(
-            r.unwrap().into_error().description,
+            r.unwrap().into_error().description(),
             "parameter x???? is repeated"
         );
     }

@@ -85,7 +85,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
             r
         }
         Err(e) => {
-            crate::metrics::oauth_error("register", e.code.as_str());
+            e.refused("register");
             e.into_json()
         }
     }
@@ -95,7 +95,7 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
     let (parts, body) = req.into_parts();
     let body = match ctx.read_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return Ok(OAuthError::body_response(e)),
+        Err(e) => return Ok(OAuthError::body_response("register", e)),
     };
     let now = unix_now();
     let registration = validate(&body, &ctx.host.site, now)?;
@@ -303,9 +303,9 @@ mod tests {
             let e = validate(body.as_bytes(), &site(), 1).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidClientMetadata, "{body}");
             assert!(
-                e.description.contains("must be a JSON object"),
+                e.description().contains("must be a JSON object"),
                 "{body}: {}",
-                e.description
+                e.description()
             );
         }
     }

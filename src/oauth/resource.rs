@@ -88,9 +88,9 @@ mod tests {
         );
         let e = pick(&["https://a/mcp", "https://b/mcp"]).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidTarget);
-        assert!(e.description.contains("one resource per request"));
+        assert!(e.description().contains("one resource per request"));
         let e = pick(&["https://a/mcp", "https://evil/mcp"]).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidTarget);
-        assert!(e.description.contains("not a resource of this server"));
+        assert!(e.description().contains("not a resource of this server"));
     }
 }

@@ -37,7 +37,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     match token(ctx, req).await {
         Ok(r) => r,
         Err(e) => {
-            crate::metrics::oauth_error("token", e.code.as_str());
+            e.refused("token");
             e.into_json()
         }
     }
@@ -62,7 +62,7 @@ async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError
     }
     let body = match ctx.read_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return Ok(OAuthError::body_response(e)),
+        Err(e) => return Ok(OAuthError::body_response("token", e)),
     };
     let params = Params::parse(&body)?;
     if parts.uri.query().is_some_and(|q| !q.is_empty()) {
