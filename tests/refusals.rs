@@ -1088,7 +1088,7 @@ async fn authorize_errors_after_the_client_is_known_are_redirected_without_a_cod
                 "<script>\"x\"</script>",
                 "b",
             ),
-            "<script>?x?</script>",
+            "<script>'x'</script>",
         ),
     ];
     for (case, params, name) in rows {
