@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn claude_code_public_client_on_the_internal_host_with_loopback_redirect() {
@@ -426,6 +426,142 @@ async fn mcp_serves_the_legacy_and_the_stateless_protocol_on_one_path() {
         .as_array()
         .unwrap()
         .contains(&json!("2026-07-28")));
+}
+
+/// MCP 2025-03-26 (Basic → Batching; Transports → Sending Messages to the
+/// Server, item 3): a POST may carry a JSON-RPC batch.
+#[tokio::test]
+async fn mcp_serves_batches_to_a_2025_03_26_client() {
+    let s = Server::start("");
+    let (_, tokens) = s.public_flow(INTERNAL, "http://127.0.0.1:9/cb").await;
+    let at = access_token(&tokens);
+    let (status, _, body) = s
+        .mcp(
+            INTERNAL,
+            Some(at),
+            json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["protocolVersion"], "2025-03-26");
+    let batch = |version: Option<&str>, body: Value| {
+        let mut req = s
+            .post(INTERNAL, "/mcp")
+            .bearer_auth(at)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(v) = version {
+            req = req.header("mcp-protocol-version", v);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let content_type = r.headers().get("content-type").cloned();
+            let text = r.text().await.unwrap();
+            (status, content_type, text)
+        }
+    };
+    let by_id = |answers: &Value, id: Value| -> Value {
+        answers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("no answer for {id}: {answers}"))
+            .clone()
+    };
+
+    // Two requests: both answered, in one JSON array. A 2025-03-26 client
+    // may send no version header, or name its version.
+    for version in [None, Some("2025-03-26")] {
+        let (status, content_type, text) = batch(
+            version,
+            json!([
+                {"jsonrpc":"2.0","id":"list","method":"tools/list"},
+                {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}},
+            ]),
+        )
+        .await;
+        assert_eq!(status, 200, "{version:?}: {text}");
+        assert_eq!(content_type.unwrap(), "application/json");
+        let answers: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answers.as_array().unwrap().len(), 2, "{answers}");
+        assert_eq!(
+            by_id(&answers, json!("list"))["result"]["tools"][0]["name"],
+            "whoami"
+        );
+        assert_eq!(
+            by_id(&answers, json!(2))["result"]["structuredContent"]["email"],
+            "alice@example.com"
+        );
+    }
+
+    // A notification and a request: only the request is answered.
+    let (status, _, text) = batch(
+        None,
+        json!([
+            {"jsonrpc":"2.0","method":"notifications/initialized"},
+            {"jsonrpc":"2.0","id":3,"method":"ping"},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let answers: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answers, json!([{"jsonrpc":"2.0","id":3,"result":{}}]));
+
+    // Notifications and responses only: 202, no body.
+    let (status, _, text) = batch(
+        Some("2025-03-26"),
+        json!([
+            {"jsonrpc":"2.0","method":"notifications/initialized"},
+            {"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}},
+            {"jsonrpc":"2.0","id":"s1","result":{}},
+        ]),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (202, ""));
+
+    // initialize must be sent alone: refused in its own entry, the rest
+    // is served.
+    let (status, _, text) = batch(
+        None,
+        json!([
+            {"jsonrpc":"2.0","id":9,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}},
+            {"jsonrpc":"2.0","id":10,"method":"ping"},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let answers: Value = serde_json::from_str(&text).unwrap();
+    let refused = by_id(&answers, json!(9));
+    assert_eq!(refused["error"]["code"], -32600);
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("initialize must not be part of a batch"));
+    assert!(refused.get("result").is_none());
+    assert_eq!(by_id(&answers, json!(10))["result"], json!({}));
+
+    // JSON-RPC 2.0 §6: each invalid element gets its own error.
+    let (status, _, text) = batch(
+        None,
+        json!([
+            1,
+            {"jsonrpc":"1.0","id":5,"method":"ping"},
+            {"jsonrpc":"2.0","id":6,"method":"nope"},
+            {"jsonrpc":"2.0","id":7,"method":"ping"},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let answers: Value = serde_json::from_str(&text).unwrap();
+    let answers_list = answers.as_array().unwrap();
+    assert_eq!(answers_list.len(), 4, "{answers}");
+    assert_eq!(answers_list[0]["error"]["code"], -32600);
+    assert!(answers_list[0].get("id").is_none());
+    assert_eq!(by_id(&answers, json!(5))["error"]["code"], -32600);
+    assert_eq!(by_id(&answers, json!(6))["error"]["code"], -32601);
+    assert_eq!(by_id(&answers, json!(7))["result"], json!({}));
 }
 
 #[tokio::test]

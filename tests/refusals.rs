@@ -2335,6 +2335,81 @@ async fn mcp_bodies_over_one_mebibyte_are_refused() {
     assert_still_healthy(&s).await;
 }
 
+#[tokio::test]
+async fn mcp_refuses_batches_it_cannot_serve_and_unsupported_versions_on_every_post() {
+    let s = Server::start("");
+    let (_, tokens) = s.public_flow(INTERNAL, LOOPBACK_CB).await;
+    let at = access_token(&tokens);
+    let ping = json!({"jsonrpc":"2.0","id":1,"method":"ping"});
+    let post = |version: Option<&str>, body: Value| {
+        let mut req = s
+            .post(INTERNAL, "/mcp")
+            .bearer_auth(at)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(v) = version {
+            req = req.header("mcp-protocol-version", v);
+        }
+        send(req)
+    };
+    let cases: Vec<(&str, Option<&str>, Value, &str)> = vec![
+        // JSON-RPC 2.0 §6: one error object, not an array.
+        ("empty batch", None, json!([]), "at least one message"),
+        (
+            "batch after 2025-03-26",
+            Some("2025-06-18"),
+            json!([ping, ping]),
+            "batches are not supported",
+        ),
+        (
+            "batch under 2025-11-25",
+            Some("2025-11-25"),
+            json!([ping]),
+            "batches are not supported",
+        ),
+        (
+            "batch under an unknown version",
+            Some("2099-01-01"),
+            json!([ping]),
+            "unsupported MCP-Protocol-Version",
+        ),
+        (
+            "batch over 100 messages",
+            None,
+            Value::Array(vec![ping.clone(); 101]),
+            "at most 100",
+        ),
+        // 2025-06-18 Transports → Protocol Version Header: every POST, not
+        // only those with a method.
+        (
+            "response under an unknown version",
+            Some("2099-01-01"),
+            json!({"jsonrpc":"2.0","id":1,"result":{}}),
+            "unsupported MCP-Protocol-Version",
+        ),
+        (
+            "notification under an unknown version",
+            Some("2099-01-01"),
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            "unsupported MCP-Protocol-Version",
+        ),
+    ];
+    for (case, version, body, says) in cases {
+        let a = post(version, body).await;
+        assert_eq!(a.status, 400, "{case}: {}", a.text);
+        assert!(a.json.is_object(), "{case}: {}", a.text);
+        assert_eq!(a.json["error"]["code"], -32600, "{case}: {}", a.text);
+        assert!(
+            a.json["error"]["message"].as_str().unwrap().contains(says),
+            "{case}: {}",
+            a.text
+        );
+        assert!(a.json.get("result").is_none(), "{case}: served");
+        a.nothing_minted(case);
+    }
+    assert_still_healthy(&s).await;
+}
+
 // ---------------------------------------------------------------------------
 // /oauth/token: refresh tokens
 // ---------------------------------------------------------------------------

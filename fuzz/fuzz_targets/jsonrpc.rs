@@ -13,8 +13,9 @@
 //!
 //! Invariants, beyond "never panics": the status is 200, 202, 400 or 404;
 //! 202 has an empty body; every other body is a JSON-RPC 2.0 object with
-//! exactly one of `result` / `error`; a `result` is a 200 with a
-//! string/integer `id`.
+//! exactly one of `result` / `error`, or a 200 with a non-empty array of at
+//! most `MAX_BATCH` of them (a batch's answer: only without a version header
+//! or with 2025-03-26); a `result` is a 200 with a string/integer `id`.
 #![no_main]
 
 use std::pin::Pin;
@@ -111,6 +112,10 @@ fuzz_target!(|data: &[u8]| {
         add(&mut headers, "mcp-name", hdr);
     }
 
+    let batch_version = match headers.get("mcp-protocol-version") {
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|v| v.trim() == "2025-03-26"),
+    };
     let resp = mcpgate::mcp::serve_message(&headers, body, claims());
     let status = resp.status();
     assert!(
@@ -126,6 +131,18 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let v: Value = serde_json::from_slice(&out).expect("responses are JSON");
+    if let Some(answers) = v.as_array() {
+        assert!(batch_version, "a batch answered under another version");
+        assert_eq!(status, StatusCode::OK);
+        assert!(!answers.is_empty(), "an empty array answered");
+        assert!(answers.len() <= mcpgate::mcp::MAX_BATCH, "too many answers");
+        answers.iter().for_each(|a| check_response(a, status));
+    } else {
+        check_response(&v, status);
+    }
+});
+
+fn check_response(v: &Value, status: StatusCode) {
     let obj = v.as_object().expect("responses are JSON objects");
     assert_eq!(obj.get("jsonrpc"), Some(&Value::from("2.0")));
     assert!(
@@ -135,6 +152,9 @@ fuzz_target!(|data: &[u8]| {
     if obj.contains_key("result") {
         assert_eq!(status, StatusCode::OK);
         let id = obj.get("id").expect("a result without an id");
-        assert!(id.is_string() || id.is_i64() || id.is_u64(), "bad id in a result: {id}");
+        assert!(
+            id.is_string() || id.is_i64() || id.is_u64(),
+            "bad id in a result: {id}"
+        );
     }
-});
+}

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// The members `names` of the JSON object `json`, in that order, as raw
@@ -24,6 +24,17 @@ pub fn members<'a, const N: usize>(
 ) -> Result<[Option<&'a RawValue>; N], serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(json);
     let found = Members { names }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(found)
+}
+
+/// The first `max` elements of the JSON array `json`, as raw JSON, and how
+/// many elements it has. Elements past `max` are skipped, not kept, so a
+/// huge array costs no more memory than a short one. Fails when `json` is
+/// not JSON or not an array (a kept element that is not UTF-8 fails too).
+pub fn elements(json: &[u8], max: usize) -> Result<(Vec<&RawValue>, usize), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let found = de::Deserializer::deserialize_seq(&mut de, Elements { max })?;
     de.end()?;
     Ok(found)
 }
@@ -124,6 +135,40 @@ impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
     }
 }
 
+struct Elements {
+    max: usize,
+}
+
+impl<'de> Visitor<'de> for Elements {
+    type Value = (Vec<&'de RawValue>, usize);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut kept = Vec::new();
+        let mut count = 0;
+        loop {
+            let more = if count < self.max {
+                match seq.next_element::<&'de RawValue>()? {
+                    Some(element) => {
+                        kept.push(element);
+                        true
+                    }
+                    None => false,
+                }
+            } else {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            };
+            if !more {
+                return Ok((kept, count));
+            }
+            count += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +207,26 @@ mod tests {
             assert!(members(bad, &["a"]).is_err(), "{bad:?}");
         }
         assert!(members(" {} ", &["a"]).is_ok());
+    }
+
+    #[test]
+    fn elements_are_raw_and_only_the_first_max_are_kept() {
+        let (kept, count) = elements(br#" [ {"a": [1]}, 2 , "x" ] "#, 2).unwrap();
+        assert_eq!(count, 3);
+        let kept: Vec<&str> = kept.iter().map(|e| e.get()).collect();
+        assert_eq!(kept, [r#"{"a": [1]}"#, "2"]);
+        assert_eq!(elements(b"[]", 2).unwrap().1, 0);
+        // Past `max`, the rest must still be JSON.
+        for bad in [
+            &b"[1, 2, 3"[..],
+            b"[1, 2, }]",
+            b"[1] 2",
+            b"{}",
+            b"[1,]",
+            b"[\"\xff\"]",
+        ] {
+            assert!(elements(bad, 1).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

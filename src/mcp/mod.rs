@@ -11,6 +11,9 @@
 //! A request is routed to an era by its body: `initialize`, or no `_meta`
 //! protocol version, is legacy.
 //!
+//! A POST body is one message, or, for a 2025-03-26 client only, a JSON
+//! array of them (a batch), each served as if it came alone.
+//!
 //! Every request is authenticated first ([`auth`]); the built-in tools are
 //! in [`tools`].
 
@@ -35,6 +38,12 @@ use crate::tokens::access::VerifiedToken;
 
 /// `/mcp` bodies: JSON-RPC messages, generous but bounded.
 pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The most messages one batch may hold: a batch is served in one go, so
+/// this bounds what one request can make the server do.
+pub const MAX_BATCH: usize = 100;
+/// The only version with batches: 2025-06-18 removed them.
+const BATCH_VERSION: &str = "2025-03-26";
 
 /// Legacy versions, newest first: `initialize` answers with the client's
 /// version when it is here, else the first.
@@ -82,6 +91,14 @@ impl RpcError {
     }
 
     fn into_response(self, id: Option<&RawValue>) -> Resp {
+        // What `serde_json::to_vec` starts with.
+        let mut body = Vec::with_capacity(128);
+        self.write(&mut body, id);
+        response::json_bytes(self.status, body)
+    }
+
+    /// The error response object, appended to `out`.
+    fn write(&self, out: &mut Vec<u8>, id: Option<&RawValue>) {
         #[derive(Serialize)]
         struct ErrorResponse<'a> {
             jsonrpc: &'static str,
@@ -96,18 +113,16 @@ impl RpcError {
             #[serde(skip_serializing_if = "Option::is_none")]
             data: Option<&'a Value>,
         }
-        response::json(
-            self.status,
-            &ErrorResponse {
-                jsonrpc: "2.0",
-                id,
-                error: ErrorObject {
-                    code: self.code,
-                    message: &self.message,
-                    data: self.data.as_ref(),
-                },
+        let response = ErrorResponse {
+            jsonrpc: "2.0",
+            id,
+            error: ErrorObject {
+                code: self.code,
+                message: &self.message,
+                data: self.data.as_ref(),
             },
-        )
+        };
+        serde_json::to_writer(out, &response).expect("errors serialize");
     }
 }
 
@@ -180,13 +195,125 @@ fn admit(ctx: &Ctx<'_>, parts: &http::request::Parts) -> Result<VerifiedToken, R
     })
 }
 
-/// One authenticated JSON-RPC POST body to its response. Pure: no I/O, so
-/// it is what the fuzzer drives.
+/// One authenticated JSON-RPC POST body (a message or a batch) to its
+/// response. Pure: no I/O, so it is what the fuzzer drives.
 pub fn serve_message(headers: &HeaderMap, body: &[u8], claims: &VerifiedToken) -> Resp {
-    match read_message(body) {
-        Ok(message) => dispatch(headers, &message, claims),
-        Err(e) => e.into_response(None),
+    // One byte tells a batch from a message (RFC 8259 §2: these four are
+    // all the whitespace JSON has), so a message is not parsed twice.
+    if body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        == Some(&b'[')
+    {
+        return serve_batch(headers, body, claims);
     }
+    serve_one(headers, body, claims, false).into_response()
+}
+
+/// One message, alone or from a batch, to what it comes to.
+fn serve_one<'a>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+    claims: &VerifiedToken,
+    in_batch: bool,
+) -> Outcome<'a> {
+    match read_message(body) {
+        Ok(msg) => dispatch(headers, &msg, claims, in_batch),
+        Err(e) => Outcome::Error(e, None),
+    }
+}
+
+/// A JSON-RPC batch to one response: 202 when nothing in it asks for an
+/// answer, else a JSON array of the answers (MCP 2025-03-26 Transports →
+/// Streamable HTTP → Sending Messages to the Server, item 3:
+/// <https://modelcontextprotocol.io/specification/2025-03-26/basic/transports#sending-messages-to-the-server>).
+fn serve_batch(headers: &HeaderMap, body: &[u8], claims: &VerifiedToken) -> Resp {
+    let invalid = |message: String| {
+        RpcError::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, message).into_response(None)
+    };
+    if let Err(e) = batch_allowed(headers) {
+        return e.into_response(None);
+    }
+    let (elements, count) = match jsonrpc::elements(body, MAX_BATCH) {
+        Ok(found) => found,
+        Err(e) => {
+            return RpcError::new(
+                StatusCode::BAD_REQUEST,
+                PARSE_ERROR,
+                format!("parse error: {e}"),
+            )
+            .into_response(None)
+        }
+    };
+    // JSON-RPC 2.0 §6: an empty batch is one Invalid Request, not an array.
+    if count == 0 {
+        return invalid("a batch must hold at least one message".into());
+    }
+    if count > MAX_BATCH {
+        return invalid(format!(
+            "a batch holds at most {MAX_BATCH} messages; this one holds {count}"
+        ));
+    }
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'[');
+    for element in elements {
+        let outcome = serve_one(headers, element.get().as_bytes(), claims, true);
+        // JSON-RPC 2.0 §6: notifications (and responses) get no entry.
+        if matches!(outcome, Outcome::Accepted) {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        outcome.write(&mut out);
+    }
+    if out.len() == 1 {
+        return response::empty(StatusCode::ACCEPTED);
+    }
+    out.push(b']');
+    response::json_bytes(StatusCode::OK, out)
+}
+
+/// A batch is served only to a 2025-03-26 client: one that names that
+/// version, or none (a 2025-03-26 client sends no header, and a server
+/// without one "SHOULD assume" 2025-03-26: 2025-06-18 Transports →
+/// Protocol Version Header). Batching was removed in 2025-06-18
+/// (<https://modelcontextprotocol.io/specification/2025-06-18/changelog>).
+fn batch_allowed(headers: &HeaderMap) -> Result<(), RpcError> {
+    check_version_header(headers)?;
+    match headers
+        .get(MCP_PROTOCOL_VERSION)
+        .map(|v| v.to_str().unwrap_or("").trim())
+    {
+        None | Some(BATCH_VERSION) => Ok(()),
+        Some(_) => Err(RpcError::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "batches are not supported after protocol version 2025-03-26; send one JSON-RPC message per request",
+        )),
+    }
+}
+
+/// An `MCP-Protocol-Version` this server does not speak is a 400
+/// (2025-06-18 Transports → Protocol Version Header:
+/// <https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#protocol-version-header>);
+/// its absence means a 2025-03-26 client or the initialize request itself.
+fn check_version_header(headers: &HeaderMap) -> Result<(), RpcError> {
+    let Some(v) = headers.get(MCP_PROTOCOL_VERSION) else {
+        return Ok(());
+    };
+    let v = v.to_str().unwrap_or("").trim();
+    if LEGACY_VERSIONS.contains(&v) || MODERN_VERSIONS.contains(&v) {
+        return Ok(());
+    }
+    Err(RpcError::new(
+        StatusCode::BAD_REQUEST,
+        INVALID_REQUEST,
+        format!(
+            "unsupported MCP-Protocol-Version {}",
+            v.chars().take(40).collect::<String>()
+        ),
+    ))
 }
 
 /// The members of a JSON-RPC message this server reads, as raw JSON.
@@ -222,11 +349,6 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, RpcError> {
             StatusCode::BAD_REQUEST,
             PARSE_ERROR,
             format!("parse error: {e}"),
-        ),
-        Ok(Value::Array(_)) => RpcError::new(
-            StatusCode::BAD_REQUEST,
-            INVALID_REQUEST,
-            "batches are not supported; send one JSON-RPC message per request",
         ),
         Ok(_) => RpcError::new(
             StatusCode::BAD_REQUEST,
@@ -287,46 +409,84 @@ fn text<'a>(raw: Option<&'a RawValue>) -> Cow<'a, str> {
     raw.and_then(jsonrpc::as_str).unwrap_or(Cow::Borrowed(""))
 }
 
-/// One JSON-RPC message to one response.
-fn dispatch(headers: &HeaderMap, msg: &Message<'_>, claims: &VerifiedToken) -> Resp {
+/// What one JSON-RPC message comes to.
+enum Outcome<'a> {
+    /// A notification or a response: nothing to answer.
+    Accepted,
+    /// The result of the request with this id.
+    Result(&'a RawValue, Reply),
+    /// An error, for the request with this id when it had a usable one.
+    Error(RpcError, Option<&'a RawValue>),
+}
+
+impl Outcome<'_> {
+    /// The answer to a POST of this one message.
+    fn into_response(self) -> Resp {
+        match self {
+            Outcome::Accepted => response::empty(StatusCode::ACCEPTED),
+            Outcome::Result(id, result) => result_response(id, &result),
+            Outcome::Error(e, id) => e.into_response(id),
+        }
+    }
+
+    /// This message's entry in a batch's answer, appended to `out`.
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Outcome::Accepted => {}
+            Outcome::Result(id, result) => write_result(out, id, result),
+            Outcome::Error(e, id) => e.write(out, *id),
+        }
+    }
+}
+
+/// One JSON-RPC message to what it comes to.
+fn dispatch<'a>(
+    headers: &HeaderMap,
+    msg: &Message<'a>,
+    claims: &VerifiedToken,
+    in_batch: bool,
+) -> Outcome<'a> {
     // Only a string or integer id is echoed (JSON-RPC 2.0 §4).
     let id = msg.id.filter(|v| jsonrpc::is_string_or_integer(v));
+    let error = |code, message: &str| RpcError::new(StatusCode::BAD_REQUEST, code, message);
     if msg.jsonrpc.and_then(jsonrpc::as_str).as_deref() != Some("2.0") {
-        return RpcError::new(
-            StatusCode::BAD_REQUEST,
-            INVALID_REQUEST,
-            "jsonrpc must be \"2.0\"",
-        )
-        .into_response(id);
+        return Outcome::Error(error(INVALID_REQUEST, "jsonrpc must be \"2.0\""), id);
     }
     let Some(method) = msg.method.and_then(jsonrpc::as_str) else {
         // A response to a request we never send, or garbage: accept
-        // responses (transport §2.1.4), refuse the rest.
+        // responses (transport §2.1.4), refuse the rest. The version header
+        // rule covers every POST, a response too; a request meets it in
+        // `legacy`, or in `modern` as -32022, which names the supported
+        // versions for a 2026-07-28 client to pick from.
         if id.is_some() && msg.is_response {
-            return response::empty(StatusCode::ACCEPTED);
+            return match check_version_header(headers) {
+                Ok(()) => Outcome::Accepted,
+                Err(e) => Outcome::Error(e, None),
+            };
         }
-        return RpcError::new(
-            StatusCode::BAD_REQUEST,
-            INVALID_REQUEST,
-            "method is required",
-        )
-        .into_response(id);
+        return Outcome::Error(error(INVALID_REQUEST, "method is required"), id);
     };
     if msg.id.is_some() && id.is_none() {
-        return RpcError::new(
-            StatusCode::BAD_REQUEST,
-            INVALID_REQUEST,
-            "id must be a string or an integer",
-        )
-        .into_response(None);
+        return Outcome::Error(
+            error(INVALID_REQUEST, "id must be a string or an integer"),
+            None,
+        );
+    }
+    // "The initialization request MUST NOT be part of a JSON-RPC batch":
+    // the client is to send nothing but pings before it is answered (MCP
+    // 2025-03-26 Lifecycle → Initialization,
+    // <https://modelcontextprotocol.io/specification/2025-03-26/basic/lifecycle#initialization>).
+    if in_batch && method == "initialize" {
+        return Outcome::Error(
+            error(
+                INVALID_REQUEST,
+                "initialize must not be part of a batch; send it alone",
+            ),
+            id,
+        );
     }
     let Some(params) = Params::read(msg.params) else {
-        return RpcError::new(
-            StatusCode::BAD_REQUEST,
-            INVALID_PARAMS,
-            "params must be an object",
-        )
-        .into_response(id);
+        return Outcome::Error(error(INVALID_PARAMS, "params must be an object"), id);
     };
     // A request that says (by header or method) it is 2026-07-28 but lacks
     // the `_meta` version is a malformed modern request, not a legacy one.
@@ -344,11 +504,10 @@ fn dispatch(headers: &HeaderMap, msg: &Message<'_>, claims: &VerifiedToken) -> R
         None => legacy(headers, &method, id, &params, claims),
     };
     match (result, id) {
-        (Ok(Some(result)), Some(id)) => result_response(id, &result),
+        (Ok(Some(result)), Some(id)) => Outcome::Result(id, result),
         // Notifications (no id) are accepted without a body.
-        (Ok(_), None) => response::empty(StatusCode::ACCEPTED),
-        (Ok(None), Some(_)) => response::empty(StatusCode::ACCEPTED),
-        (Err(e), id) => e.into_response(id),
+        (Ok(_), None) | (Ok(None), Some(_)) => Outcome::Accepted,
+        (Err(e), id) => Outcome::Error(e, id),
     }
 }
 
@@ -364,19 +523,24 @@ fn reply<T: Serialize + ?Sized>(value: &T) -> Reply {
     Reply(out)
 }
 
+const RESULT_HEAD: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":";
+const RESULT_MIDDLE: &[u8] = b",\"result\":";
+
 /// `{"jsonrpc":"2.0","id":…,"result":…}`, the id echoed as the client
 /// wrote it.
 fn result_response(id: &RawValue, result: &Reply) -> Resp {
-    const HEAD: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":";
-    const MIDDLE: &[u8] = b",\"result\":";
-    let (id, result) = (id.get().as_bytes(), &result.0[..]);
-    let mut body = Vec::with_capacity(HEAD.len() + id.len() + MIDDLE.len() + result.len() + 1);
-    body.extend_from_slice(HEAD);
-    body.extend_from_slice(id);
-    body.extend_from_slice(MIDDLE);
-    body.extend_from_slice(result);
-    body.push(b'}');
+    let len = RESULT_HEAD.len() + id.get().len() + RESULT_MIDDLE.len() + result.0.len() + 1;
+    let mut body = Vec::with_capacity(len);
+    write_result(&mut body, id, result);
     response::json_bytes(StatusCode::OK, body)
+}
+
+fn write_result(out: &mut Vec<u8>, id: &RawValue, result: &Reply) {
+    out.extend_from_slice(RESULT_HEAD);
+    out.extend_from_slice(id.get().as_bytes());
+    out.extend_from_slice(RESULT_MIDDLE);
+    out.extend_from_slice(&result.0);
+    out.push(b'}');
 }
 
 /// Which protocol era a request is served in: 2026-07-28 results carry
@@ -400,21 +564,7 @@ fn legacy(
     params: &Params<'_>,
     claims: &VerifiedToken,
 ) -> Result<Option<Reply>, RpcError> {
-    // Transport §2.7: an unsupported version header is a 400; its absence
-    // means an older client (or the initialize request itself).
-    if let Some(v) = headers.get(MCP_PROTOCOL_VERSION) {
-        let v = v.to_str().unwrap_or("").trim();
-        if !LEGACY_VERSIONS.contains(&v) && !MODERN_VERSIONS.contains(&v) {
-            return Err(RpcError::new(
-                StatusCode::BAD_REQUEST,
-                INVALID_REQUEST,
-                format!(
-                    "unsupported MCP-Protocol-Version {}",
-                    v.chars().take(40).collect::<String>()
-                ),
-            ));
-        }
-    }
+    check_version_header(headers)?;
     if id.is_none() {
         // notifications/initialized, notifications/cancelled, …
         return Ok(None);
@@ -575,4 +725,153 @@ fn modern(
     result["resultType"] = "complete".into();
     result["_meta"] = modern_meta().clone();
     Ok(Some(reply(&result)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::file::generate_set;
+    use crate::keys::KeyRing;
+    use crate::tokens::access::{self, AccessClaims, Expectations};
+    use http::HeaderValue;
+    use http_body_util::BodyExt as _;
+
+    fn claims() -> VerifiedToken {
+        let now = 1_899_996_400;
+        let ring = KeyRing::build(generate_set(0, "t"), 1, now).unwrap();
+        let c = AccessClaims {
+            iss: "https://a.example".into(),
+            sub: "sub".into(),
+            aud: "https://a.example/mcp".into(),
+            exp: now + 3600,
+            iat: now,
+            nbf: now,
+            jti: "j".into(),
+            client_id: "client".into(),
+            scope: "mcp".into(),
+            email: "a@example.com".into(),
+        };
+        let expect = Expectations {
+            issuers: std::slice::from_ref(&c.iss),
+            audiences: std::slice::from_ref(&c.aud),
+        };
+        access::verify(&ring, &access::issue(&ring, &c, now), &expect, now).unwrap()
+    }
+
+    fn version(v: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = v {
+            headers.insert(MCP_PROTOCOL_VERSION, HeaderValue::from_str(v).unwrap());
+        }
+        headers
+    }
+
+    /// Status and body (`Null` when empty) of `serve_message`.
+    fn serve(headers: &HeaderMap, body: &str) -> (StatusCode, Value) {
+        let resp = serve_message(headers, body.as_bytes(), &claims());
+        let status = resp.status();
+        let Ok(collected) = ready(resp.into_body().collect());
+        let bytes = collected.to_bytes();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, v)
+    }
+
+    /// A `Full` body is ready at once: one poll collects it.
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("a Full body is never pending"),
+        }
+    }
+
+    #[test]
+    fn batches_are_allowed_without_a_version_header_or_with_2025_03_26_only() {
+        for ok in [None, Some("2025-03-26"), Some(" 2025-03-26 ")] {
+            assert!(batch_allowed(&version(ok)).is_ok(), "{ok:?}");
+        }
+        for (v, says) in [
+            ("2025-06-18", "batches are not supported"),
+            ("2025-11-25", "batches are not supported"),
+            ("2026-07-28", "batches are not supported"),
+            ("2024-11-05", "unsupported MCP-Protocol-Version"),
+            ("", "unsupported MCP-Protocol-Version"),
+        ] {
+            let e = batch_allowed(&version(Some(v))).unwrap_err();
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, INVALID_REQUEST)
+            );
+            assert!(e.message.starts_with(says), "{v}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn only_known_version_headers_pass() {
+        for v in LEGACY_VERSIONS.iter().chain(MODERN_VERSIONS) {
+            assert!(check_version_header(&version(Some(v))).is_ok(), "{v}");
+        }
+        assert!(check_version_header(&version(None)).is_ok());
+        for v in ["2099-01-01", "invalid", "2025-06-18,2025-03-26"] {
+            assert!(check_version_header(&version(Some(v))).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn a_batch_is_told_by_its_first_non_whitespace_byte() {
+        let (status, v) = serve(
+            &version(None),
+            " \r\n\t[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]",
+        );
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v, json!([{"jsonrpc":"2.0","id":1,"result":{}}]));
+        // A string holding a bracket is a (non-object) message, not a batch.
+        let (status, v) = serve(&version(None), "\"[\"");
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error"]["code"], INVALID_REQUEST);
+    }
+
+    #[test]
+    fn a_batch_over_max_batch_is_one_invalid_request() {
+        let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        let body = |n: usize| format!("[{}]", vec![ping; n].join(","));
+        let (status, v) = serve(&version(None), &body(MAX_BATCH));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v.as_array().unwrap().len(), MAX_BATCH);
+        let (status, v) = serve(&version(None), &body(MAX_BATCH + 1));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error"]["code"], INVALID_REQUEST);
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100"));
+    }
+
+    #[test]
+    fn a_malformed_batch_is_one_parse_error() {
+        for body in ["[", "[{\"jsonrpc\":\"2.0\"},", "[1] x"] {
+            let (status, v) = serve(&version(None), body);
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(v["error"]["code"], PARSE_ERROR, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_response_under_an_unsupported_version_is_refused() {
+        let response = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+        let (status, v) = serve(&version(Some("2099-01-01")), response);
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error"]["code"], INVALID_REQUEST);
+        for ok in [None, Some("2025-06-18")] {
+            assert_eq!(
+                serve(&version(ok), response),
+                (StatusCode::ACCEPTED, Value::Null)
+            );
+        }
+    }
 }
