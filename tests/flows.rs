@@ -445,14 +445,7 @@ async fn mcp_serves_batches_to_a_2025_03_26_client() {
     assert_eq!(status, 200);
     assert_eq!(body["result"]["protocolVersion"], "2025-03-26");
     let batch = |version: Option<&str>, body: Value| {
-        let mut req = s
-            .post(INTERNAL, "/mcp")
-            .bearer_auth(at)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body);
-        if let Some(v) = version {
-            req = req.header("mcp-protocol-version", v);
-        }
+        let req = s.mcp_post(INTERNAL, at, version, &body);
         async move {
             let r = req.send().await.unwrap();
             let status = r.status().as_u16();

@@ -2341,17 +2341,7 @@ async fn mcp_refuses_batches_it_cannot_serve_and_unsupported_versions_on_every_p
     let (_, tokens) = s.public_flow(INTERNAL, LOOPBACK_CB).await;
     let at = access_token(&tokens);
     let ping = json!({"jsonrpc":"2.0","id":1,"method":"ping"});
-    let post = |version: Option<&str>, body: Value| {
-        let mut req = s
-            .post(INTERNAL, "/mcp")
-            .bearer_auth(at)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body);
-        if let Some(v) = version {
-            req = req.header("mcp-protocol-version", v);
-        }
-        send(req)
-    };
+    let post = |version: Option<&str>, body: Value| send(s.mcp_post(INTERNAL, at, version, &body));
     let cases: Vec<(&str, Option<&str>, Value, &str)> = vec![
         // JSON-RPC 2.0 §6: one error object, not an array.
         ("empty batch", None, json!([]), "at least one message"),

@@ -308,6 +308,26 @@ impl Server {
         body
     }
 
+    /// A JSON-RPC POST to `/mcp` with the token and, when given, an
+    /// `MCP-Protocol-Version` header, ready to send.
+    pub fn mcp_post(
+        &self,
+        host: &str,
+        token: &str,
+        version: Option<&str>,
+        body: &Value,
+    ) -> reqwest::RequestBuilder {
+        let req = self
+            .post(host, "/mcp")
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .json(body);
+        match version {
+            Some(v) => req.header("mcp-protocol-version", v),
+            None => req,
+        }
+    }
+
     /// A JSON-RPC call to `/mcp`; returns (status, headers, body).
     pub async fn mcp(
         &self,
