@@ -203,7 +203,8 @@ pub struct Expected {
 
 /// Checks `token` against `keys` and `expected` at `now`: signature first,
 /// then the claims. `email` is the (lowercased) email of the identity
-/// headers; `allowed_domains` are lowercased.
+/// headers; `allowed_domains` are lowercased. Returns the token's `sub`:
+/// the person's stable id, as verified as the email.
 pub fn check(
     expected: &Expected,
     keys: &Jwks,
@@ -211,7 +212,7 @@ pub fn check(
     email: Option<&str>,
     allowed_domains: &[String],
     now: u64,
-) -> Result<(), IdentityError> {
+) -> Result<String, IdentityError> {
     let bad = |e: IdTokenError| IdentityError::IdToken(e);
     // 1. The compact JWS and its signature.
     let mut parts = token.split('.');
@@ -289,6 +290,11 @@ pub fn check(
             return Err(bad(IdTokenError::NotYetValid));
         }
     }
+    // OIDC Core §2: `sub` is required, a non-empty string.
+    let sub = match claims.get("sub").and_then(Value::as_str) {
+        Some(sub) if !sub.is_empty() && sub.len() <= 255 => sub.to_owned(),
+        _ => return Err(bad(IdTokenError::Claim("sub"))),
+    };
     if claims.get("email_verified") != Some(&Value::Bool(true)) {
         return Err(bad(IdTokenError::EmailNotVerified));
     }
@@ -320,7 +326,7 @@ pub fn check(
         }
         Some(_) => return Err(bad(IdTokenError::Claim("hd"))),
     }
-    Ok(())
+    Ok(sub)
 }
 
 /// A NumericDate claim as whole seconds (fractions are cut).
@@ -459,15 +465,16 @@ impl IdTokenVerifier {
         self.keys.store(Some(Arc::new(keys)));
     }
 
-    /// Checks the ID token in `headers` for the identity-header `email`.
-    /// Never blocks: an unknown kid only wakes the refresher.
+    /// Checks the ID token in `headers` for the identity-header `email`
+    /// and returns its `sub`. Never blocks: an unknown kid only wakes the
+    /// refresher.
     pub fn verify(
         &self,
         headers: &HeaderMap,
         email: Option<&str>,
         allowed_domains: &[String],
         now: u64,
-    ) -> Result<(), IdentityError> {
+    ) -> Result<String, IdentityError> {
         let token = self.token(headers)?;
         let Some(keys) = self.keys.load_full() else {
             tracing::error!(jwks = %self.source, "ID token not checked: the issuer's JWKS is not loaded; sign-ins are refused until it is");
@@ -763,7 +770,7 @@ mod tests {
         )
     }
 
-    fn run(token: &str) -> Result<(), IdentityError> {
+    fn run(token: &str) -> Result<String, IdentityError> {
         check(
             &expected(),
             &jwks(),
@@ -780,7 +787,7 @@ mod tests {
         sign(&c)
     }
 
-    fn refused(r: Result<(), IdentityError>) -> IdTokenError {
+    fn refused(r: Result<String, IdentityError>) -> IdTokenError {
         match r {
             Err(IdentityError::IdToken(e)) => e,
             other => panic!("expected an ID-token refusal, got {other:?}"),
@@ -789,7 +796,7 @@ mod tests {
 
     #[test]
     fn a_good_token_passes() {
-        run(&sign(&claims())).unwrap();
+        assert_eq!(run(&sign(&claims())).unwrap(), "1234567890");
         // The bare issuer, an audience array, no azp, fractional dates.
         run(&with(|c| {
             c["iss"] = json!("accounts.google.com");
@@ -1096,7 +1103,7 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             match v.verify(&other_fresh, Some("alice@example.com"), &domains, now) {
-                Ok(()) => break,
+                Ok(_) => break,
                 Err(e) if std::time::Instant::now() < deadline => {
                     let _ = e;
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1138,6 +1145,28 @@ mod tests {
         h.insert("x-forwarded-email", "alice@example.com".parse().unwrap());
         let id = super::super::from_proxy(&s, peer, &h).unwrap();
         assert_eq!(id.email, "alice@example.com");
+        assert_eq!(id.subject, "1234567890");
+        // The subject is the verified token's, not the user header's: that
+        // header is no more proven than the email header was.
+        h.insert("x-forwarded-user", "999-someone-else".parse().unwrap());
+        let id = super::super::from_proxy(&s, peer, &h).unwrap();
+        assert_eq!(id.subject, "1234567890");
+        for sub in [json!(""), json!(42), json!("x".repeat(256))] {
+            let mut h = header(&fresh(&|c| c["sub"] = sub.clone()));
+            h.insert("x-forwarded-email", "alice@example.com".parse().unwrap());
+            assert_eq!(
+                super::super::from_proxy(&s, peer, &h),
+                Err(IdentityError::IdToken(IdTokenError::Claim("sub")))
+            );
+        }
+        let mut h = header(&fresh(&|c| {
+            c.as_object_mut().unwrap().remove("sub");
+        }));
+        h.insert("x-forwarded-email", "alice@example.com".parse().unwrap());
+        assert_eq!(
+            super::super::from_proxy(&s, peer, &h),
+            Err(IdentityError::IdToken(IdTokenError::Claim("sub")))
+        );
 
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-email", "alice@example.com".parse().unwrap());

@@ -105,14 +105,18 @@ pub fn from_proxy(
         _ => return Err(IdentityError::Missing),
     };
     let email = checked_email(settings, email)?;
-    if let Some(verifier) = &settings.id_token {
-        verifier.verify(
+    // With the ID token checked, the subject is the token's `sub`: the
+    // user header is as unproven as the email header was, and a token's
+    // `sub` is what resource servers and the deny file key on.
+    let verified_sub = match &settings.id_token {
+        Some(verifier) => Some(verifier.verify(
             headers,
             Some(&email),
             &settings.allowed_domains,
             crate::keys::unix_now(),
-        )?;
-    }
+        )?),
+        None => None,
+    };
     let groups = match single(headers, &settings.groups_header, "groups")? {
         Some(g) => g
             .split(',')
@@ -123,7 +127,7 @@ pub fn from_proxy(
         None => Vec::new(),
     };
     Ok(Identity {
-        subject: user.unwrap_or(&email).to_owned(),
+        subject: verified_sub.unwrap_or_else(|| user.unwrap_or(&email).to_owned()),
         email,
         groups,
     })
