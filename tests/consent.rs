@@ -163,15 +163,20 @@ async fn post_authorize(s: &Server, host: &str, form: &[(String, String)], email
 
 /// Registers a public client on the internal host named `name`.
 async fn register(s: &Server, name: Option<&str>) -> String {
+    register_on(s, INTERNAL, CB, name).await
+}
+
+/// Registers a public client for `redirect_uri` on `host`, named `name`.
+async fn register_on(s: &Server, host: &str, redirect_uri: &str, name: Option<&str>) -> String {
     let mut body = serde_json::json!({
-        "redirect_uris": [CB],
+        "redirect_uris": [redirect_uri],
         "grant_types": ["authorization_code", "refresh_token"],
         "token_endpoint_auth_method": "none",
     });
     if let Some(n) = name {
         body["client_name"] = n.into();
     }
-    let (status, body) = s.register(INTERNAL, body).await;
+    let (status, body) = s.register(host, body).await;
     assert_eq!(status, 201, "{body}");
     body["client_id"].as_str().unwrap().to_owned()
 }
@@ -223,14 +228,16 @@ fn cookie_pair(set_cookie: &str) -> &str {
 #[tokio::test]
 async fn a_dynamic_client_asks_once_then_the_allow_is_remembered() {
     let s = start("dynamic-clients");
-    let client_id = register(&s, Some(EVIL_NAME)).await;
-    let params = authorize_params(&client_id, CB, "st-1");
+    // A cloud client: its https callback is its own, so an Allow may be
+    // remembered (RFC 8252 §8.6; loopback clients are asked every time).
+    let client_id = register_on(&s, PUBLIC, CLAUDE_CALLBACK, Some(EVIL_NAME)).await;
+    let params = authorize_params(&client_id, CLAUDE_CALLBACK, "st-1");
 
     // The page: who asks (escaped, labelled as a claim), where the answer
     // goes, who is signed in; no code; no framing; no scripts.
-    let page = get_authorize(&s, INTERNAL, &params, ALICE, None).await;
+    let page = get_authorize(&s, PUBLIC, &params, ALICE, None).await;
     assert_eq!(page.status, 200, "{}", page.text);
-    assert_page_headers(&page, "http://127.0.0.1:33418");
+    assert_page_headers(&page, "https://claude.ai");
     page.no_code("page");
     assert!(page.header("location").is_none());
     assert!(!page.text.contains("<script"), "{}", page.text);
@@ -241,7 +248,8 @@ async fn a_dynamic_client_asks_once_then_the_allow_is_remembered() {
         "{}",
         page.text
     );
-    assert!(page.text.contains("127.0.0.1:33418"), "{}", page.text);
+    assert!(page.text.contains("claude.ai"), "{}", page.text);
+    assert!(page.text.contains("stay connected"), "{}", page.text);
     assert!(page.text.contains(ALICE));
     assert!(page
         .text
@@ -254,16 +262,10 @@ async fn a_dynamic_client_asks_once_then_the_allow_is_remembered() {
     }
 
     // Allow: 303 with code, state, iss and a remember-cookie.
-    let a = post_authorize(
-        &s,
-        INTERNAL,
-        &with(&fields, "consent", Some("allow")),
-        ALICE,
-    )
-    .await;
+    let a = post_authorize(&s, PUBLIC, &with(&fields, "consent", Some("allow")), ALICE).await;
     assert_eq!(a.status, 303, "{}", a.text);
     assert_eq!(a.header("cache-control"), Some("no-store"));
-    let code = code_of(&a, CB, "st-1", INTERNAL);
+    let code = code_of(&a, CLAUDE_CALLBACK, "st-1", PUBLIC);
     let set_cookie = a
         .header("set-cookie")
         .expect("a remember-cookie")
@@ -281,17 +283,17 @@ async fn a_dynamic_client_asks_once_then_the_allow_is_remembered() {
         );
     }
     assert!(set_cookie.starts_with("mcpgate_consent_"), "{set_cookie}");
-    let tokens = s.exchange(INTERNAL, &client_id, &code, CB).await;
+    let tokens = s.exchange(PUBLIC, &client_id, &code, CLAUDE_CALLBACK).await;
     assert_eq!(tokens["scope"], "mcp offline_access");
-    let (status, who) = s.whoami(INTERNAL, access_token(&tokens)).await;
+    let (status, who) = s.whoami(PUBLIC, access_token(&tokens)).await;
     assert_eq!(status, 200, "{who}");
     assert_eq!(who["result"]["structuredContent"]["email"], ALICE);
 
     // Later, with the cookie (among others, over two headers): no page.
     let cookie = cookie_pair(&set_cookie);
-    let params2 = authorize_params(&client_id, CB, "st-2");
+    let params2 = authorize_params(&client_id, CLAUDE_CALLBACK, "st-2");
     let mut req = s
-        .get(INTERNAL, "/oauth/authorize")
+        .get(PUBLIC, "/oauth/authorize")
         .query(&params2)
         .header("x-forwarded-email", ALICE)
         .header(
@@ -302,27 +304,27 @@ async fn a_dynamic_client_asks_once_then_the_allow_is_remembered() {
     req = req.header("accept", "text/html");
     let again = send(req).await;
     assert_eq!(again.status, 302, "{}", again.text);
-    let code = code_of(&again, CB, "st-2", INTERNAL);
-    s.exchange(INTERNAL, &client_id, &code, CB).await;
+    let code = code_of(&again, CLAUDE_CALLBACK, "st-2", PUBLIC);
+    s.exchange(PUBLIC, &client_id, &code, CLAUDE_CALLBACK).await;
 
     // The cookie is Alice's: Bob is asked.
-    let bob = get_authorize(&s, INTERNAL, &params2, BOB, Some(cookie)).await;
+    let bob = get_authorize(&s, PUBLIC, &params2, BOB, Some(cookie)).await;
     assert_eq!(bob.status, 200, "{}", bob.text);
     bob.no_code("bob with alice's cookie");
     // And it is this client's: another client is asked.
-    let other = register(&s, None).await;
-    let other_params = authorize_params(&other, CB, "st-3");
+    let other = register_on(&s, PUBLIC, CLAUDE_CALLBACK, None).await;
+    let other_params = authorize_params(&other, CLAUDE_CALLBACK, "st-3");
     let renamed = cookie.replacen(
         &cookie[..cookie.find('=').unwrap()],
         &format!("mcpgate_consent_{}", &client_binding_of(&other)[..16]),
         1,
     );
-    let a = get_authorize(&s, INTERNAL, &other_params, ALICE, Some(&renamed)).await;
+    let a = get_authorize(&s, PUBLIC, &other_params, ALICE, Some(&renamed)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert!(a.text.contains("An unnamed client"), "{}", a.text);
     // A tampered cookie is ignored, not an error.
     let tampered = format!("{}x", cookie);
-    let a = get_authorize(&s, INTERNAL, &params2, ALICE, Some(&tampered)).await;
+    let a = get_authorize(&s, PUBLIC, &params2, ALICE, Some(&tampered)).await;
     assert_eq!(a.status, 200, "{}", a.text);
 
     // Nothing secret reached the log: no csrf token, cookie or code.
@@ -333,6 +335,61 @@ async fn a_dynamic_client_asks_once_then_the_allow_is_remembered() {
         assert!(!log.contains(secret), "{what} in the log:\n{log}");
     }
     assert!(log.contains("consent page shown"), "{log}");
+}
+
+/// RFC 8252 §8.6: a loopback redirect URI does not prove which program
+/// asks (any process can listen on a port and send the same public
+/// client_id), so an Allow for one is never remembered: each sign-in asks.
+#[tokio::test]
+async fn a_loopback_client_is_asked_every_time() {
+    let s = start("dynamic-clients");
+    let client_id = register(&s, Some("Claude Code")).await;
+    for (round, port) in [(1, 33418), (2, 51234)] {
+        let cb = format!("http://127.0.0.1:{port}/callback");
+        let state = format!("st-{round}");
+        let params = authorize_params(&client_id, &cb, &state);
+        let fields = consent_page(&s, INTERNAL, &params, ALICE).await;
+        let a = post_authorize(
+            &s,
+            INTERNAL,
+            &with(&fields, "consent", Some("allow")),
+            ALICE,
+        )
+        .await;
+        assert_eq!(a.status, 303, "{}", a.text);
+        code_of(&a, &cb, &state, INTERNAL);
+        assert!(
+            a.header("set-cookie").is_none(),
+            "round {round}: a remember-cookie"
+        );
+    }
+}
+
+/// The page says the client can stay connected exactly when it will get a
+/// refresh token: when it registered the grant, whatever scope it asks.
+#[tokio::test]
+async fn the_page_says_stay_connected_only_when_a_refresh_token_follows() {
+    let s = start("dynamic-clients");
+    let refreshing = register(&s, None).await;
+    let mut params = authorize_params(&refreshing, CB, "st");
+    params.retain(|(k, _)| k != "scope");
+    let page = get_authorize(&s, INTERNAL, &params, ALICE, None).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("stay connected"), "{}", page.text);
+
+    let (status, body) = s
+        .register(
+            INTERNAL,
+            serde_json::json!({"redirect_uris": [CB], "token_endpoint_auth_method": "none"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let code_only = body["client_id"].as_str().unwrap();
+    // It asks for offline_access; it will not get a refresh token.
+    let params = authorize_params(code_only, CB, "st");
+    let page = get_authorize(&s, INTERNAL, &params, ALICE, None).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(!page.text.contains("stay connected"), "{}", page.text);
 }
 
 /// `tokens::grants::client_binding`, recomputed.
@@ -663,7 +720,8 @@ dir = "{}"
     let a = send(s.post(DEV, "/oauth/authorize").form(&forged)).await;
     assert_eq!(a.status, 400, "{}", a.text);
 
-    // 4. Allow: 303 with a code; the cookie is not Secure on http.
+    // 4. Allow: 303 with a code, and no remember-cookie: the answer goes
+    //    to a loopback URI (RFC 8252 §8.6).
     let a = send(
         s.post(DEV, "/oauth/authorize")
             .form(&with(&fields, "consent", Some("allow"))),
@@ -677,19 +735,15 @@ dir = "{}"
         Some("http://127.0.0.1:8080")
     );
     let code = query_param(loc, "code").expect("a code");
-    let set_cookie = a.header("set-cookie").unwrap().to_owned();
-    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
-    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(a.header("set-cookie").is_none());
     s.exchange(DEV, &client_id, &code, CB).await;
 
-    // 5. Next time: sign in, and the cookie skips the page (303 from the
-    //    sign-in POST).
+    // 5. Next time: sign in, and the consent page again.
     let a = send(
         s.post(DEV, "/oauth/authorize")
-            .header("cookie", cookie_pair(&set_cookie))
             .form(&with(&sign_in, "state", Some("dv2"))),
     )
     .await;
-    assert_eq!(a.status, 303, "{}", a.text);
-    assert!(query_param(a.location(), "code").is_some());
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.no_code("second dev sign-in");
 }

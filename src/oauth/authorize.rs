@@ -273,14 +273,18 @@ fn authorize(
         match Answer::parse(answer) {
             Some(Answer::Allow) => {
                 tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent allowed");
-                remember = consent::remember_cookie(
-                    &ring,
-                    &binding,
-                    &identity.email,
-                    settings.identity.consent_ttl,
-                    &site.issuer,
-                    now,
-                );
+                remember = consent::may_remember(redirect_uri)
+                    .then(|| {
+                        consent::remember_cookie(
+                            &ring,
+                            &binding,
+                            &identity.email,
+                            settings.identity.consent_ttl,
+                            &site.issuer,
+                            now,
+                        )
+                    })
+                    .flatten();
             }
             Some(Answer::Deny) => {
                 tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent denied");
@@ -296,7 +300,8 @@ fn authorize(
             }
         }
     } else if consent::required(settings.identity.consent, &client)
-        && !consent::remembered(&ring, headers, &binding, &identity.email, now)
+        && !(consent::may_remember(redirect_uri)
+            && consent::remembered(&ring, headers, &binding, &identity.email, now))
     {
         let csrf = bound.csrf_token(&ring, now);
         tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent page shown");
@@ -305,7 +310,7 @@ fn authorize(
             redirect_uri,
             issuer: &site.issuer,
             email: &identity.email,
-            scope: &scope,
+            stays_connected: offline,
             params,
             csrf: &csrf,
         });

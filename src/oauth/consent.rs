@@ -13,7 +13,8 @@
 //!   POST is validated exactly like the GET, then the token must match.
 //! - An Allow is remembered per client in a sealed, `HttpOnly` cookie
 //!   ([`ConsentRemembered`]) bound to the client and the person, for
-//!   `identity.consent_ttl`.
+//!   `identity.consent_ttl`, except when the answer goes to a loopback
+//!   redirect URI ([`may_remember`]).
 //!
 //! The page runs no script. Its CSP adds the redirect URI's origin to
 //! `form-action`, because browsers apply `form-action` to the redirect
@@ -171,6 +172,17 @@ pub fn request_hash(issuer: &str, params: &Params<'_>) -> String {
         &ring::digest::SHA256,
         input.as_bytes(),
     ))
+}
+
+/// Whether an Allow for an answer sent to `redirect_uri` may be
+/// remembered. RFC 8252 §8.6: unless the client's identity can be assured,
+/// a request is handled as if nothing had been approved before. A loopback
+/// redirect URI (any port, RFC 8252 §7.3) proves nothing: any program on
+/// the machine can listen there with the same public client_id and drive
+/// the browser, where a remembered Allow would hand it a code with no one
+/// looking. An `https` redirect URI is the client's own.
+pub fn may_remember(redirect_uri: &str) -> bool {
+    !super::redirect::is_loopback(redirect_uri)
 }
 
 /// The name of the remember-cookie of the client with `client_binding`.
@@ -390,8 +402,8 @@ pub struct Page<'a> {
     pub redirect_uri: &'a str,
     pub issuer: &'a str,
     pub email: &'a str,
-    /// The scope the code would grant.
-    pub scope: &'a str,
+    /// The client will get a refresh token: it can stay connected.
+    pub stays_connected: bool,
     /// The authorize request, re-posted as hidden fields.
     pub params: &'a Params<'a>,
     pub csrf: &'a str,
@@ -406,7 +418,7 @@ pub fn page(p: &Page<'_>) -> Resp {
             .chain(std::iter::once((CSRF_FIELD, p.csrf))),
     );
     let target = escape_html(&redirect_label(p.redirect_uri));
-    let offline = if p.scope.split(' ').any(|s| s == "offline_access") {
+    let offline = if p.stays_connected {
         "<li>stay connected without asking you again, until the access expires or is revoked</li>"
     } else {
         ""
