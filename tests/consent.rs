@@ -703,8 +703,36 @@ dir = "{}"
     assert_page_headers(&a, "http://127.0.0.1:33418");
     let sign_in = with(&a.form_fields(), "mcpgate_dev_email", Some(ALICE));
 
-    // 2. The consent page, carrying the email.
-    let a = send(s.post(DEV, "/oauth/authorize").form(&sign_in)).await;
+    // Login CSRF: the email in a link, or posted from another site (or a
+    // sandboxed page), signs no one in.
+    let a = send(s.get(DEV, "/oauth/authorize").query(&sign_in)).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.no_code("dev email in a link");
+    assert!(a.text.contains("Dev sign-in"), "{}", a.text);
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let a = send(
+            s.post(DEV, "/oauth/authorize")
+                .header(name, value)
+                .form(&sign_in),
+        )
+        .await;
+        assert_eq!(a.status, 403, "{name}: {value}: {}", a.text);
+        a.no_code("cross-site dev sign-in");
+    }
+
+    // 2. The consent page, carrying the email (the form's own POST).
+    let a = send(
+        s.post(DEV, "/oauth/authorize")
+            .header("origin", format!("http://{DEV}"))
+            .header("sec-fetch-site", "same-origin")
+            .form(&sign_in),
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", a.text);
     a.no_code("dev consent page");
     assert!(a.text.contains("calls itself <strong>“Dev app”</strong>"));

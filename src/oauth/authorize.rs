@@ -218,7 +218,19 @@ fn authorize(
                     wants_html,
                 );
             }
-            match params.get(DEV_EMAIL_FIELD) {
+            // Only the form's own POST signs in: a link or another site's
+            // form could otherwise sign the browser in as anyone and, with
+            // no consent to ask, send a code on (login CSRF).
+            match params.get(DEV_EMAIL_FIELD).filter(|_| post) {
+                Some(_) if !consent::posted_from(headers, &site.issuer) => {
+                    return page_error(
+                        OAuthError::new(
+                            ErrorCode::AccessDenied,
+                            "the dev sign-in form must be sent from its own page",
+                        ),
+                        wants_html,
+                    )
+                }
                 Some(email) => identity::from_dev_form(&settings.identity, email),
                 None => return dev_sign_in_form(ctx, params, &client, redirect_uri),
             }

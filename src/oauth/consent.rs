@@ -286,6 +286,20 @@ pub fn cookie_values<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h str> {
     out
 }
 
+/// Whether a form POST was sent from a page of `issuer` (login CSRF, RFC
+/// 6749 §10.12): by `Sec-Fetch-Site` when the browser sends it, else by
+/// `Origin` (every current browser sends one on a form POST). A request
+/// with neither comes from no browser form, so no other site can forge it.
+pub fn posted_from(headers: &HeaderMap, issuer: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(o) => o.as_bytes().eq_ignore_ascii_case(issuer.as_bytes()),
+    }
+}
+
 /// A 302 turned into a 303: the answer to a form POST, which the browser
 /// must follow with a GET.
 pub fn see_other(mut r: Resp) -> Resp {
