@@ -337,6 +337,50 @@ async fn a_dynamic_client_asks_once_then_the_allow_is_remembered() {
     assert!(log.contains("consent page shown"), "{log}");
 }
 
+/// One remember-cookie per allowed client would, past ~50 clients, push
+/// the `Cookie` header over the header limit and lock the browser out of
+/// every sign-in; the oldest are expired beyond 16.
+#[tokio::test]
+async fn a_browser_keeps_at_most_sixteen_remember_cookies() {
+    let s = start("dynamic-clients");
+    let mut jar: Vec<String> = Vec::new();
+    for i in 0..17 {
+        let client_id = register_on(&s, PUBLIC, CLAUDE_CALLBACK, None).await;
+        let params = authorize_params(&client_id, CLAUDE_CALLBACK, "st");
+        let fields = consent_page(&s, PUBLIC, &params, ALICE).await;
+        let mut req = s
+            .post(PUBLIC, "/oauth/authorize")
+            .header("x-forwarded-email", ALICE)
+            .form(&with(&fields, "consent", Some("allow")));
+        if !jar.is_empty() {
+            req = req.header("cookie", jar.join("; "));
+        }
+        let a = send(req).await;
+        assert_eq!(a.status, 303, "{}", a.text);
+        let set: Vec<&str> = a
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        if i < 16 {
+            assert_eq!(set.len(), 1, "allow {i}: {set:?}");
+        } else {
+            // The 17th: its own cookie, and one of the earlier ones
+            // expired (the oldest; here all were set in the same second).
+            assert_eq!(set.len(), 2, "{set:?}");
+            let (name, rest) = set[1].split_once('=').unwrap();
+            assert!(rest.starts_with("; Max-Age=0;"), "{set:?}");
+            assert!(
+                jar.iter().any(|c| c.starts_with(&format!("{name}="))),
+                "{set:?}"
+            );
+            assert!(!set[0].starts_with(&format!("{name}=")), "{set:?}");
+        }
+        jar.push(cookie_pair(set[0]).to_owned());
+    }
+}
+
 /// RFC 8252 §8.6: a loopback redirect URI does not prove which program
 /// asks (any process can listen on a port and send the same public
 /// client_id), so an Allow for one is never remembered: each sign-in asks.

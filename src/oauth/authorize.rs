@@ -296,7 +296,13 @@ fn authorize(
                             now,
                         )
                     })
-                    .flatten();
+                    .flatten()
+                    .map(|cookie| {
+                        let name = consent::cookie_name(&binding);
+                        let expired =
+                            consent::expire_oldest(&ring, headers, &name, &site.issuer, now);
+                        (cookie, expired)
+                    });
             }
             Some(Answer::Deny) => {
                 tracing::info!(client = client.name().unwrap_or("-"), email = %identity.email, "consent denied");
@@ -368,8 +374,12 @@ fn authorize(
     // RFC 9207 §2: `iss` is exactly the metadata's issuer.
     q.push(("iss", &site.issuer));
     let mut r = respond(response::found(&append_query(redirect_uri, &q)));
-    if let Some(cookie) = remember {
-        r.headers_mut().insert(http::header::SET_COOKIE, cookie);
+    if let Some((cookie, expired)) = remember {
+        let h = r.headers_mut();
+        h.insert(http::header::SET_COOKIE, cookie);
+        for old in expired {
+            h.append(http::header::SET_COOKIE, old);
+        }
     }
     r
 }

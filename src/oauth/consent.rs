@@ -213,15 +213,11 @@ pub fn remember_cookie(
         exp: now + ttl,
     };
     let sealed = sealed::seal(ring, &value, now);
-    let secure = if issuer.starts_with("http://") {
-        ""
-    } else {
-        "; Secure"
-    };
     HeaderValue::from_str(&format!(
-        "{}={}; Max-Age={ttl}; Path=/oauth/; HttpOnly; SameSite=Lax{secure}",
+        "{}={}; Max-Age={ttl}; Path=/oauth/; HttpOnly; SameSite=Lax{}",
         cookie_name(client_binding),
-        sealed.as_str()
+        sealed.as_str(),
+        secure_attribute(issuer)
     ))
     .ok()
 }
@@ -253,37 +249,93 @@ pub fn remembered(
 /// headers), looking at no more than [`MAX_COOKIE_BYTES`] in all. Values
 /// that are not visible ASCII are skipped.
 pub fn cookie_values<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h str> {
-    let mut out = Vec::new();
+    cookies(headers)
+        .filter(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Every `name=value` cookie pair in `headers`, within
+/// [`MAX_COOKIE_BYTES`] in all, values unquoted; pairs whose name or value
+/// is not visible ASCII are skipped.
+fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     let mut budget = MAX_COOKIE_BYTES;
-    for h in headers.get_all(header::COOKIE) {
-        let bytes = h.as_bytes();
-        let bytes = &bytes[..bytes.len().min(budget)];
-        budget -= bytes.len();
-        for pair in bytes.split(|b| *b == b';') {
-            let pair = pair.trim_ascii();
-            let Some(eq) = pair.iter().position(|b| *b == b'=') else {
-                continue;
-            };
-            let (n, v) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
-            if n != name.as_bytes() {
-                continue;
+    headers
+        .get_all(header::COOKIE)
+        .into_iter()
+        .map_while(move |h| {
+            let bytes = h.as_bytes();
+            if budget == 0 {
+                return None;
             }
+            let bytes = &bytes[..bytes.len().min(budget)];
+            budget -= bytes.len();
+            Some(bytes)
+        })
+        .flat_map(|bytes| bytes.split(|b| *b == b';'))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            let (n, v) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
             let v = v
                 .strip_prefix(b"\"")
                 .and_then(|v| v.strip_suffix(b"\""))
                 .unwrap_or(v);
-            if v.is_empty() || !v.iter().all(|b| (0x21..=0x7e).contains(b)) {
-                continue;
+            let visible = |s: &[u8]| !s.is_empty() && s.iter().all(|b| (0x21..=0x7e).contains(b));
+            if !visible(n) || !visible(v) {
+                return None;
             }
-            if let Ok(s) = std::str::from_utf8(v) {
-                out.push(s);
-            }
-        }
-        if budget == 0 {
-            break;
-        }
+            Some((std::str::from_utf8(n).ok()?, std::str::from_utf8(v).ok()?))
+        })
+}
+
+/// Remember-cookies one browser keeps at most. Each is ~300 bytes on every
+/// `/oauth/` request: without a bound, a person who allowed many cloud
+/// clients would send a `Cookie` header past the server's (or a proxy's)
+/// header limit and be refused every sign-in until the cookies expired.
+pub const MAX_REMEMBERED: usize = 16;
+
+/// `Set-Cookie` values expiring this browser's oldest remember-cookies, so
+/// that with the one named `keeping` (being set) at most
+/// [`MAX_REMEMBERED`] remain. Cookies that no longer open (expired, from a
+/// retired key, tampered) go first, then the oldest Allows.
+pub fn expire_oldest(
+    ring: &KeyRing,
+    headers: &HeaderMap,
+    keeping: &str,
+    issuer: &str,
+    now: u64,
+) -> Vec<HeaderValue> {
+    let mut others: Vec<(u64, &str)> = cookies(headers)
+        .filter(|(n, _)| n.starts_with(COOKIE_PREFIX) && *n != keeping)
+        .map(|(n, v)| {
+            let iat = sealed::open::<ConsentRemembered>(ring, v, now).map_or(0, |c| c.iat);
+            (iat, n)
+        })
+        .collect();
+    others.sort_unstable();
+    let surplus = (others.len() + 1).saturating_sub(MAX_REMEMBERED);
+    others
+        .iter()
+        .take(surplus)
+        .filter_map(|(_, name)| {
+            HeaderValue::from_str(&format!(
+                "{name}=; Max-Age=0; Path=/oauth/; HttpOnly; SameSite=Lax{}",
+                secure_attribute(issuer)
+            ))
+            .ok()
+        })
+        .collect()
+}
+
+/// `; Secure` unless the issuer is `http://` (a loopback dev server, where
+/// a browser would drop a Secure cookie).
+fn secure_attribute(issuer: &str) -> &'static str {
+    if issuer.starts_with("http://") {
+        ""
+    } else {
+        "; Secure"
     }
-    out
 }
 
 /// Whether a form POST was sent from a page of `issuer` (login CSRF, RFC
@@ -498,6 +550,67 @@ mod tests {
             "p".repeat(MAX_COOKIE_BYTES)
         );
         assert!(cookie_values(&headers(&[&big]), "mcpgate_consent_x").is_empty());
+    }
+
+    #[test]
+    fn the_oldest_remember_cookies_are_expired_beyond_the_bound() {
+        let ring = ring();
+        let pair = |binding: &str, iat: u64| {
+            let v = remember_cookie(
+                &ring,
+                binding,
+                "alice@example.com",
+                Duration::from_secs(10_000),
+                "https://mcp.example.com",
+                iat,
+            )
+            .unwrap();
+            v.to_str().unwrap().split(';').next().unwrap().to_owned()
+        };
+        // Up to the bound, with the one being set, nothing goes.
+        let some: Vec<String> = (0..MAX_REMEMBERED - 1)
+            .map(|i| pair(&format!("client{i:02}AAAAAAAAAAAAAA"), 100 + i as u64))
+            .collect();
+        let refs: Vec<&str> = some.iter().map(String::as_str).collect();
+        let h = headers(&[&refs.join("; ")]);
+        assert!(expire_oldest(&ring, &h, "mcpgate_consent_new", "https://x", 200).is_empty());
+        // Three more and a junk one: the junk and the three oldest go.
+        let mut more = some.clone();
+        for i in MAX_REMEMBERED - 1..MAX_REMEMBERED + 2 {
+            more.push(pair(&format!("client{i:02}AAAAAAAAAAAAAA"), 100 + i as u64));
+        }
+        more.push("mcpgate_consent_junkjunkjunkjunk=garbage".into());
+        let refs: Vec<&str> = more.iter().map(String::as_str).collect();
+        // Over two headers, with other cookies between.
+        let (a, b) = refs.split_at(7);
+        let h = headers(&[&a.join("; "), &format!("theme=dark; {}", b.join("; "))]);
+        let expired: Vec<String> =
+            expire_oldest(&ring, &h, "mcpgate_consent_new", "https://x", 200)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+        assert_eq!(
+            expired,
+            [
+                "mcpgate_consent_junkjunkjunkjunk=; Max-Age=0; Path=/oauth/; HttpOnly; SameSite=Lax; Secure",
+                "mcpgate_consent_client00AAAAAAAA=; Max-Age=0; Path=/oauth/; HttpOnly; SameSite=Lax; Secure",
+                "mcpgate_consent_client01AAAAAAAA=; Max-Age=0; Path=/oauth/; HttpOnly; SameSite=Lax; Secure",
+                "mcpgate_consent_client02AAAAAAAA=; Max-Age=0; Path=/oauth/; HttpOnly; SameSite=Lax; Secure",
+            ]
+        );
+        // The cookie being set is never among them, and http keeps no Secure.
+        let expired = expire_oldest(
+            &ring,
+            &h,
+            "mcpgate_consent_client00AAAAAAAA",
+            "http://x",
+            200,
+        );
+        assert_eq!(expired.len(), 3);
+        assert!(expired.iter().all(|v| {
+            let v = v.to_str().unwrap();
+            !v.starts_with("mcpgate_consent_client00") && !v.contains("Secure")
+        }));
     }
 
     #[test]
