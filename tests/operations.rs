@@ -408,6 +408,60 @@ fn a_connection_that_never_sends_a_byte_is_closed_by_the_header_timeout() {
     );
 }
 
+/// `P` could be the start of the h2c preface or of `POST`: the server
+/// waits for more, but no longer than it waits for a silent connection.
+#[test]
+fn a_connection_that_sends_only_the_start_of_the_h2c_preface_is_closed_by_the_header_timeout() {
+    let s = start_with_extra_toml("header_read_timeout = \"1s\"");
+    for start in ["P", "PRI * HTTP/2.0\r\n"] {
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(start.as_bytes()).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        // The server closes with the byte unread: a reset, or an EOF.
+        match c.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("{start:?}: expected the connection closed, got {other:?}"),
+        }
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+            "{start:?}: closed after {waited:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn connections_stuck_in_the_h2c_preface_do_not_lock_out_new_ones() {
+    let s = start_with_extra_toml("max_connections = 4\nheader_read_timeout = \"1s\"");
+    let stuck: Vec<TcpStream> = ["P", "PRI", "PRI * HTTP/2.0\r\n", "PRI * HTTP/2.0\r\n\r\nSM"]
+        .into_iter()
+        .map(|start| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.write_all(start.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    // Let the server take all four slots.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let r = client()
+        .get(s.url("/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("served once the stuck connections are closed");
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited {:?}",
+        started.elapsed()
+    );
+    drop(stuck);
+}
+
 #[test]
 fn sigterm_does_not_wait_for_connections_that_never_sent_a_byte() {
     let mut s = start_with_extra_toml(

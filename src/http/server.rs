@@ -57,7 +57,7 @@ impl Default for Limits {
 /// The connection preface of HTTP/2 with prior knowledge (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// The three ways to serve a connection, configured once.
+/// The two ways to serve a connection, configured once.
 ///
 /// Most connections are HTTP/1.1. hyper-util's `auto` builder reads the
 /// first bytes to tell HTTP/1.1 from h2c and hands them back to hyper
@@ -66,19 +66,17 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// doubles the buffer, so every HTTP/1.1 connection kept a 16 KiB read
 /// buffer. Peeking at the bytes instead (they stay in the socket) and
 /// serving with the HTTP/1.1 or HTTP/2 builder directly keeps it at 8 KiB
-/// and the connection task smaller. `auto` remains for the rare client
-/// whose first packet is only part of the h2c preface (it reads on, with
-/// no timeout of its own, as it did for every connection before).
+/// and the connection task smaller.
 struct Protocols {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
-    auto: auto::Builder<TokioExecutor>,
-    /// How long a new connection may stay silent before it is closed.
+    /// How long a new connection may take to say which protocol it speaks
+    /// (silent, or sending only the start of the h2c preface) before it is
+    /// closed.
     first_byte_timeout: Duration,
 }
 
-/// Applies one set of settings to hyper's builder and to `auto`'s view of
-/// it (two types with the same methods).
+/// Applies the settings to hyper's builder.
 macro_rules! configure_http1 {
     ($b:expr, $limits:expr) => {
         $b
@@ -108,13 +106,9 @@ impl Protocols {
         configure_http1!(http1, limits);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         configure_http2!(http2, limits);
-        let mut auto = auto::Builder::new(TokioExecutor::new());
-        configure_http1!(auto.http1(), limits);
-        configure_http2!(auto.http2(), limits);
         Protocols {
             http1,
             http2,
-            auto,
             first_byte_timeout: limits.header_read_timeout,
         }
     }
@@ -124,24 +118,73 @@ impl Protocols {
 enum Preface {
     Http1,
     Http2,
-    /// A prefix of the h2c preface so far: `auto` reads on until it knows.
-    Partial,
     /// The client closed before sending anything.
     Closed,
 }
 
+impl Preface {
+    /// `None` while `bytes` are only a prefix of the h2c preface: they
+    /// could still turn out to be either protocol.
+    fn of(bytes: &[u8]) -> Option<Preface> {
+        Some(if bytes.is_empty() {
+            Preface::Closed
+        } else if bytes != &H2_PREFACE[..bytes.len()] {
+            Preface::Http1
+        } else if bytes.len() == H2_PREFACE.len() {
+            Preface::Http2
+        } else {
+            return None;
+        })
+    }
+}
+
+/// Peeks until the first bytes tell the protocol. The caller bounds the
+/// whole wait with one deadline: a client that sends `P` and stops must
+/// not hold a connection slot.
 async fn peek_preface(stream: &TcpStream) -> std::io::Result<Preface> {
     let mut buf = [0u8; H2_PREFACE.len()];
     let n = stream.peek(&mut buf).await?;
-    Ok(if n == 0 {
-        Preface::Closed
-    } else if buf[..n] != H2_PREFACE[..n] {
-        Preface::Http1
-    } else if n == H2_PREFACE.len() {
-        Preface::Http2
-    } else {
-        Preface::Partial
-    })
+    match Preface::of(&buf[..n]) {
+        Some(preface) => Ok(preface),
+        // Rare (a preface split across packets, or a hostile client):
+        // boxed so that every connection's task does not carry its state.
+        None => Box::pin(peek_rest_of_preface(stream, n)).await,
+    }
+}
+
+/// Waits for more of a preface whose first `seen` bytes are a prefix of
+/// the h2c one.
+///
+/// Peeking again at once would spin: `peek` returns as soon as any byte
+/// waits unread, and the bytes stay unread. So a closure that reports
+/// `WouldBlock` while the count is unchanged tells tokio to clear the
+/// socket's readiness, and `readable()` then sleeps until the next packet
+/// arrives (tokio's readiness ticks keep a packet that lands in between
+/// from being missed). The closure only counts (socket2's peek fills an
+/// uninitialised buffer); tokio's `peek` reads the bytes.
+async fn peek_rest_of_preface(stream: &TcpStream, mut seen: usize) -> std::io::Result<Preface> {
+    use std::io::ErrorKind::WouldBlock;
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        stream.readable().await?;
+        let grown = stream.try_io(tokio::io::Interest::READABLE, || {
+            let mut scratch = [std::mem::MaybeUninit::uninit(); H2_PREFACE.len()];
+            match socket2::SockRef::from(stream).peek(&mut scratch)? {
+                n if n == seen => Err(WouldBlock.into()),
+                n => Ok(n),
+            }
+        });
+        match grown {
+            Ok(_) => {}
+            Err(e) if e.kind() == WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+        let n = stream.peek(&mut buf).await?;
+        if let Some(preface) = Preface::of(&buf[..n]) {
+            return Ok(preface);
+        }
+        seen = n;
+    }
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
@@ -189,11 +232,13 @@ pub async fn serve(
         let mut stop = stop.clone();
         let protocols = protocols.clone();
         tokio::spawn(async move {
+            // One deadline for the whole decision, however many packets it
+            // takes.
             let preface = tokio::select! {
                 p = tokio::time::timeout(protocols.first_byte_timeout, peek_preface(&stream)) => p,
                 _ = stop.wait_for(|stop| *stop) => return,
             };
-            // Silent past the header timeout, closed, or an error: drop it.
+            // Undecided past the header timeout, closed, or an error: drop it.
             let Ok(Ok(preface)) = preface else { return };
             let io = TokioIo::new(stream);
             // Errors here are a client going away mid-request: nothing to
@@ -208,10 +253,6 @@ pub async fn serve(
                 Preface::Http2 => {
                     let _ = Box::pin(watcher.watch(protocols.http2.serve_connection(io, service)))
                         .await;
-                }
-                Preface::Partial => {
-                    let conn = protocols.auto.serve_connection(io, service).into_owned();
-                    let _ = Box::pin(watcher.watch(conn)).await;
                 }
                 Preface::Closed => {}
             }
