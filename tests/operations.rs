@@ -462,6 +462,182 @@ async fn connections_stuck_in_the_h2c_preface_do_not_lock_out_new_ones() {
     drop(stuck);
 }
 
+/// hyper's header timer also runs while an HTTP/1.1 keep-alive connection
+/// waits for its next request: the behaviour h2c is held to below.
+#[test]
+fn an_idle_http1_keep_alive_connection_is_closed_by_the_header_timeout() {
+    let s = start_with_extra_toml("header_read_timeout = \"1s\"");
+    let mut c = raw_connection(s.addr);
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut c).starts_with("HTTP/1.1 200 "));
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    let n = c.read(&mut buf).expect("closed before the read timeout");
+    let waited = started.elapsed();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || answer.contains("408"), "{answer}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "closed after {waited:?}"
+    );
+}
+
+/// One HTTP/2 frame off a raw connection: `None` once the server closed.
+fn read_h2_frame(c: &mut TcpStream) -> Option<(u8, u8, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    match c.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            return None
+        }
+        Err(e) => panic!("the connection is still open: {e}"),
+    }
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    c.read_exact(&mut payload).ok()?;
+    Some((head[3], head[4], payload))
+}
+
+/// An h2c client that sends the preface and SETTINGS and then opens no
+/// stream is sent GOAWAY after the header timeout, and closed: at once if
+/// it answers the GOAWAY's PING, one more period later if it answers
+/// nothing.
+#[test]
+fn an_h2c_connection_that_opens_no_stream_is_closed_after_the_header_timeout() {
+    const SETTINGS: u8 = 4;
+    const PING: u8 = 6;
+    const GOAWAY: u8 = 7;
+    const ACK: u8 = 1;
+    let s = start_with_extra_toml("header_read_timeout = \"1s\"");
+    for answers in [true, false] {
+        let mut c = raw_connection(s.addr);
+        c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        c.write_all(&[0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]).unwrap();
+        let started = Instant::now();
+        let mut goaway = None;
+        while let Some((kind, flags, payload)) = read_h2_frame(&mut c) {
+            match kind {
+                GOAWAY => {
+                    goaway.get_or_insert(started.elapsed());
+                    // NO_ERROR: a graceful close.
+                    assert_eq!(payload[4..8], [0, 0, 0, 0], "{payload:?}");
+                }
+                SETTINGS if answers && flags & ACK == 0 => {
+                    c.write_all(&[0, 0, 0, SETTINGS, ACK, 0, 0, 0, 0]).unwrap();
+                }
+                PING if answers && flags & ACK == 0 => {
+                    c.write_all(&[0, 0, 8, PING, ACK, 0, 0, 0, 0]).unwrap();
+                    c.write_all(&payload).unwrap();
+                }
+                _ => {}
+            }
+        }
+        let closed = started.elapsed();
+        let goaway = goaway.expect("GOAWAY before the close");
+        assert!(
+            goaway >= Duration::from_millis(900) && goaway < Duration::from_millis(1500),
+            "answers: {answers}: GOAWAY after {goaway:?}"
+        );
+        let by = if answers { 1500 } else { 2500 };
+        assert!(
+            closed < Duration::from_millis(by),
+            "answers: {answers}: closed after {closed:?}"
+        );
+    }
+}
+
+/// One h2c connection with prior knowledge, driven by hyper's client; the
+/// task ends when the server closes the connection.
+async fn h2c_connection(
+    addr: std::net::SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<
+        http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>,
+    >,
+    tokio::task::JoinHandle<()>,
+) {
+    let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    (
+        sender,
+        tokio::spawn(async move {
+            let _ = conn.await;
+        }),
+    )
+}
+
+/// A connection that keeps making requests, or whose one request runs
+/// longer than the timeout, stays open and loses none; once idle it is
+/// closed.
+#[tokio::test]
+async fn an_h2c_connection_in_use_stays_open_and_is_closed_once_idle() {
+    use http_body_util::BodyExt as _;
+    let s = start_with_extra_toml("header_read_timeout = \"1s\"");
+    let (mut h2, conn) = h2c_connection(s.addr).await;
+    let get = |path: &str| {
+        http::Request::get(format!("http://{PUBLIC}{path}"))
+            .body(http_body_util::Empty::new().boxed())
+            .unwrap()
+    };
+    // Requests 400 ms apart for 2.4 s, over two idle periods.
+    for _ in 0..6 {
+        let r = h2.send_request(get("/healthz")).await.expect("served");
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // A request whose body takes 2.5 s to arrive: in flight through two
+    // periods with no other request.
+    let (mut body, rx) = http_body_util::channel::Channel::<bytes::Bytes>::new(1);
+    let form = "grant_type=authorization_code&code=nope&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&code_verifier=nope&client_id=nope";
+    let request = http::Request::post(format!("http://{PUBLIC}/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-length", form.len())
+        .body(rx.boxed())
+        .unwrap();
+    let started = Instant::now();
+    let response = tokio::spawn(h2.send_request(request));
+    for chunk in form.as_bytes().chunks(form.len().div_ceil(5)) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        body.send_data(bytes::Bytes::copy_from_slice(chunk))
+            .await
+            .unwrap();
+    }
+    drop(body);
+    let r = response.await.unwrap().expect("answered");
+    assert!(started.elapsed() >= Duration::from_millis(2400));
+    // The unknown client_id is in the last chunk: the answer came after the
+    // whole body, not a cut stream.
+    assert_eq!(r.status(), 401);
+    let answer = r.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&answer).contains("invalid_client"),
+        "{answer:?}"
+    );
+    assert!(!conn.is_finished(), "still open");
+    let r = h2.send_request(get("/healthz")).await.expect("served");
+    assert_eq!(r.status(), 200);
+    // Idle now: closed within two periods.
+    let idle = Instant::now();
+    tokio::time::timeout(Duration::from_secs(4), conn)
+        .await
+        .expect("closed once idle")
+        .unwrap();
+    assert!(
+        idle.elapsed() >= Duration::from_millis(900),
+        "closed after {:?} idle",
+        idle.elapsed()
+    );
+}
+
 #[test]
 fn sigterm_does_not_wait_for_connections_that_never_sent_a_byte() {
     let mut s = start_with_extra_toml(

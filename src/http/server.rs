@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -72,8 +73,8 @@ struct Protocols {
     http2: http2::Builder<TokioExecutor>,
     /// How long a new connection may take to say which protocol it speaks
     /// (silent, or sending only the start of the h2c preface) before it is
-    /// closed.
-    first_byte_timeout: Duration,
+    /// closed; and how long an HTTP/2 connection may carry no request.
+    header_read_timeout: Duration,
 }
 
 /// Applies the settings to hyper's builder.
@@ -109,7 +110,7 @@ impl Protocols {
         Protocols {
             http1,
             http2,
-            first_byte_timeout: limits.header_read_timeout,
+            header_read_timeout: limits.header_read_timeout,
         }
     }
 }
@@ -221,12 +222,6 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            // Boxed: hyper keeps a slot sized for this future in every
-            // connection, idle or not; a pointer keeps idle ones small.
-            Box::pin(async move { Ok::<_, std::convert::Infallible>(handle(app, peer, req).await) })
-        });
         // Taken here, before any shutdown signal can be missed.
         let watcher = graceful.watcher();
         let mut stop = stop.clone();
@@ -235,7 +230,7 @@ pub async fn serve(
             // One deadline for the whole decision, however many packets it
             // takes.
             let preface = tokio::select! {
-                p = tokio::time::timeout(protocols.first_byte_timeout, peek_preface(&stream)) => p,
+                p = tokio::time::timeout(protocols.header_read_timeout, peek_preface(&stream)) => p,
                 _ = stop.wait_for(|stop| *stop) => return,
             };
             // Undecided past the header timeout, closed, or an error: drop it.
@@ -246,13 +241,21 @@ pub async fn serve(
             // HTTP/1.1 connection is only as large as that one needs.
             match preface {
                 Preface::Http1 => {
+                    let service = service_fn(move |req| {
+                        let app = app.clone();
+                        // Boxed: hyper keeps a slot sized for this future in
+                        // every connection, idle or not; a pointer keeps
+                        // idle ones small.
+                        Box::pin(async move {
+                            Ok::<_, std::convert::Infallible>(handle(app, peer, req).await)
+                        })
+                    });
                     let _ = watcher
                         .watch(protocols.http1.serve_connection(io, service))
                         .await;
                 }
                 Preface::Http2 => {
-                    let _ = Box::pin(watcher.watch(protocols.http2.serve_connection(io, service)))
-                        .await;
+                    Box::pin(serve_h2(&protocols, io, app, peer, watcher, stop)).await;
                 }
                 Preface::Closed => {}
             }
@@ -268,6 +271,130 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+// --- Idle HTTP/2 connections ---
+
+/// Serves an h2c connection, and closes it once it has carried no request
+/// for `header_read_timeout`.
+///
+/// HTTP/1.1 needs none of this: hyper's header timer also runs while a
+/// keep-alive connection waits for its next request. hyper's HTTP/2 has
+/// only keep-alive PINGs, which any client's stack answers, so without
+/// this a client that sends the preface and SETTINGS and then nothing
+/// holds a connection slot forever.
+///
+/// Idle means no request in flight and none finished during a whole
+/// timer period, so a connection is closed between one and two periods
+/// after its last request (after exactly one if it never sent any). It is
+/// closed gracefully: GOAWAY (RFC 9113 §6.8) tells the client which
+/// streams were processed, and any stream the client opened meanwhile
+/// still runs to its end. A client that keeps the connection open after
+/// that, idle for another whole period (it never answers the shutdown
+/// PING, or leaves a stream half-open), is dropped.
+async fn serve_h2(
+    protocols: &Protocols,
+    io: TokioIo<TcpStream>,
+    app: Arc<App>,
+    peer: SocketAddr,
+    watcher: Watcher,
+    mut stop: watch::Receiver<bool>,
+) {
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |req| {
+            let app = app.clone();
+            let in_flight = activity.start();
+            Box::pin(async move {
+                let resp = handle(app, peer, req).await;
+                drop(in_flight);
+                Ok::<_, std::convert::Infallible>(resp)
+            })
+        })
+    };
+    let conn = protocols.http2.serve_connection(io, service);
+    tokio::pin!(conn);
+    // `graceful.shutdown()` waits until every watcher is dropped: held to
+    // the end, this one makes it wait for this connection. The signal
+    // comes through `stop` instead (sent just before), because
+    // `Watcher::watch` would take the connection the idle timer needs too.
+    let _watcher = watcher;
+    let period = protocols.header_read_timeout;
+    let timer = tokio::time::sleep(period);
+    tokio::pin!(timer);
+    let mut check = IdleCheck::default();
+    let mut going_away = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = stop.wait_for(|stop| *stop), if !going_away => {
+                going_away = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = &mut timer => {
+                if check.quiet(&activity) {
+                    if going_away {
+                        return;
+                    }
+                    going_away = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                timer.as_mut().reset(tokio::time::Instant::now() + period);
+            }
+        }
+    }
+}
+
+/// What an HTTP/2 connection's idle timer needs from its requests.
+///
+/// Two counters, not a clock read per request: a busy connection pays two
+/// uncontended atomic adds a request (and the `Arc` its handler holds).
+#[derive(Default)]
+struct Activity {
+    /// Requests whose handler started (wrapping).
+    started: AtomicUsize,
+    /// Requests whose handler finished or was dropped (wrapping).
+    finished: AtomicUsize,
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> InFlight {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// A request being handled; counted finished when dropped, which also
+/// covers hyper dropping the handler of a stream the client reset.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // Release: whoever sees this finish also sees its start.
+        self.0.finished.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// The idle timer's memory: how many requests had finished when it last
+/// looked.
+#[derive(Default)]
+struct IdleCheck {
+    finished_seen: usize,
+}
+
+impl IdleCheck {
+    /// Whether the connection carried no request since the last call (or
+    /// since it opened): none in flight now, none finished meanwhile.
+    fn quiet(&mut self, activity: &Activity) -> bool {
+        // `finished` first: a request that starts and finishes between the
+        // two loads then shows as in flight, never as nothing.
+        let finished = activity.finished.load(Ordering::Acquire);
+        let started = activity.started.load(Ordering::Relaxed);
+        let quiet = started == finished && finished == self.finished_seen;
+        self.finished_seen = finished;
+        quiet
+    }
 }
 
 /// A constant, not a string: a string name is parsed on every use.
@@ -291,7 +418,7 @@ fn request_id(req: &http::Request<hyper::body::Incoming>) -> http::HeaderValue {
 /// `<8 random characters per process><14 hex digits of a counter>`: unique
 /// without a system call per request, and written without `format!`.
 fn next_request_id() -> http::HeaderValue {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::AtomicU64;
     use std::sync::OnceLock;
     static PREFIX: OnceLock<[u8; 8]> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -392,5 +519,39 @@ pub async fn serve_metrics(
         tokio::spawn(async move {
             let _ = conn.await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_that_never_carried_a_request_is_quiet_at_the_first_look() {
+        let activity = Arc::new(Activity::default());
+        assert!(IdleCheck::default().quiet(&activity));
+    }
+
+    #[test]
+    fn a_request_in_flight_keeps_the_connection_busy_however_long_it_runs() {
+        let activity = Arc::new(Activity::default());
+        let mut check = IdleCheck::default();
+        let request = activity.start();
+        assert!(!check.quiet(&activity));
+        assert!(!check.quiet(&activity));
+        drop(request);
+        // It finished during this period: not quiet yet.
+        assert!(!check.quiet(&activity));
+        assert!(check.quiet(&activity));
+    }
+
+    #[test]
+    fn a_request_that_came_and_went_between_looks_counts_as_activity() {
+        let activity = Arc::new(Activity::default());
+        let mut check = IdleCheck::default();
+        assert!(check.quiet(&activity));
+        drop(activity.start());
+        assert!(!check.quiet(&activity));
+        assert!(check.quiet(&activity));
     }
 }
