@@ -137,14 +137,18 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> R
         (E::Readyz, &Method::GET) => return ready(&app),
         _ => {}
     }
-    let Some(host) = app.hosts.resolve(&app.settings, peer.ip(), &req) else {
-        return response::json(
-            StatusCode::MISDIRECTED_REQUEST,
-            &serde_json::json!({
-                "error": "invalid_request",
-                "error_description": "this server does not serve the requested host",
-            }),
-        );
+    // A malformed host is 400, an unknown or missing one 421.
+    let host = match app.hosts.resolve(&app.settings, peer.ip(), &req) {
+        Ok(host) => host,
+        Err(e) => {
+            return response::json(
+                e.status(),
+                &serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": e.description(),
+                }),
+            )
+        }
     };
     let ctx = Ctx {
         app: &app,
