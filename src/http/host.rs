@@ -259,8 +259,8 @@ fn forwarded_host(headers: &HeaderMap) -> Result<Option<&str>, HostError> {
 /// (RFC 9110 §4.2.1, §4.2.2).
 fn is_authority(a: &[u8]) -> bool {
     // A `:` after the last `]` starts the port.
-    let (host, port) = match a.iter().rposition(|&b| b == b':') {
-        Some(i) if !a[i..].contains(&b']') => (&a[..i], &a[i + 1..]),
+    let (host, port) = match memchr::memrchr(b':', a) {
+        Some(i) if memchr::memchr(b']', &a[i..]).is_none() => (&a[..i], &a[i + 1..]),
         _ => (a, &[][..]),
     };
     if !port.iter().all(u8::is_ascii_digit) {
@@ -274,12 +274,29 @@ fn is_authority(a: &[u8]) -> bool {
                     .iter()
                     .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
         }
-        reg_name => reg_name.iter().all(|&b| {
-            // unreserved, pct-encoded, sub-delims
-            b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
-        }),
+        reg_name => reg_name.iter().all(|&b| REG_NAME[b as usize]),
     }
 }
+
+/// The bytes of a reg-name (RFC 3986 §3.2.2: unreserved, pct-encoded,
+/// sub-delims), as a table: every request's host is checked against it,
+/// and a table is a load per byte where the character tests were ~25
+/// instructions.
+static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let others = b"-._~%!$&'()*+,;=";
+    let mut i = 0;
+    while i < others.len() {
+        t[others[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Whether two authorities name the same host and port once normalized by
 /// `scheme` (RFC 3986 §6.2.3, as RFC 9113 §8.3.1 asks): any case, and an
