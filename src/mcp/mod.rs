@@ -281,10 +281,7 @@ fn serve_batch(headers: &HeaderMap, body: &[u8], claims: &VerifiedToken) -> Resp
 /// (<https://modelcontextprotocol.io/specification/2025-06-18/changelog>).
 fn batch_allowed(headers: &HeaderMap) -> Result<(), RpcError> {
     check_version_header(headers)?;
-    match headers
-        .get(MCP_PROTOCOL_VERSION)
-        .map(|v| v.to_str().unwrap_or("").trim())
-    {
+    match version_header(headers) {
         None | Some(BATCH_VERSION) => Ok(()),
         Some(_) => Err(RpcError::new(
             StatusCode::BAD_REQUEST,
@@ -299,10 +296,9 @@ fn batch_allowed(headers: &HeaderMap) -> Result<(), RpcError> {
 /// <https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#protocol-version-header>);
 /// its absence means a 2025-03-26 client or the initialize request itself.
 fn check_version_header(headers: &HeaderMap) -> Result<(), RpcError> {
-    let Some(v) = headers.get(MCP_PROTOCOL_VERSION) else {
+    let Some(v) = version_header(headers) else {
         return Ok(());
     };
-    let v = v.to_str().unwrap_or("").trim();
     if LEGACY_VERSIONS.contains(&v) || MODERN_VERSIONS.contains(&v) {
         return Ok(());
     }
@@ -314,6 +310,14 @@ fn check_version_header(headers: &HeaderMap) -> Result<(), RpcError> {
             v.chars().take(40).collect::<String>()
         ),
     ))
+}
+
+/// The `MCP-Protocol-Version` header, trimmed; a value that is not text
+/// reads as empty, which no version is.
+fn version_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(MCP_PROTOCOL_VERSION)
+        .map(|v| v.to_str().unwrap_or("").trim())
 }
 
 /// The members of a JSON-RPC message this server reads, as raw JSON.
@@ -490,10 +494,7 @@ fn dispatch<'a>(
     };
     // A request that says (by header or method) it is 2026-07-28 but lacks
     // the `_meta` version is a malformed modern request, not a legacy one.
-    let modern_header = headers
-        .get(MCP_PROTOCOL_VERSION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| MODERN_VERSIONS.contains(&v.trim()));
+    let modern_header = version_header(headers).is_some_and(|v| MODERN_VERSIONS.contains(&v));
     let result = match params.meta_protocol_version {
         Some(v) => modern(headers, &method, id, &params, v, claims),
         None if modern_header || method == "server/discover" => Err(RpcError::new(
