@@ -202,11 +202,8 @@ impl HostError {
 ///
 /// Header lookups only: this runs on every request.
 pub fn request_authority<B>(req: &Request<B>) -> Result<Option<&str>, HostError> {
-    let mut hosts = req.headers().get_all(http::header::HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
-        return Err(HostError::DuplicateHost);
-    }
+    let host = super::single_header(req.headers(), http::header::HOST)
+        .map_err(|_| HostError::DuplicateHost)?;
     let host = match host {
         Some(v) => match v.to_str() {
             Ok(h) if is_authority(h.as_bytes()) => Some(h),
@@ -237,13 +234,11 @@ pub fn request_authority<B>(req: &Request<B>) -> Result<Option<&str>, HostError>
 /// chain (what the client asked for), if any and not empty, checked like
 /// `Host`.
 fn forwarded_host(headers: &HeaderMap) -> Result<Option<&str>, HostError> {
-    let mut values = headers.get_all(X_FORWARDED_HOST).iter();
-    let Some(value) = values.next() else {
+    let Some(value) = super::single_header(headers, X_FORWARDED_HOST)
+        .map_err(|_| HostError::DuplicateForwardedHost)?
+    else {
         return Ok(None);
     };
-    if values.next().is_some() {
-        return Err(HostError::DuplicateForwardedHost);
-    }
     let value = value.to_str().map_err(|_| HostError::InvalidHost)?;
     // A chain of proxies appends; the first is what the client asked for.
     match value.split(',').next().map(str::trim) {

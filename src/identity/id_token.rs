@@ -489,13 +489,11 @@ impl IdTokenVerifier {
 
     fn token<'a>(&self, headers: &'a HeaderMap) -> Result<&'a str, IdentityError> {
         let bad = |e| IdentityError::IdToken(e);
-        let mut values = headers.get_all(&self.header).iter();
-        let Some(first) = values.next() else {
-            return Err(bad(IdTokenError::Missing(self.header.to_string())));
+        let first = match crate::http::single_header(headers, &self.header) {
+            Ok(Some(v)) => v,
+            Ok(None) => return Err(bad(IdTokenError::Missing(self.header.to_string()))),
+            Err(_) => return Err(bad(IdTokenError::Duplicated(self.header.to_string()))),
         };
-        if values.next().is_some() {
-            return Err(bad(IdTokenError::Duplicated(self.header.to_string())));
-        }
         let t = first
             .to_str()
             .map_err(|_| bad(IdTokenError::Malformed))?

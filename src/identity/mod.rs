@@ -60,13 +60,11 @@ fn single<'a>(
     name: &http::HeaderName,
     label: &'static str,
 ) -> Result<Option<&'a str>, IdentityError> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else {
+    let Some(first) =
+        crate::http::single_header(headers, name).map_err(|_| IdentityError::Duplicated(label))?
+    else {
         return Ok(None);
     };
-    if values.next().is_some() {
-        return Err(IdentityError::Duplicated(label));
-    }
     let s = first
         .to_str()
         .map_err(|_| IdentityError::Malformed(label))?

@@ -101,15 +101,14 @@ pub fn bearer<'h>(headers: &'h HeaderMap, query: Option<&str>) -> Result<&'h str
             "access tokens are accepted in the Authorization header only",
         ));
     }
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = match (values.next(), values.next()) {
-        (None, _) => return Err(AuthFailure::Missing),
-        (Some(_), Some(_)) => {
+    let value = match crate::http::single_header(headers, header::AUTHORIZATION) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Err(AuthFailure::Missing),
+        Err(_) => {
             return Err(AuthFailure::InvalidRequest(
                 "more than one Authorization header",
             ))
         }
-        (Some(v), None) => v,
     };
     // UTF-8 rather than `to_str`'s visible-ASCII check: a byte-at-a-time
     // loop over ~900 bytes on every request. Anything but base64url and

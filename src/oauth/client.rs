@@ -190,15 +190,14 @@ impl Credentials {
         body_client_id: Option<&str>,
         body_secret: Option<&str>,
     ) -> Result<Credentials, OAuthError> {
-        let mut auths = headers.get_all(http::header::AUTHORIZATION).iter();
-        let basic = match (auths.next(), auths.next()) {
-            (None, _) => None,
-            (Some(_), Some(_)) => {
+        let basic = match crate::http::single_header(headers, http::header::AUTHORIZATION) {
+            Err(_) => {
                 return Err(OAuthError::invalid_request(
                     "more than one Authorization header",
                 ))
             }
-            (Some(v), None) => Some(parse_basic(v.as_bytes()).map_err(|e| e.with_basic(true))?),
+            Ok(None) => None,
+            Ok(Some(v)) => Some(parse_basic(v.as_bytes()).map_err(|e| e.with_basic(true))?),
         };
         match (basic, body_secret) {
             (Some(_), Some(_)) => Err(OAuthError::invalid_request(
