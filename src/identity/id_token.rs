@@ -290,9 +290,13 @@ pub fn check(
             return Err(bad(IdTokenError::NotYetValid));
         }
     }
-    // OIDC Core §2: `sub` is required, a non-empty string.
+    // OIDC Core §2: `sub` is required, a non-empty string of at most 255
+    // ASCII characters; held to the identity headers' rule, since a code
+    // seals it like them.
     let sub = match claims.get("sub").and_then(Value::as_str) {
-        Some(sub) if !sub.is_empty() && sub.len() <= 255 => sub.to_owned(),
+        Some(sub) if !sub.is_empty() && sub.len() <= 255 && super::is_identity_text(sub) => {
+            sub.to_owned()
+        }
         _ => return Err(bad(IdTokenError::Claim("sub"))),
     };
     if claims.get("email_verified") != Some(&Value::Bool(true)) {
@@ -1149,7 +1153,13 @@ mod tests {
         h.insert("x-forwarded-user", "999-someone-else".parse().unwrap());
         let id = super::super::from_proxy(&s, peer, &h).unwrap();
         assert_eq!(id.subject, "1234567890");
-        for sub in [json!(""), json!(42), json!("x".repeat(256))] {
+        for sub in [
+            json!(""),
+            json!(42),
+            json!("x".repeat(256)),
+            json!("a\u{0}b"),
+            json!("\u{e9}"),
+        ] {
             let mut h = header(&fresh(&|c| c["sub"] = sub.clone()));
             h.insert("x-forwarded-email", "alice@example.com".parse().unwrap());
             assert_eq!(

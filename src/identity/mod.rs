@@ -53,6 +53,13 @@ pub enum IdentityError {
 /// carries two: `tokens::grants::MAX_CODE_REDIRECT_URI` counts on it).
 pub const MAX_IDENTITY_LEN: usize = 320;
 
+/// What an identity value (a header's, or the ID token's `sub`) may be:
+/// bounded, visible ASCII and spaces. Codes seal these values, and their
+/// worst case (each byte a JSON escape of two) is what fits a code.
+pub(crate) fn is_identity_text(s: &str) -> bool {
+    s.len() <= MAX_IDENTITY_LEN && s.bytes().all(|b| (0x21..=0x7e).contains(&b) || b == b' ')
+}
+
 /// The single value of `name`, refusing duplicates and anything but
 /// visible ASCII (no CR/LF smuggling, no look-alike characters).
 fn single<'a>(
@@ -69,7 +76,7 @@ fn single<'a>(
         .to_str()
         .map_err(|_| IdentityError::Malformed(label))?
         .trim();
-    if s.len() > MAX_IDENTITY_LEN || s.bytes().any(|b| !(0x21..=0x7e).contains(&b) && b != b' ') {
+    if !is_identity_text(s) {
         return Err(IdentityError::Malformed(label));
     }
     Ok((!s.is_empty()).then_some(s))
