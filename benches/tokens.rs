@@ -9,8 +9,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use mcpgate::clock::unix_now;
 use mcpgate::keys::file::generate_set;
-use mcpgate::keys::{unix_now, KeyMaterial, KeyRing};
+use mcpgate::keys::{KeyMaterial, KeyRing};
 use mcpgate::tokens::access::{self, AccessClaims, Expectations};
 use mcpgate::tokens::grants::{client_binding, ClientRegistration, CodeGrant};
 use mcpgate::tokens::pkce::CodeChallenge;
@@ -59,7 +60,7 @@ fn claims(now: u64, client_id: &str) -> AccessClaims {
         exp: now + 3600,
         iat: now,
         nbf: now,
-        jti: access::random_id(),
+        jti: mcpgate::random::random_id(),
         client_id: client_id.into(),
         scope: "mcp".into(),
         email: "alice@example.com".into(),
@@ -82,7 +83,7 @@ fn registration(now: u64) -> ClientRegistration {
 
 fn code_grant(now: u64, client_id: &str) -> CodeGrant {
     CodeGrant {
-        jti: access::random_id(),
+        jti: mcpgate::random::random_id(),
         client: client_binding(client_id),
         redirect_uri: "http://127.0.0.1:33418/callback".into(),
         redirect_uri_sent: true,

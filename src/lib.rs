@@ -22,6 +22,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod identity;
@@ -29,5 +30,6 @@ pub mod keys;
 pub mod mcp;
 pub mod metrics;
 pub mod oauth;
+pub mod random;
 pub mod settings;
 pub mod tokens;

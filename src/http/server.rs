@@ -424,7 +424,7 @@ fn next_request_id() -> http::HeaderValue {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| {
         let mut p = [0u8; 8];
-        p.copy_from_slice(&crate::tokens::access::random_id().as_bytes()[..8]);
+        p.copy_from_slice(&crate::random::random_id().as_bytes()[..8]);
         p
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);

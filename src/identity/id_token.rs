@@ -1090,7 +1090,7 @@ mod tests {
             &json!({"alg": "RS256", "kid": "k1"}),
             &claims(),
         ));
-        let now = crate::keys::unix_now();
+        let now = crate::clock::unix_now();
         let fresh = with_value(
             &with_value(&claims(), "iat", json!(now)),
             "exp",
@@ -1117,7 +1117,7 @@ mod tests {
 
     #[test]
     fn from_proxy_checks_the_id_token_when_configured() {
-        let now = crate::keys::unix_now();
+        let now = crate::clock::unix_now();
         let v = verifier();
         v.set_keys(jwks());
         let config = crate::config::Config {

@@ -118,7 +118,7 @@ pub fn from_proxy(
             headers,
             Some(&email),
             &settings.allowed_domains,
-            crate::keys::unix_now(),
+            crate::clock::unix_now(),
         )?),
         None => None,
     };

@@ -18,7 +18,6 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -27,16 +26,10 @@ use josekit::jws::{JwsAlgorithm, JwsSigner, JwsVerifier};
 use josekit::JoseError;
 use ring::signature;
 
+use crate::clock::unix_now;
+
 pub use deny::DenyList;
 pub use file::{KeyFile, KeyKind, KeyMaterial};
-
-/// Seconds since the Unix epoch, the unit of every time in mcpgate's tokens.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 // ===== signing and verifying (ring behind josekit's traits) =====
 

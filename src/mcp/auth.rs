@@ -5,10 +5,10 @@
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
+use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
 use crate::keys::deny::Subject;
-use crate::keys::unix_now;
 use crate::settings::DEFAULT_SCOPE;
 use crate::tokens::access::{Expectations, TokenError, VerifiedToken};
 

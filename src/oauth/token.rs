@@ -12,11 +12,13 @@ use super::client::{Client, Credentials, GrantType};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource;
+use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
 use crate::keys::deny::Subject as DenySubject;
-use crate::keys::{unix_now, KeyRing};
-use crate::tokens::access::{self, random_id, AccessClaims};
+use crate::keys::KeyRing;
+use crate::random::random_id;
+use crate::tokens::access::{self, AccessClaims};
 use crate::tokens::grants::{client_binding, CodeGrant, RefreshGrant};
 use crate::tokens::sealed::{self, OpenError};
 

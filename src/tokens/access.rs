@@ -4,15 +4,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 // Every part of a presented token is read with base64-simd's decoder (AVX2
 // or SSE4.1 where the CPU has them, chosen at run time): the payload is
 // ~680 characters, and the base64 crate's scalar decoder spent ~7
 // instructions on each. The base64 crate still writes what we issue.
 use base64_simd::{AsOut as _, URL_SAFE_NO_PAD as SIMD_URL_SAFE_NO_PAD};
 use josekit::jws::{JwsHeader, JwsVerifier};
-use ring::rand::SecureRandom as _;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyRing, RingVerifier};
@@ -204,15 +201,6 @@ impl TokenError {
     }
 }
 
-/// A fresh random identifier: 128 bits, base64url.
-pub fn random_id() -> String {
-    let mut b = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("system randomness");
-    URL_SAFE_NO_PAD.encode(b)
-}
-
 /// Signs `claims` with the ring's newest active signing key.
 pub fn issue(ring: &KeyRing, claims: &AccessClaims, now: u64) -> String {
     let signer = ring.active_signer(now).signer();
@@ -386,6 +374,8 @@ pub(crate) const AWKWARD_CLAIMS: [&str; 6] = [
 mod tests {
     use super::*;
     use crate::keys::file::generate_set;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn claims(now: u64) -> AccessClaims {
         AccessClaims {
@@ -395,7 +385,7 @@ mod tests {
             exp: now + 3600,
             iat: now,
             nbf: now,
-            jti: random_id(),
+            jti: crate::random::random_id(),
             client_id: "c".into(),
             scope: "mcp".into(),
             email: "u@example.com".into(),

@@ -130,7 +130,7 @@ mod tests {
             exp: now + 100,
             iat: now,
             nbf: now,
-            jti: access::random_id(),
+            jti: crate::random::random_id(),
             client_id: "c".into(),
             scope: "mcp".into(),
             email: "u@example.com".into(),
