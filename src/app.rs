@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::http::host::Hosts;
+use crate::identity::SignIn;
 use crate::keys::Keys;
 use crate::oauth::refresh_ledger::RefreshLedger;
 use crate::oauth::replay::ReplayCache;
@@ -21,6 +22,8 @@ pub struct App {
     pub used_codes: ReplayCache,
     pub refresh_ledger: RefreshLedger,
     pub verified_tokens: VerifiedTokens,
+    /// Who is signing in, from the proxy's headers (and ID token).
+    pub sign_in: SignIn,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
     accepting: AtomicBool,
 }
@@ -30,6 +33,7 @@ impl App {
         App {
             verified_tokens: VerifiedTokens::new(settings.verified_cache_size),
             hosts: Hosts::new(&settings),
+            sign_in: SignIn::new(&settings.identity),
             settings,
             keys,
             used_codes: ReplayCache::new(REPLAY_CAPACITY),

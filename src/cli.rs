@@ -232,10 +232,8 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             settings.deny_path.clone(),
         ));
         tokio::spawn(crate::keys::watch::run(keys.clone(), settings.keys_rescan));
-        if let Some(v) = &settings.identity.id_token {
-            crate::identity::id_token::start(v.clone()).await;
-        }
         let app = Arc::new(App::new(settings, keys));
+        app.sign_in.start().await;
         for h in app.hosts.all() {
             tracing::info!(issuer = %h.site.issuer, resource = %h.site.resource, "serving host");
         }
@@ -507,7 +505,7 @@ fn clients_add(
         return Err("--client-id must be 1 to 200 characters without `.`".into());
     }
     for uri in redirect_uris {
-        crate::oauth::redirect::check_uri(uri)
+        crate::settings::redirect::check_uri(uri)
             .map_err(|e| format!("--redirect-uri `{uri}` {e}"))?;
     }
     let mut secret = [0u8; 32];

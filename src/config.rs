@@ -13,6 +13,11 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// Google's issuer, as `identity.id_token_issuer` defaults to.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+/// Google's signing keys, as `identity.id_token_jwks` defaults to.
+pub const GOOGLE_JWKS: &str = "https://www.googleapis.com/oauth2/v3/certs";
+
 /// The config `cargo run` serves with when no config file exists: one
 /// loopback host, dev sign-in form, keys generated into `keys/`.
 pub const DEV_CONFIG: &str = include_str!("../config/dev.toml");
@@ -109,8 +114,8 @@ impl Default for IdentityConfig {
             consent_ttl: Duration::from_secs(30 * 24 * 3600),
             id_token_header: None,
             id_token_audience: None,
-            id_token_issuer: crate::identity::id_token::GOOGLE_ISSUER.into(),
-            id_token_jwks: crate::identity::id_token::GOOGLE_JWKS.into(),
+            id_token_issuer: GOOGLE_ISSUER.into(),
+            id_token_jwks: GOOGLE_JWKS.into(),
         }
     }
 }

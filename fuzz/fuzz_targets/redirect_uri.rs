@@ -1,4 +1,4 @@
-//! Redirect URI checks and matching: `oauth::redirect::check_uri`,
+//! Redirect URI checks and matching: `settings::redirect::check_uri`,
 //! `matches_registered`, `is_loopback` and the fixture hosts' policies, on
 //! arbitrary pairs.
 //!
@@ -17,7 +17,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcpgate::oauth::redirect::{check_uri, is_loopback, matches_registered};
+use mcpgate::settings::redirect::{check_uri, is_loopback, matches_registered};
 use mcpgate_fuzz::{known_issue, sites};
 
 /// An independent reading of `http://HOST[:PORT]REST`: (HOST, REST) with

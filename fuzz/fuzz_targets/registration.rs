@@ -17,7 +17,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcpgate::oauth::redirect::check_uri;
+use mcpgate::settings::redirect::check_uri;
 use mcpgate::oauth::register::validate;
 use mcpgate::settings::SCOPES_SUPPORTED;
 use mcpgate::tokens::grants::ClientRegistration;

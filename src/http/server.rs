@@ -19,41 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use super::router;
 use crate::app::App;
 use crate::metrics::RouteMetrics;
-
-/// Limits on what one client can hold.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Time to send a whole request head (slow-loris); also how long a new
-    /// connection may stay silent.
-    pub header_read_timeout: Duration,
-    /// Time to send a whole request body, once the head is in.
-    pub body_read_timeout: Duration,
-    /// Largest request head (HTTP/1.1 buffer; HTTP/2 header list).
-    pub max_header_bytes: usize,
-    /// Open connections at once; more wait in the kernel's backlog.
-    pub max_connections: usize,
-    /// Concurrent streams per HTTP/2 connection.
-    pub max_h2_streams: u32,
-    /// After the shutdown signal, how long to keep accepting while
-    /// `/readyz` fails, so load balancers stop sending first.
-    pub drain_delay: Duration,
-    /// Then how long in-flight requests get to finish.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 16 * 1024,
-            max_connections: 10_000,
-            max_h2_streams: 100,
-            drain_delay: Duration::from_secs(5),
-            shutdown_grace: Duration::from_secs(30),
-        }
-    }
-}
+use crate::settings::Limits;
 
 /// The connection preface of HTTP/2 with prior knowledge (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

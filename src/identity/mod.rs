@@ -11,11 +11,64 @@
 pub mod id_token;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::HeaderMap;
 use subtle::ConstantTimeEq as _;
 
 use crate::settings::IdentitySettings;
+use id_token::IdTokenVerifier;
+
+/// Who is signing in: the one question `/oauth/authorize` asks of this
+/// module, answered by [`SignIn::person`].
+pub struct SignIn {
+    settings: IdentitySettings,
+    /// Verifies the proxy's Google ID token, when one is configured.
+    id_token: Option<Arc<IdTokenVerifier>>,
+}
+
+/// What a request offers as proof of who is signing in.
+#[derive(Debug, Clone, Copy)]
+pub enum Evidence<'a> {
+    /// oauth2-proxy's identity headers, as sent by the TCP peer `peer`.
+    Proxy {
+        peer: IpAddr,
+        headers: &'a HeaderMap,
+    },
+    /// An email typed into the dev sign-in form (`identity.source = "dev"`).
+    DevForm { email: &'a str },
+}
+
+impl SignIn {
+    pub fn new(settings: &IdentitySettings) -> SignIn {
+        SignIn {
+            id_token: settings
+                .id_token
+                .as_ref()
+                .map(|s| Arc::new(IdTokenVerifier::from_settings(s))),
+            settings: settings.clone(),
+        }
+    }
+
+    /// Starts keeping the ID-token JWKS current and waits a few seconds at
+    /// most for the first one (see [`id_token::start`]). No-op without an
+    /// ID token to check.
+    pub async fn start(&self) {
+        if let Some(v) = &self.id_token {
+            id_token::start(v.clone()).await;
+        }
+    }
+
+    /// The person `evidence` proves, or why it proves no one.
+    pub fn person(&self, evidence: Evidence<'_>) -> Result<Identity, IdentityError> {
+        match evidence {
+            Evidence::Proxy { peer, headers } => {
+                from_proxy(&self.settings, self.id_token.as_deref(), peer, headers)
+            }
+            Evidence::DevForm { email } => from_dev_form(&self.settings, email),
+        }
+    }
+}
 
 /// A person who signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +103,7 @@ pub enum IdentityError {
 }
 
 /// At most this many characters in an identity header value (a code
-/// carries two: `tokens::grants::MAX_CODE_REDIRECT_URI` counts on it).
+/// carries two: `settings::redirect::MAX_CODE_REDIRECT_URI` counts on it).
 pub const MAX_IDENTITY_LEN: usize = 320;
 
 /// What an identity value (a header's, or the ID token's `sub`) may be:
@@ -83,8 +136,9 @@ fn single<'a>(
 }
 
 /// The identity oauth2-proxy forwarded, or why there is none.
-pub fn from_proxy(
+fn from_proxy(
     settings: &IdentitySettings,
+    id_token: Option<&IdTokenVerifier>,
     peer: IpAddr,
     headers: &HeaderMap,
 ) -> Result<Identity, IdentityError> {
@@ -113,7 +167,7 @@ pub fn from_proxy(
     // With the ID token checked, the subject is the token's `sub`: the
     // user header is as unproven as the email header was, and a token's
     // `sub` is what resource servers and the deny file key on.
-    let verified_sub = match &settings.id_token {
+    let verified_sub = match id_token {
         Some(verifier) => Some(verifier.verify(
             headers,
             Some(&email),
@@ -139,7 +193,7 @@ pub fn from_proxy(
 }
 
 /// An email typed into the dev sign-in form.
-pub fn from_dev_form(settings: &IdentitySettings, email: &str) -> Result<Identity, IdentityError> {
+fn from_dev_form(settings: &IdentitySettings, email: &str) -> Result<Identity, IdentityError> {
     let email = checked_email(settings, email.trim())?;
     Ok(Identity {
         subject: email.clone(),
@@ -151,7 +205,7 @@ pub fn from_dev_form(settings: &IdentitySettings, email: &str) -> Result<Identit
 /// Lowercases `email` and checks its domain is exactly one of
 /// `allowed_domains` (not a subdomain: `evil.example.com` is not
 /// `example.com`).
-pub fn checked_email(settings: &IdentitySettings, email: &str) -> Result<String, IdentityError> {
+fn checked_email(settings: &IdentitySettings, email: &str) -> Result<String, IdentityError> {
     let email = email.to_ascii_lowercase();
     let Some((local, domain)) = email.rsplit_once('@') else {
         return Err(IdentityError::NotAnEmail(email));
@@ -168,6 +222,14 @@ pub fn checked_email(settings: &IdentitySettings, email: &str) -> Result<String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn from_proxy(
+        settings: &IdentitySettings,
+        peer: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<Identity, IdentityError> {
+        super::from_proxy(settings, None, peer, headers)
+    }
     use crate::config::IdentitySource;
     use http::HeaderValue;
 

@@ -23,7 +23,7 @@ use crate::clock::unix_now;
 use crate::config::IdentitySource;
 use crate::http::response::{self, escape_html, Resp};
 use crate::http::router::Ctx;
-use crate::identity::{self, Identity, IdentityError};
+use crate::identity::{Evidence, Identity, IdentityError};
 use crate::random::random_id;
 use crate::settings::{DEFAULT_SCOPE, SCOPES_SUPPORTED};
 use crate::tokens::grants::{client_binding, CodeGrant};
@@ -207,7 +207,10 @@ fn authorize(
 
     // 3. The person.
     let identity = match settings.identity.source {
-        IdentitySource::Proxy => identity::from_proxy(&settings.identity, ctx.peer.ip(), headers),
+        IdentitySource::Proxy => ctx.app.sign_in.person(Evidence::Proxy {
+            peer: ctx.peer.ip(),
+            headers,
+        }),
         IdentitySource::Dev => {
             if !ctx.peer.ip().is_loopback() {
                 return page_error(
@@ -231,7 +234,7 @@ fn authorize(
                         wants_html,
                     )
                 }
-                Some(email) => identity::from_dev_form(&settings.identity, email),
+                Some(email) => ctx.app.sign_in.person(Evidence::DevForm { email }),
                 None => return dev_sign_in_form(ctx, params, &client, redirect_uri),
             }
         }
@@ -350,7 +353,7 @@ fn authorize(
     };
     let code = sealed::seal(&ring, &grant, now);
     // Registration keeps redirect URIs short enough for any code to open
-    // (`grants::MAX_CODE_REDIRECT_URI`); a client registered before that
+    // (`redirect::MAX_CODE_REDIRECT_URI`); a client registered before that
     // rule, or a configured one, may still get here. A code the token
     // endpoint would refuse is never handed out: the client hears why.
     if code.as_str().len() > sealed::MAX_SEALED_LEN {

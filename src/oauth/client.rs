@@ -10,8 +10,8 @@ use http::HeaderMap;
 use subtle::ConstantTimeEq as _;
 
 use super::error::OAuthError;
-use super::redirect;
 use crate::keys::KeyRing;
+use crate::settings::redirect;
 use crate::settings::{ConfiguredClient, Settings};
 use crate::tokens::grants::ClientRegistration;
 use crate::tokens::sealed;

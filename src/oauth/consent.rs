@@ -182,7 +182,7 @@ pub fn request_hash(issuer: &str, params: &Params<'_>) -> String {
 /// the browser, where a remembered Allow would hand it a code with no one
 /// looking. An `https` redirect URI is the client's own.
 pub fn may_remember(redirect_uri: &str) -> bool {
-    !super::redirect::is_loopback(redirect_uri)
+    !crate::settings::redirect::is_loopback(redirect_uri)
 }
 
 /// The name of the remember-cookie of the client with `client_binding`.
@@ -409,7 +409,7 @@ pub fn redirect_label(redirect_uri: &str) -> String {
                 Some(p) => format!("{host}:{p}"),
                 None => host.to_owned(),
             };
-            if super::redirect::is_loopback(redirect_uri) {
+            if crate::settings::redirect::is_loopback(redirect_uri) {
                 format!("{host} (a program on this computer)")
             } else {
                 host

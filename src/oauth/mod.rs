@@ -6,7 +6,6 @@
 //! - [`consent`]: the consent page for self-registered clients.
 //! - [`token`]: the token endpoint (codes and refresh tokens).
 //! - [`client`]: resolving and authenticating clients.
-//! - [`redirect`]: redirect URI policies and matching.
 //! - [`params`]: form and query parameters.
 //! - [`resource`]: RFC 8707 `resource` parameters.
 //! - [`replay`]: single use of codes.
@@ -19,7 +18,6 @@ pub mod consent;
 pub mod error;
 pub mod metadata;
 pub mod params;
-pub mod redirect;
 pub mod refresh_ledger;
 pub mod register;
 pub mod replay;

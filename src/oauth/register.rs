@@ -9,10 +9,10 @@ use serde_json::{json, Map, Value};
 
 use super::client::GrantType;
 use super::error::{ErrorCode, OAuthError};
-use super::redirect;
 use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
 use crate::http::router::Ctx;
+use crate::settings::redirect;
 use crate::settings::{Site, SCOPES_SUPPORTED};
 use crate::tokens::grants::ClientRegistration;
 use crate::tokens::sealed;
@@ -269,7 +269,7 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::redirect::{PolicyEntry, RedirectPolicy};
+    use crate::settings::redirect::{PolicyEntry, RedirectPolicy};
 
     fn site() -> Site {
         Site {

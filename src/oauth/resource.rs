@@ -54,7 +54,7 @@ fn one_of<'v, 's>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::redirect::RedirectPolicy;
+    use crate::settings::redirect::RedirectPolicy;
 
     fn site(issuer: &str) -> Site {
         Site {

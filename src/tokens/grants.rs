@@ -80,22 +80,6 @@ impl Sealable for CodeGrant {
 
 pub type SealedCode = Sealed<CodeGrant>;
 
-/// Longest `redirect_uri` a client may register, counted as a code seals
-/// it: as JSON, where each `"` takes two bytes ([`json_len`]). A code
-/// carries its redirect URI, so a longer one could make a code that
-/// `sealed::open` refuses as over `MAX_SEALED_LEN`: a client that could
-/// sign in but never redeem a code. With every other member of the code at
-/// its longest (identity headers of `MAX_IDENTITY_LEN` characters, all
-/// escaped; a 300-character resource; a 128-character `kid`; a loopback
-/// port added at authorize) the code still opens: pinned by
-/// `the_longest_code_still_opens` below. Real callbacks are far shorter.
-pub const MAX_CODE_REDIRECT_URI: usize = 960;
-
-/// The length of `s` inside a JSON string, as it is sealed.
-pub fn json_len(s: &str) -> usize {
-    serde_json::to_string(s).map_or(usize::MAX, |j| j.len() - 2)
-}
-
 /// A refresh token's content. Rotated on every use: same family, next
 /// generation, same family expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +170,7 @@ mod tests {
     use crate::identity::MAX_IDENTITY_LEN;
     use crate::keys::file::generate_set;
     use crate::keys::KeyRing;
+    use crate::settings::redirect::{json_len, MAX_CODE_REDIRECT_URI};
     use crate::tokens::sealed::{self, MAX_SEALED_LEN};
 
     #[test]

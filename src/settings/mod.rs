@@ -9,7 +9,10 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::config::{Config, IdentitySource, LogFormat};
-use crate::oauth::redirect::{self, PolicyEntry, RedirectPolicy};
+pub mod id_token;
+pub mod redirect;
+
+use redirect::{PolicyEntry, RedirectPolicy};
 
 /// One name the service is reached by.
 #[derive(Debug, Clone)]
@@ -50,8 +53,8 @@ pub struct IdentitySettings {
     pub proxy_secret: Option<(HeaderName, Vec<u8>)>,
     pub consent: crate::config::ConsentPolicy,
     pub consent_ttl: Duration,
-    /// Verifies the Google ID token the proxy injects, when configured.
-    pub id_token: Option<std::sync::Arc<crate::identity::id_token::IdTokenVerifier>>,
+    /// The Google ID token the proxy injects, checked when configured.
+    pub id_token: Option<id_token::IdTokenSettings>,
 }
 
 impl IdentitySettings {
@@ -102,8 +105,43 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `log.access`: a line per request.
     pub log_access: bool,
-    pub limits: crate::http::server::Limits,
+    pub limits: Limits,
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Limits on what one client can hold.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Time to send a whole request head (slow-loris); also how long a new
+    /// connection may stay silent.
+    pub header_read_timeout: Duration,
+    /// Time to send a whole request body, once the head is in.
+    pub body_read_timeout: Duration,
+    /// Largest request head (HTTP/1.1 buffer; HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// Open connections at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Concurrent streams per HTTP/2 connection.
+    pub max_h2_streams: u32,
+    /// After the shutdown signal, how long to keep accepting while
+    /// `/readyz` fails, so load balancers stop sending first.
+    pub drain_delay: Duration,
+    /// Then how long in-flight requests get to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_connections: 10_000,
+            max_h2_streams: 100,
+            drain_delay: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Scopes this authorization server knows. `mcp` is the resource's;
@@ -282,8 +320,7 @@ impl Settings {
             proxy_secret,
             consent: id.consent,
             consent_ttl: id.consent_ttl,
-            id_token: crate::identity::id_token::IdTokenVerifier::from_config(id)?
-                .map(std::sync::Arc::new),
+            id_token: id_token::IdTokenSettings::from_config(id)?,
         };
 
         let t = &config.tokens;
@@ -351,7 +388,7 @@ impl Settings {
             mcp_allowed_origins: origins,
             log_format: config.log.format,
             log_access: config.log.access,
-            limits: crate::http::server::Limits {
+            limits: Limits {
                 header_read_timeout: config.server.header_read_timeout,
                 body_read_timeout: config.server.body_read_timeout,
                 max_connections: config.server.max_connections,

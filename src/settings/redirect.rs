@@ -4,7 +4,21 @@
 //! Comparison is on the exact string (RFC 9700 §4.1.3: exact matching), with
 //! one exception: loopback URIs match with any port (RFC 8252 §7.3).
 
-use crate::tokens::grants::{json_len, MAX_CODE_REDIRECT_URI};
+/// Longest `redirect_uri` a client may register, counted as a code seals
+/// it: as JSON, where each `"` takes two bytes ([`json_len`]). A code
+/// carries its redirect URI, so a longer one could make a code that
+/// `sealed::open` refuses as over `MAX_SEALED_LEN`: a client that could
+/// sign in but never redeem a code. With every other member of the code at
+/// its longest (identity headers of `MAX_IDENTITY_LEN` characters, all
+/// escaped; a 300-character resource; a 128-character `kid`; a loopback
+/// port added at authorize) the code still opens: pinned by
+/// `the_longest_code_still_opens` in `tokens::grants`. Real callbacks are far shorter.
+pub const MAX_CODE_REDIRECT_URI: usize = 960;
+
+/// The length of `s` inside a JSON string, as it is sealed.
+pub fn json_len(s: &str) -> usize {
+    serde_json::to_string(s).map_or(usize::MAX, |j| j.len() - 2)
+}
 
 /// Longest redirect URI accepted anywhere. Registration is stricter:
 /// [`check_registrable`].
