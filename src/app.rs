@@ -1,29 +1,31 @@
-//! The state every request shares: validated settings, the key ring, the
-//! per-host pre-rendered documents, and the redeemed-code memory.
+//! The state every request shares, built once from the settings and the
+//! key ring: who each part of it is for is visible in the router, which
+//! hands each endpoint only what it uses.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::discovery::Documents;
 use crate::http::host::Hosts;
 use crate::identity::SignIn;
 use crate::keys::Keys;
-use crate::oauth::refresh_ledger::RefreshLedger;
-use crate::oauth::replay::ReplayCache;
 use crate::settings::Settings;
+use crate::store::Store;
 use crate::tokens::verified::VerifiedTokens;
-
-/// Redeemed codes remembered per process (each lives ≤ 10 minutes).
-const REPLAY_CAPACITY: usize = 1_000_000;
 
 pub struct App {
     pub settings: Settings,
     pub keys: Arc<Keys>,
+    /// The configured hosts, by the names a request may use.
     pub hosts: Hosts,
-    pub used_codes: ReplayCache,
-    pub refresh_ledger: RefreshLedger,
-    pub verified_tokens: VerifiedTokens,
-    /// Who is signing in, from the proxy's headers (and ID token).
+    /// Discovery documents, rendered per host.
+    pub discovery: Documents,
+    /// Who is signing in (`/oauth/authorize`).
     pub sign_in: SignIn,
+    /// Single use of codes and refresh tokens (`/oauth/token`).
+    pub store: Store,
+    /// Access tokens already verified (`/mcp`).
+    pub verified_tokens: VerifiedTokens,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
     accepting: AtomicBool,
 }
@@ -33,11 +35,11 @@ impl App {
         App {
             verified_tokens: VerifiedTokens::new(settings.verified_cache_size),
             hosts: Hosts::new(&settings),
+            discovery: Documents::new(&settings),
             sign_in: SignIn::new(&settings.identity),
+            store: Store::new(),
             settings,
             keys,
-            used_codes: ReplayCache::new(REPLAY_CAPACITY),
-            refresh_ledger: RefreshLedger::new(REPLAY_CAPACITY),
             accepting: AtomicBool::new(true),
         }
     }

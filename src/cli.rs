@@ -12,9 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::App;
 use crate::clock::unix_now;
 use crate::config::{Config, ConfigSource, IdentitySource, LogFormat};
-use crate::http::server;
 use crate::keys::file::{self, KeyKind};
 use crate::keys::{KeyRing, Keys};
+use crate::server;
 use crate::settings::{encode_hex, Settings};
 
 #[derive(Debug, Parser)]

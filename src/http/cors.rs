@@ -7,7 +7,7 @@ use http::header::{self, HeaderValue};
 use http::StatusCode;
 
 use super::response::{self, Resp};
-use super::router::Ctx;
+use super::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -28,7 +28,7 @@ const MCP_EXPOSE_HEADERS: &str = "www-authenticate, mcp-session-id, mcp-protocol
 pub fn mcp_origin_allowed(ctx: &Ctx<'_>, origin: &HeaderValue) -> bool {
     origin
         .to_str()
-        .map(|o| ctx.app.settings.mcp_allowed_origins.iter().any(|a| a == o))
+        .map(|o| ctx.settings.mcp_allowed_origins.iter().any(|a| a == o))
         .unwrap_or(false)
 }
 

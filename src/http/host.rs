@@ -12,12 +12,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue};
 use http::{Request, StatusCode, Version};
 
-use crate::oauth::metadata;
-use crate::settings::{Settings, Site};
+use crate::settings::{Settings, Site, DEFAULT_SCOPE};
 
 /// Longer `Host` values name no site of ours (DNS names are at most 253).
 const MAX_AUTHORITY: usize = 300;
@@ -25,29 +23,23 @@ const MAX_AUTHORITY: usize = 300;
 /// A trusted proxy's record of the `Host` the client asked for.
 const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
 
-/// A site with everything about it that never changes while running.
-pub struct HostDocs {
+/// A configured host, as a request resolves to it.
+pub struct Host {
     pub site: Site,
-    pub authorization_server_metadata: Bytes,
-    pub protected_resource_metadata: Bytes,
-    /// `WWW-Authenticate` for a request without a token.
+    /// Its position in `[[hosts]]`: endpoints keep per-host documents
+    /// in that order.
+    pub index: usize,
+    /// `WWW-Authenticate` for a request without a token (RFC 6750 §3,
+    /// RFC 9728 §5.1).
     pub challenge: HeaderValue,
     /// The challenge's parameters, to add an `error` to.
     pub challenge_params: String,
 }
 
 pub struct Hosts {
-    docs: Vec<HostDocs>,
+    docs: Vec<Host>,
     /// Normalized `host[:port]` → index into `docs`.
     by_authority: HashMap<String, usize>,
-}
-
-fn default_port(scheme: &str) -> &'static str {
-    if scheme == "https" {
-        "443"
-    } else {
-        "80"
-    }
 }
 
 impl Hosts {
@@ -56,22 +48,12 @@ impl Hosts {
         let mut by_authority = HashMap::new();
         for (i, site) in settings.sites.iter().enumerate() {
             let params = format!(
-                "resource_metadata=\"{}\", scope=\"{}\"",
-                metadata::resource_metadata_url(site),
-                crate::settings::DEFAULT_SCOPE
+                "resource_metadata=\"{}\", scope=\"{DEFAULT_SCOPE}\"",
+                site.resource_metadata,
             );
-            docs.push(HostDocs {
+            docs.push(Host {
                 site: site.clone(),
-                authorization_server_metadata: serde_json::to_vec(&metadata::authorization_server(
-                    site,
-                ))
-                .expect("JSON")
-                .into(),
-                protected_resource_metadata: serde_json::to_vec(&metadata::protected_resource(
-                    site,
-                ))
-                .expect("JSON")
-                .into(),
+                index: i,
                 challenge: HeaderValue::from_str(&format!("Bearer {params}"))
                     .expect("issuers are valid header text"),
                 challenge_params: params,
@@ -79,7 +61,7 @@ impl Hosts {
             // `mcp.example.com` and `mcp.example.com:443` are the same host.
             let a = &site.authority;
             by_authority.insert(a.clone(), i);
-            let port_suffix = format!(":{}", default_port(&site.scheme));
+            let port_suffix = format!(":{}", site.scheme.default_port());
             match a.strip_suffix(&port_suffix) {
                 Some(bare) => by_authority.insert(bare.to_owned(), i),
                 None if !a.ends_with(']') && a.contains(':') => None,
@@ -89,7 +71,7 @@ impl Hosts {
         Hosts { docs, by_authority }
     }
 
-    pub fn all(&self) -> &[HostDocs] {
+    pub fn all(&self) -> &[Host] {
         &self.docs
     }
 
@@ -104,7 +86,7 @@ impl Hosts {
         settings: &Settings,
         peer: IpAddr,
         req: &Request<B>,
-    ) -> Result<&HostDocs, HostError> {
+    ) -> Result<&Host, HostError> {
         let authority = request_authority(req)?;
         let forwarded = if settings.identity.is_trusted_proxy(peer) {
             forwarded_host(req.headers())?
@@ -119,7 +101,7 @@ impl Hosts {
 
     /// The site named `host[:port]` (any case; the scheme's default port
     /// or none). `name` is a checked authority.
-    fn lookup(&self, name: &str) -> Result<&HostDocs, HostError> {
+    fn lookup(&self, name: &str) -> Result<&Host, HostError> {
         // Lowercased on the stack: this runs on every request.
         let mut lower = [0u8; MAX_AUTHORITY];
         let lower = lower.get_mut(..name.len()).ok_or(HostError::UnknownHost)?;

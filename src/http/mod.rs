@@ -1,12 +1,42 @@
-//! HTTP: the accept loop and connection limits ([`server`]), which host a
-//! request is for ([`host`]), where it goes ([`router`]), CORS ([`cors`])
-//! and the response shapes handlers share ([`response`]).
+//! HTTP primitives, named after no endpoint: which host a request is for
+//! ([`host`]), CORS policy ([`cors`]), reading bodies and building
+//! responses ([`response`]), and what a handler is given ([`Ctx`]).
 
 pub mod cors;
 pub mod host;
 pub mod response;
-pub mod router;
-pub mod server;
+
+use std::net::SocketAddr;
+
+use crate::keys::Keys;
+use crate::settings::Settings;
+use host::Host;
+
+/// What every handler knows besides the request itself. State that only
+/// some endpoints use (the single-use store, the verified-token cache, the
+/// sign-in) is handed to those endpoints by the router, by name.
+pub struct Ctx<'a> {
+    pub settings: &'a Settings,
+    pub keys: &'a Keys,
+    /// The host the request is for.
+    pub host: &'a Host,
+    /// The TCP peer (the proxy, behind oauth2-proxy).
+    pub peer: SocketAddr,
+}
+
+impl Ctx<'_> {
+    /// The request body, at most `limit` bytes, within the configured
+    /// `server.body_read_timeout`.
+    pub async fn read_body(
+        &self,
+        headers: &http::HeaderMap,
+        body: hyper::body::Incoming,
+        limit: usize,
+    ) -> Result<bytes::Bytes, response::BodyError> {
+        let timeout = self.settings.limits.body_read_timeout;
+        response::read_request_body(headers, body, limit, timeout).await
+    }
+}
 
 /// A header field sent more than once where the protocol allows one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,10 +7,11 @@ use http::{HeaderMap, StatusCode};
 
 use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
-use crate::http::router::Ctx;
+use crate::http::Ctx;
 use crate::keys::deny::Subject;
 use crate::settings::DEFAULT_SCOPE;
 use crate::tokens::access::{Expectations, TokenError, VerifiedToken};
+use crate::tokens::verified::VerifiedTokens;
 
 /// Why a request to `/mcp` is not authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,11 +130,12 @@ pub fn bearer<'h>(headers: &'h HeaderMap, query: Option<&str>) -> Result<&'h str
 /// Authenticates a request to `/mcp`.
 pub fn authenticate(
     ctx: &Ctx<'_>,
+    verified_tokens: &VerifiedTokens,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<VerifiedToken, AuthFailure> {
     let token = bearer(headers, query)?;
-    let settings = &ctx.app.settings;
+    let settings = &ctx.settings;
     let expect = Expectations {
         // Any issuer either way: a flow may finish on the other host.
         issuers: &settings.issuers,
@@ -143,10 +145,8 @@ pub fn authenticate(
             std::slice::from_ref(&ctx.host.site.resource)
         },
     };
-    let ring = ctx.app.keys.load();
-    let verified = ctx
-        .app
-        .verified_tokens
+    let ring = ctx.keys.load();
+    let verified = verified_tokens
         .verify(&ring, token, &expect, unix_now())
         .map_err(AuthFailure::InvalidToken)?;
     if ring.deny.denies(&Subject {

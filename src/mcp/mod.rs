@@ -33,8 +33,9 @@ use serde_json::{json, Value};
 
 use crate::http::cors;
 use crate::http::response::{self, Resp};
-use crate::http::router::Ctx;
+use crate::http::Ctx;
 use crate::tokens::access::VerifiedToken;
+use crate::tokens::verified::VerifiedTokens;
 
 /// `/mcp` bodies: JSON-RPC messages, generous but bounded.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -130,10 +131,14 @@ fn server_info() -> Value {
     json!({ "name": "mcpgate", "title": "mcpgate", "version": env!("CARGO_PKG_VERSION") })
 }
 
-pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
+pub async fn handle(
+    ctx: &Ctx<'_>,
+    verified_tokens: &VerifiedTokens,
+    req: Request<Incoming>,
+) -> Resp {
     let (parts, body) = req.into_parts();
     let read = ctx.read_body(&parts.headers, body, MAX_BODY);
-    let claims = match admit(ctx, &parts) {
+    let claims = match admit(ctx, verified_tokens, &parts) {
         Ok(claims) if parts.method == Method::POST => claims,
         refused => {
             // Take in what the client is sending before answering: hyper
@@ -180,13 +185,17 @@ impl Refusal {
 }
 
 /// The caller of a request to `/mcp`.
-fn admit(ctx: &Ctx<'_>, parts: &http::request::Parts) -> Result<VerifiedToken, Refusal> {
+fn admit(
+    ctx: &Ctx<'_>,
+    verified_tokens: &VerifiedTokens,
+    parts: &http::request::Parts,
+) -> Result<VerifiedToken, Refusal> {
     if let Some(origin) = parts.headers.get(header::ORIGIN) {
         if !cors::mcp_origin_allowed(ctx, origin) {
             return Err(Refusal::Origin);
         }
     }
-    auth::authenticate(ctx, &parts.headers, parts.uri.query()).map_err(|f| {
+    auth::authenticate(ctx, verified_tokens, &parts.headers, parts.uri.query()).map_err(|f| {
         crate::metrics::validation_failure(f.label());
         if !matches!(f, auth::AuthFailure::Missing) {
             tracing::info!(reason = ?f, peer = %ctx.peer.ip(), "mcp request refused");

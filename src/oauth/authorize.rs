@@ -22,8 +22,8 @@ use super::resource;
 use crate::clock::unix_now;
 use crate::config::IdentitySource;
 use crate::http::response::{self, escape_html, Resp};
-use crate::http::router::Ctx;
-use crate::identity::{Evidence, Identity, IdentityError};
+use crate::http::Ctx;
+use crate::identity::{Evidence, Identity, IdentityError, SignIn};
 use crate::random::random_id;
 use crate::settings::{DEFAULT_SCOPE, SCOPES_SUPPORTED};
 use crate::tokens::grants::{client_binding, CodeGrant};
@@ -35,13 +35,13 @@ const MAX_FORM_BODY: usize = 16 * 1024;
 /// The field of the dev sign-in form that carries the email.
 pub const DEV_EMAIL_FIELD: &str = "mcpgate_dev_email";
 
-pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
+pub async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incoming>) -> Resp {
     let wants_html = req
         .headers()
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    let dev = ctx.app.settings.identity.source == IdentitySource::Dev;
+    let dev = ctx.settings.identity.source == IdentitySource::Dev;
     let (parts, body) = req.into_parts();
     let post = parts.method == Method::POST;
     let raw = if post {
@@ -68,7 +68,15 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     if post && !dev && params.get(consent::CONSENT_FIELD).is_none() {
         return response::method_not_allowed("GET");
     }
-    authorize(ctx, &parts.headers, &params, repeated, wants_html, post)
+    authorize(
+        ctx,
+        sign_in,
+        &parts.headers,
+        &params,
+        repeated,
+        wants_html,
+        post,
+    )
 }
 
 /// The name this endpoint's refusals are counted and logged under.
@@ -93,16 +101,17 @@ fn page(e: OAuthError, wants_html: bool) -> Resp {
 
 fn authorize(
     ctx: &Ctx<'_>,
+    sign_in: &SignIn,
     headers: &http::HeaderMap,
     params: &Params<'_>,
     repeated: Option<Repeated>,
     wants_html: bool,
     post: bool,
 ) -> Resp {
-    let settings = &ctx.app.settings;
+    let settings = &ctx.settings;
     let site = &ctx.host.site;
     let now = unix_now();
-    let ring = ctx.app.keys.load();
+    let ring = ctx.keys.load();
 
     // 1. Client and redirect URI: without both, there is nowhere safe to
     //    send an error. Either one sent twice cannot be trusted (which
@@ -207,7 +216,7 @@ fn authorize(
 
     // 3. The person.
     let identity = match settings.identity.source {
-        IdentitySource::Proxy => ctx.app.sign_in.person(Evidence::Proxy {
+        IdentitySource::Proxy => sign_in.person(Evidence::Proxy {
             peer: ctx.peer.ip(),
             headers,
         }),
@@ -234,7 +243,7 @@ fn authorize(
                         wants_html,
                     )
                 }
-                Some(email) => ctx.app.sign_in.person(Evidence::DevForm { email }),
+                Some(email) => sign_in.person(Evidence::DevForm { email }),
                 None => return dev_sign_in_form(ctx, params, &client, redirect_uri),
             }
         }
@@ -428,7 +437,6 @@ fn dev_sign_in_form(
     let hidden =
         response::hidden_inputs(params.pairs().filter(|(k, _)| !consent::is_form_field(k)));
     let domain = ctx
-        .app
         .settings
         .identity
         .allowed_domains

@@ -11,7 +11,7 @@ use super::client::GrantType;
 use super::error::{ErrorCode, OAuthError};
 use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
-use crate::http::router::Ctx;
+use crate::http::Ctx;
 use crate::settings::redirect;
 use crate::settings::{Site, SCOPES_SUPPORTED};
 use crate::tokens::grants::ClientRegistration;
@@ -99,7 +99,7 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
     };
     let now = unix_now();
     let registration = validate(&body, &ctx.host.site, now)?;
-    let ring = ctx.app.keys.load();
+    let ring = ctx.keys.load();
     let client_id = sealed::seal(&ring, &registration, now).into_string();
 
     let mut out = Map::new();
@@ -272,13 +272,11 @@ mod tests {
     use crate::settings::redirect::{PolicyEntry, RedirectPolicy};
 
     fn site() -> Site {
-        Site {
-            issuer: "https://mcp.internal.example".into(),
-            resource: "https://mcp.internal.example/mcp".into(),
-            scheme: "https".into(),
-            authority: "mcp.internal.example".into(),
-            redirect_policy: RedirectPolicy::new(vec![PolicyEntry::Loopback]),
-        }
+        Site::new(
+            "https://mcp.internal.example",
+            RedirectPolicy::new(vec![PolicyEntry::Loopback]),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -57,13 +57,7 @@ mod tests {
     use crate::settings::redirect::RedirectPolicy;
 
     fn site(issuer: &str) -> Site {
-        Site {
-            issuer: issuer.to_owned(),
-            resource: format!("{issuer}/mcp"),
-            scheme: "https".into(),
-            authority: issuer.trim_start_matches("https://").into(),
-            redirect_policy: RedirectPolicy::default(),
-        }
+        Site::new(issuer, RedirectPolicy::default()).unwrap()
     }
 
     #[test]

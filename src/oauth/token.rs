@@ -14,10 +14,11 @@ use super::params::Params;
 use super::resource;
 use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
-use crate::http::router::Ctx;
+use crate::http::Ctx;
 use crate::keys::deny::Subject as DenySubject;
 use crate::keys::KeyRing;
 use crate::random::random_id;
+use crate::store::Store;
 use crate::tokens::access::{self, AccessClaims};
 use crate::tokens::grants::{client_binding, CodeGrant, RefreshGrant};
 use crate::tokens::sealed::{self, OpenError};
@@ -35,8 +36,8 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
-    match token(ctx, req).await {
+pub async fn handle(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Resp {
+    match token(ctx, store, req).await {
         Ok(r) => r,
         Err(e) => {
             e.refused("token");
@@ -45,7 +46,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     }
 }
 
-async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError> {
+async fn token(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Result<Resp, OAuthError> {
     let (parts, body) = req.into_parts();
     if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
         let form = ct
@@ -80,9 +81,9 @@ async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError
         )
     })?;
 
-    let settings = &ctx.app.settings;
+    let settings = &ctx.settings;
     let now = unix_now();
-    let ring = ctx.app.keys.load();
+    let ring = ctx.keys.load();
     let credentials = Credentials::from_request(
         &parts.headers,
         params.get("client_id"),
@@ -106,8 +107,8 @@ async fn token(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthError
     }
 
     let issued = match grant_type {
-        GrantType::AuthorizationCode => exchange_code(ctx, &ring, &client, &params, now)?,
-        GrantType::RefreshToken => refresh(ctx, &ring, &client, &params, now)?,
+        GrantType::AuthorizationCode => exchange_code(ctx, store, &ring, &client, &params, now)?,
+        GrantType::RefreshToken => refresh(ctx, store, &ring, &client, &params, now)?,
     };
     Ok(response::json_no_store(StatusCode::OK, &issued))
 }
@@ -124,7 +125,7 @@ fn open_error(what: &str, e: OpenError) -> OAuthError {
 /// The requested `resource`, if any, must be the one the grant is for
 /// (RFC 8707 §2.2); repeated, as at authorize, it must name that one only.
 fn check_resource(ctx: &Ctx<'_>, params: &Params<'_>, granted: &str) -> Result<(), OAuthError> {
-    match resource::requested(&ctx.app.settings, params)? {
+    match resource::requested(ctx.settings, params)? {
         None => Ok(()),
         Some(site) if site.resource == granted => Ok(()),
         Some(_) => Err(OAuthError::new(
@@ -136,6 +137,7 @@ fn check_resource(ctx: &Ctx<'_>, params: &Params<'_>, granted: &str) -> Result<(
 
 fn exchange_code(
     ctx: &Ctx<'_>,
+    store: &Store,
     ring: &KeyRing,
     client: &Client<'_>,
     params: &Params<'_>,
@@ -192,7 +194,7 @@ fn exchange_code(
         },
     )?;
     // Last: a request that failed any check above does not burn the code.
-    match ctx.app.used_codes.first_use(&grant.jti, grant.exp, now) {
+    match store.used_codes.first_use(&grant.jti, grant.exp, now) {
         Ok(true) => {}
         Ok(false) => return Err(OAuthError::invalid_grant("the code was already used")),
         Err(_) => {
@@ -217,7 +219,7 @@ fn exchange_code(
             gen: 1,
             iat: now,
             auth_time: grant.iat,
-            exp: now + ctx.app.settings.tokens.refresh_ttl.as_secs(),
+            exp: now + ctx.settings.tokens.refresh_ttl.as_secs(),
         });
     tracing::info!(client = client.name().unwrap_or("-"), email = %grant.email, grant = "authorization_code", "access token issued");
     Ok(mint(
@@ -238,6 +240,7 @@ fn exchange_code(
 
 fn refresh(
     ctx: &Ctx<'_>,
+    store: &Store,
     ring: &KeyRing,
     client: &Client<'_>,
     params: &Params<'_>,
@@ -279,9 +282,8 @@ fn refresh(
     )?;
     // Rotation (OAuth 2.1 §4.3.1): this replica honours each generation
     // once, but for a retry within the grace window.
-    let grace = ctx.app.settings.tokens.refresh_grace.as_secs();
-    if ctx
-        .app
+    let grace = ctx.settings.tokens.refresh_grace.as_secs();
+    if store
         .refresh_ledger
         .rotate(&grant.fam, grant.gen, now, grace)
         .is_err()
@@ -343,7 +345,7 @@ fn mint(
     grant_type: GrantType,
     now: u64,
 ) -> TokenResponse {
-    let ttl = ctx.app.settings.tokens.access_ttl.as_secs();
+    let ttl = ctx.settings.tokens.access_ttl.as_secs();
     let claims = AccessClaims {
         iss: ctx.host.site.issuer.clone(),
         sub: subject.sub,
@@ -362,7 +364,7 @@ fn mint(
     };
     crate::metrics::token_issued(kind, grant_type.as_str());
     let refresh_token = refresh
-        .filter(|_| !ctx.app.settings.tokens.refresh_ttl.is_zero())
+        .filter(|_| !ctx.settings.tokens.refresh_ttl.is_zero())
         .map(|r| sealed::seal(ring, &r, now).into_string());
     TokenResponse {
         access_token: access::issue(ring, &claims, now),

@@ -21,12 +21,72 @@ pub struct Site {
     pub issuer: String,
     /// `issuer` + `/mcp`: the protected resource (RFC 8707, RFC 9728).
     pub resource: String,
-    /// `https` or `http`.
-    pub scheme: String,
+    /// Where the resource's metadata lives (RFC 9728 §3.1), for the 401
+    /// challenge's `resource_metadata`.
+    pub resource_metadata: String,
+    pub scheme: Scheme,
     /// `host[:port]` as written in the issuer, lowercased.
     pub authority: String,
     /// What `POST /oauth/register` accepts on this host.
     pub redirect_policy: RedirectPolicy,
+}
+
+/// An issuer's scheme: `https`, or `http` for local testing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Https,
+    Http,
+}
+
+impl Scheme {
+    /// The port a URL of this scheme means when it names none.
+    pub const fn default_port(self) -> &'static str {
+        match self {
+            Scheme::Https => "443",
+            Scheme::Http => "80",
+        }
+    }
+}
+
+impl Site {
+    /// The site whose issuer is `issuer`: an exact `https` (or `http`)
+    /// origin without path, query, fragment or user information. The
+    /// error names what is wrong with `issuer`, not the config key.
+    pub fn new(issuer: &str, redirect_policy: RedirectPolicy) -> Result<Site, String> {
+        let url = url::Url::parse(issuer).map_err(|e| format!("`{issuer}` is not a URL: {e}"))?;
+        let scheme = match url.scheme() {
+            "https" => Scheme::Https,
+            "http" => Scheme::Http,
+            _ => {
+                return Err(format!(
+                    "`{issuer}` must be https (or http for local testing)"
+                ))
+            }
+        };
+        if issuer.ends_with('/') {
+            return Err(format!("`{issuer}` must not end with `/`"));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "`{issuer}` must be an origin (scheme://host[:port]) without path, query or fragment"
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("`{issuer}` must not contain user information"));
+        }
+        let authority = issuer
+            .split_once("://")
+            .map(|(_, a)| a.to_ascii_lowercase())
+            .unwrap_or_default();
+        Ok(Site {
+            issuer: issuer.to_owned(),
+            resource: format!("{issuer}/mcp"),
+            resource_metadata: format!("{issuer}/.well-known/oauth-protected-resource/mcp"),
+            scheme,
+            authority,
+            redirect_policy,
+        })
+    }
 }
 
 /// A client provisioned in `[[clients]]`.
@@ -156,45 +216,16 @@ fn header_name(key: &str, value: &str) -> Result<HeaderName, String> {
 }
 
 fn parse_site(i: usize, issuer: &str, entries: &[String]) -> Result<Site, String> {
-    let key = format!("hosts[{i}].issuer");
-    let url =
-        url::Url::parse(issuer).map_err(|e| format!("{key}: `{issuer}` is not a URL: {e}"))?;
-    let scheme = url.scheme().to_owned();
-    if scheme != "https" && scheme != "http" {
-        return Err(format!(
-            "{key}: `{issuer}` must be https (or http for local testing)"
-        ));
-    }
-    if issuer.ends_with('/') {
-        return Err(format!("{key}: `{issuer}` must not end with `/`"));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "{key}: `{issuer}` must be an origin (scheme://host[:port]) without path, query or fragment"
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "{key}: `{issuer}` must not contain user information"
-        ));
-    }
-    let authority = issuer
-        .split_once("://")
-        .map(|(_, a)| a.to_ascii_lowercase())
-        .unwrap_or_default();
+    let mut site = Site::new(issuer, RedirectPolicy::default())
+        .map_err(|e| format!("hosts[{i}].issuer: {e}"))?;
     let mut policy = Vec::new();
     for (j, e) in entries.iter().enumerate() {
         policy.push(
             PolicyEntry::parse(e).map_err(|m| format!("hosts[{i}].redirect_uris[{j}]: {m}"))?,
         );
     }
-    Ok(Site {
-        issuer: issuer.to_owned(),
-        resource: format!("{issuer}/mcp"),
-        scheme,
-        authority,
-        redirect_policy: RedirectPolicy::new(policy),
-    })
+    site.redirect_policy = RedirectPolicy::new(policy);
+    Ok(site)
 }
 
 fn parse_client(i: usize, c: &crate::config::ClientConfig) -> Result<ConfiguredClient, String> {

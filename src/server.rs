@@ -16,9 +16,10 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use super::router;
 use crate::app::App;
+use crate::http::response;
 use crate::metrics::RouteMetrics;
+use crate::router;
 use crate::settings::Limits;
 
 /// The connection preface of HTTP/2 with prior knowledge (RFC 9113 §3.4).
@@ -406,7 +407,7 @@ async fn handle(
     app: Arc<App>,
     peer: SocketAddr,
     req: http::Request<hyper::body::Incoming>,
-) -> super::response::Resp {
+) -> crate::http::response::Resp {
     use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let method = req.method().clone();
@@ -460,22 +461,15 @@ pub async fn serve_metrics(
             let resp = match req.uri().path() {
                 "/metrics" => {
                     crate::metrics::ready(app.is_ready());
-                    super::response::bytes(
+                    response::bytes(
                         http::StatusCode::OK,
                         "text/plain; version=0.0.4",
                         handle.render(),
                     )
                 }
-                "/healthz" => super::response::bytes(http::StatusCode::OK, "text/plain", "ok\n"),
-                "/readyz" if app.is_ready() => {
-                    super::response::bytes(http::StatusCode::OK, "text/plain", "ready\n")
-                }
-                "/readyz" => super::response::bytes(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    "not ready\n",
-                ),
-                _ => super::response::not_found(),
+                "/healthz" => crate::health::healthz(),
+                "/readyz" => crate::health::readyz(app.is_ready()),
+                _ => response::not_found(),
             };
             async move { Ok::<_, std::convert::Infallible>(resp) }
         });

@@ -4,38 +4,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{Method, Request, StatusCode};
+use http::{Method, Request};
 use hyper::body::Incoming;
 
-use super::cors;
-use super::host::HostDocs;
-use super::response::{self, Resp};
 use crate::app::App;
+use crate::http::response::{self, Resp};
+use crate::http::{cors, Ctx};
 use crate::metrics::RouteMetrics;
-use crate::{mcp, oauth};
-
-/// What a handler knows about the request besides the request itself.
-pub struct Ctx<'a> {
-    pub app: &'a App,
-    /// The host the request is for.
-    pub host: &'a HostDocs,
-    /// The TCP peer (the proxy, behind oauth2-proxy).
-    pub peer: SocketAddr,
-}
-
-impl Ctx<'_> {
-    /// The request body, at most `limit` bytes, within the configured
-    /// `server.body_read_timeout`.
-    pub async fn read_body(
-        &self,
-        headers: &http::HeaderMap,
-        body: Incoming,
-        limit: usize,
-    ) -> Result<bytes::Bytes, response::BodyError> {
-        let timeout = self.app.settings.limits.body_read_timeout;
-        response::read_request_body(headers, body, limit, timeout).await
-    }
-}
+use crate::{discovery, health, mcp, oauth};
 
 /// The endpoints, by path. The one place a path is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,22 +95,14 @@ impl Endpoint {
     }
 }
 
-fn ready(app: &App) -> Resp {
-    if app.is_ready() {
-        response::bytes(StatusCode::OK, "text/plain", "ready\n")
-    } else {
-        response::bytes(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
-    }
-}
-
 pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
     use Endpoint as E;
     let endpoint = E::for_path(req.uri().path());
     let method = req.method().clone();
     // Load balancers probe by IP: health needs no known host.
     match (endpoint, &method) {
-        (E::Healthz, &Method::GET) => return response::bytes(StatusCode::OK, "text/plain", "ok\n"),
-        (E::Readyz, &Method::GET) => return ready(&app),
+        (E::Healthz, &Method::GET) => return health::healthz(),
+        (E::Readyz, &Method::GET) => return health::readyz(app.is_ready()),
         _ => {}
     }
     // A malformed host is 400, an unknown or missing one 421.
@@ -151,7 +119,8 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> R
         }
     };
     let ctx = Ctx {
-        app: &app,
+        settings: &app.settings,
+        keys: &app.keys,
         host,
         peer,
     };
@@ -160,20 +129,16 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> R
         return cors::preflight(&ctx, endpoint.cors(), origin.as_ref());
     }
     let mut resp = match (endpoint, &method) {
-        (E::AuthorizationServerMetadata, &Method::GET) => {
-            response::json_bytes(StatusCode::OK, host.authorization_server_metadata.clone())
-        }
-        (E::ProtectedResourceMetadata, &Method::GET) => {
-            response::json_bytes(StatusCode::OK, host.protected_resource_metadata.clone())
-        }
-        (E::Jwks, &Method::GET) => {
-            response::json_bytes(StatusCode::OK, app.keys.load().jwks().clone())
-        }
+        (E::AuthorizationServerMetadata, &Method::GET) => app.discovery.authorization_server(host),
+        (E::ProtectedResourceMetadata, &Method::GET) => app.discovery.protected_resource(host),
+        (E::Jwks, &Method::GET) => discovery::jwks(&app.keys),
         (E::Register, &Method::POST) => oauth::register::handle(&ctx, req).await,
-        (E::Authorize, &Method::GET | &Method::POST) => oauth::authorize::handle(&ctx, req).await,
-        (E::Token, &Method::POST) => oauth::token::handle(&ctx, req).await,
+        (E::Authorize, &Method::GET | &Method::POST) => {
+            oauth::authorize::handle(&ctx, &app.sign_in, req).await
+        }
+        (E::Token, &Method::POST) => oauth::token::handle(&ctx, &app.store, req).await,
         // `/mcp` answers every method itself (405 after authentication).
-        (E::Mcp, _) => mcp::handle(&ctx, req).await,
+        (E::Mcp, _) => mcp::handle(&ctx, &app.verified_tokens, req).await,
         (E::Register | E::Token, _) => response::method_not_allowed("POST"),
         (E::Authorize, _) => response::method_not_allowed("GET, POST"),
         (E::NotFound, _) => response::not_found(),

@@ -1,0 +1,91 @@
+//! Discovery: the authorization server's metadata (RFC 8414), the
+//! protected resource's (RFC 9728) and the JWKS. The documents are rendered
+//! once per host when the server starts: a request for one is a pointer
+//! copy. The JWKS is rendered by the key ring whenever it changes.
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::http::host::Host;
+use crate::http::response::{self, Resp};
+use crate::keys::Keys;
+use crate::settings::{Settings, Site, DEFAULT_SCOPE, SCOPES_SUPPORTED};
+
+/// Every host's documents, in the order of `[[hosts]]`.
+pub struct Documents {
+    hosts: Vec<HostDocuments>,
+}
+
+struct HostDocuments {
+    authorization_server: Bytes,
+    protected_resource: Bytes,
+}
+
+impl Documents {
+    pub fn new(settings: &Settings) -> Documents {
+        let render = |v: Value| Bytes::from(serde_json::to_vec(&v).expect("JSON"));
+        Documents {
+            hosts: settings
+                .sites
+                .iter()
+                .map(|site| HostDocuments {
+                    authorization_server: render(authorization_server(site)),
+                    protected_resource: render(protected_resource(site)),
+                })
+                .collect(),
+        }
+    }
+
+    /// `GET /.well-known/oauth-authorization-server` (and
+    /// `openid-configuration`) on `host`.
+    pub fn authorization_server(&self, host: &Host) -> Resp {
+        let doc = &self.hosts[host.index].authorization_server;
+        response::json_bytes(StatusCode::OK, doc.clone())
+    }
+
+    /// `GET /.well-known/oauth-protected-resource[/mcp]` on `host`.
+    pub fn protected_resource(&self, host: &Host) -> Resp {
+        let doc = &self.hosts[host.index].protected_resource;
+        response::json_bytes(StatusCode::OK, doc.clone())
+    }
+}
+
+/// `GET /.well-known/jwks.json`: every key a replica may sign with, pending
+/// ones included (RFC 7517).
+pub fn jwks(keys: &Keys) -> Resp {
+    response::json_bytes(StatusCode::OK, keys.load().jwks().clone())
+}
+
+/// RFC 8414 §2 authorization server metadata, also served as
+/// `/.well-known/openid-configuration` for clients that only look there.
+fn authorization_server(site: &Site) -> Value {
+    let i = &site.issuer;
+    json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/oauth/authorize"),
+        "token_endpoint": format!("{i}/oauth/token"),
+        "registration_endpoint": format!("{i}/oauth/register"),
+        "jwks_uri": format!("{i}/.well-known/jwks.json"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "scopes_supported": SCOPES_SUPPORTED,
+        // RFC 9207: authorization responses carry `iss`.
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+/// RFC 9728 §2 protected resource metadata for `/mcp`. `offline_access` is
+/// the authorization server's business, not the resource's.
+fn protected_resource(site: &Site) -> Value {
+    json!({
+        "resource": site.resource,
+        "authorization_servers": [site.issuer],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": [DEFAULT_SCOPE],
+        "resource_name": "mcpgate",
+    })
+}
