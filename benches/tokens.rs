@@ -13,8 +13,9 @@ use mcpgate::clock::unix_now;
 use mcpgate::keys::file::generate_set;
 use mcpgate::keys::{KeyMaterial, KeyRing};
 use mcpgate::tokens::access::{self, AccessClaims, Expectations};
-use mcpgate::tokens::grants::{client_binding, ClientRegistration, CodeGrant};
+use mcpgate::tokens::grants::{ClientBinding, ClientRegistration, CodeGrant};
 use mcpgate::tokens::pkce::CodeChallenge;
+use mcpgate::tokens::scope::Scope;
 use mcpgate::tokens::sealed;
 use mcpgate::tokens::verified::VerifiedTokens;
 use ring::signature::{self, KeyPair as _};
@@ -84,13 +85,13 @@ fn registration(now: u64) -> ClientRegistration {
 fn code_grant(now: u64, client_id: &str) -> CodeGrant {
     CodeGrant {
         jti: mcpgate::random::random_id(),
-        client: client_binding(client_id),
+        client: ClientBinding::of(client_id),
         redirect_uri: "http://127.0.0.1:33418/callback".into(),
         redirect_uri_sent: true,
         code_challenge: Some(CodeChallenge::s256(VERIFIER)),
         sub: "108234567890123456789".into(),
         email: "alice@example.com".into(),
-        scope: "mcp".into(),
+        scope: Scope::granted(Some("mcp"), false).expect("a supported scope"),
         resource: RESOURCE.into(),
         iat: now,
         exp: now + 600,

@@ -8,7 +8,8 @@ use http::{Method, Request};
 use hyper::body::Incoming;
 
 use crate::app::App;
-use crate::http::response::{self, Resp};
+use crate::http::error::HttpError;
+use crate::http::response::Resp;
 use crate::http::{cors, Ctx};
 use crate::metrics::RouteMetrics;
 use crate::{discovery, health, mcp, oauth};
@@ -108,15 +109,7 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> R
     // A malformed host is 400, an unknown or missing one 421.
     let host = match app.hosts.resolve(&app.settings, peer.ip(), &req) {
         Ok(host) => host,
-        Err(e) => {
-            return response::json(
-                e.status(),
-                &serde_json::json!({
-                    "error": "invalid_request",
-                    "error_description": e.description(),
-                }),
-            )
-        }
+        Err(e) => return HttpError::Host(e).respond(),
     };
     let ctx = Ctx {
         settings: &app.settings,
@@ -139,10 +132,10 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> R
         (E::Token, &Method::POST) => oauth::token::handle(&ctx, &app.store, req).await,
         // `/mcp` answers every method itself (405 after authentication).
         (E::Mcp, _) => mcp::handle(&ctx, &app.verified_tokens, req).await,
-        (E::Register | E::Token, _) => response::method_not_allowed("POST"),
-        (E::Authorize, _) => response::method_not_allowed("GET, POST"),
-        (E::NotFound, _) => response::not_found(),
-        _ => response::method_not_allowed("GET"),
+        (E::Register | E::Token, _) => HttpError::MethodNotAllowed { allow: "POST" }.respond(),
+        (E::Authorize, _) => HttpError::MethodNotAllowed { allow: "GET, POST" }.respond(),
+        (E::NotFound, _) => HttpError::NotFound.respond(),
+        _ => HttpError::MethodNotAllowed { allow: "GET" }.respond(),
     };
     cors::decorate(&ctx, endpoint.cors(), origin.as_ref(), &mut resp);
     resp

@@ -469,7 +469,7 @@ pub async fn serve_metrics(
                 }
                 "/healthz" => crate::health::healthz(),
                 "/readyz" => crate::health::readyz(app.is_ready()),
-                _ => response::not_found(),
+                _ => crate::http::error::HttpError::NotFound.respond(),
             };
             async move { Ok::<_, std::convert::Infallible>(resp) }
         });

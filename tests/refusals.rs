@@ -2889,10 +2889,11 @@ async fn a_client_without_the_refresh_token_grant_gets_no_refresh_token_and_may_
         let sealed_for_it = mcpgate::tokens::sealed::seal(
             &ring,
             &mcpgate::tokens::grants::RefreshGrant {
-                client: mcpgate::tokens::grants::client_binding(&client_id),
+                client: mcpgate::tokens::grants::ClientBinding::of(&client_id),
                 sub: ALICE.into(),
                 email: ALICE.into(),
-                scope: "mcp offline_access".into(),
+                scope: mcpgate::tokens::scope::Scope::granted(Some("mcp offline_access"), true)
+                    .unwrap(),
                 resource: format!("https://{INTERNAL}/mcp"),
                 fam: "family-1".into(),
                 gen: 1,

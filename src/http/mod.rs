@@ -1,9 +1,13 @@
 //! HTTP primitives, named after no endpoint: which host a request is for
-//! ([`host`]), CORS policy ([`cors`]), reading bodies and building
-//! responses ([`response`]), and what a handler is given ([`Ctx`]).
+//! ([`host`]), CORS policy ([`cors`]), reading bodies ([`body`]), building
+//! responses ([`response`]) and pages ([`page`]), refusals below any
+//! protocol ([`error`]), and what a handler is given ([`Ctx`]).
 
+pub mod body;
 pub mod cors;
+pub mod error;
 pub mod host;
+pub mod page;
 pub mod response;
 
 use std::net::SocketAddr;
@@ -32,9 +36,9 @@ impl Ctx<'_> {
         headers: &http::HeaderMap,
         body: hyper::body::Incoming,
         limit: usize,
-    ) -> Result<bytes::Bytes, response::BodyError> {
+    ) -> Result<bytes::Bytes, body::BodyError> {
         let timeout = self.settings.limits.body_read_timeout;
-        response::read_request_body(headers, body, limit, timeout).await
+        body::read_request_body(headers, body, limit, timeout).await
     }
 }
 

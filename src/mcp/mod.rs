@@ -151,7 +151,9 @@ pub async fn handle(
                 Err(refusal) => refusal.into_response(ctx),
                 // No SSE stream and no sessions to delete (transport
                 // §2.2, §2.5).
-                Ok(_) => response::method_not_allowed("POST"),
+                Ok(_) => {
+                    crate::http::error::HttpError::MethodNotAllowed { allow: "POST" }.respond()
+                }
             };
         }
     };

@@ -1,8 +1,8 @@
 //! Clients: who a `client_id` is, and how a client proves it at the token
 //! endpoint (RFC 6749 §2.3).
 //!
-//! A configured client id never contains `.`; a sealed one always does,
-//! so the two namespaces cannot collide.
+//! What a `client_id` is follows from its form alone ([`ClientKind::of`]),
+//! decided once where it is opened: the two namespaces cannot collide.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -13,7 +13,7 @@ use super::error::OAuthError;
 use crate::keys::KeyRing;
 use crate::settings::redirect;
 use crate::settings::{ConfiguredClient, Settings};
-use crate::tokens::grants::ClientRegistration;
+use crate::tokens::grants::{ClientBinding, ClientRegistration};
 use crate::tokens::sealed;
 
 /// The RFC 6749 grants the token endpoint serves, named as in
@@ -43,6 +43,51 @@ impl GrantType {
     }
 }
 
+/// The kinds of `client_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// A sealed [`ClientRegistration`] (RFC 7591): a compact JWE, which
+    /// always contains `.`.
+    Registered,
+    /// A `[[clients]]` entry, whose id never contains `.` (the settings
+    /// refuse one that does).
+    Configured,
+}
+
+impl ClientKind {
+    pub fn of(client_id: &str) -> ClientKind {
+        if client_id.contains('.') {
+            ClientKind::Registered
+        } else {
+            ClientKind::Configured
+        }
+    }
+
+    /// The label of `mcpgate_tokens_issued_total{client}`.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            ClientKind::Registered => "dynamic",
+            ClientKind::Configured => "configured",
+        }
+    }
+}
+
+/// A redirect URI an authorize request named (or, when it named none, the
+/// client's only one), checked against the client's registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri {
+    uri: String,
+    /// The request named it: the token request must repeat it (RFC 6749
+    /// §4.1.3).
+    pub sent: bool,
+}
+
+impl RedirectUri {
+    pub fn as_str(&self) -> &str {
+        &self.uri
+    }
+}
+
 /// A client known to this server.
 #[derive(Debug, Clone)]
 pub enum Client<'a> {
@@ -64,23 +109,24 @@ impl<'a> Client<'a> {
         client_id: &'a str,
         now: u64,
     ) -> Result<Client<'a>, OAuthError> {
-        if client_id.contains('.') {
-            let registration =
-                sealed::open::<ClientRegistration>(ring, client_id, now).map_err(|e| {
-                    OAuthError::invalid_client(format!(
-                        "client_id is not valid here ({e}); register the client again"
-                    ))
-                })?;
-            Ok(Client::Registered {
-                client_id,
-                registration,
-            })
-        } else {
-            settings
+        match ClientKind::of(client_id) {
+            ClientKind::Registered => {
+                let registration = sealed::open::<ClientRegistration>(ring, client_id, now)
+                    .map_err(|e| {
+                        OAuthError::invalid_client(format!(
+                            "client_id is not valid here ({e}); register the client again"
+                        ))
+                    })?;
+                Ok(Client::Registered {
+                    client_id,
+                    registration,
+                })
+            }
+            ClientKind::Configured => settings
                 .clients
                 .get(client_id)
                 .map(Client::Configured)
-                .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))
+                .ok_or_else(|| OAuthError::invalid_client("unknown client_id")),
         }
     }
 
@@ -105,9 +151,16 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Confidential: has a secret to authenticate with.
-    pub fn is_confidential(&self) -> bool {
-        matches!(self, Client::Configured(c) if c.secret_sha256.is_some())
+    pub fn kind(&self) -> ClientKind {
+        match self {
+            Client::Registered { .. } => ClientKind::Registered,
+            Client::Configured(_) => ClientKind::Configured,
+        }
+    }
+
+    /// What codes and refresh tokens issued to this client bind.
+    pub fn binding(&self) -> ClientBinding {
+        ClientBinding::of(self.client_id())
     }
 
     /// OAuth 2.1 §7.5.1: public clients must use PKCE; confidential ones
@@ -140,22 +193,43 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// The registered URI `requested` names, if any. Loopback URIs match
-    /// with any port (RFC 8252 §7.3). A dynamic client's URI must also
-    /// still be allowed by some host's current policy, so removing a
-    /// callback from the config takes effect for existing registrations.
-    pub fn match_redirect_uri(&self, settings: &Settings, requested: &str) -> Option<()> {
+    /// The redirect URI of an authorize request: `requested` when it
+    /// matches a registered one, the only registered one when the request
+    /// named none (RFC 6749 §3.1.2.3). Loopback URIs match with any port
+    /// (RFC 8252 §7.3). A dynamic client's URI must also still be allowed
+    /// by some host's current policy, so removing a callback from the
+    /// config takes effect for existing registrations.
+    pub fn redirect_uri(
+        &self,
+        settings: &Settings,
+        requested: Option<&str>,
+    ) -> Result<RedirectUri, OAuthError> {
+        let Some(requested) = requested else {
+            return match self.redirect_uris() {
+                [only] => Ok(RedirectUri {
+                    uri: only.clone(),
+                    sent: false,
+                }),
+                _ => Err(OAuthError::invalid_request("redirect_uri is required")),
+            };
+        };
         let registered = self
             .redirect_uris()
             .iter()
             .any(|r| redirect::matches_registered(r, requested));
-        if !registered || redirect::check_uri(requested).is_err() {
-            return None;
+        let allowed = match self {
+            Client::Registered { .. } => settings.any_policy_allows(requested),
+            Client::Configured(_) => true,
+        };
+        if !registered || redirect::check_uri(requested).is_err() || !allowed {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is not registered for this client",
+            ));
         }
-        match self {
-            Client::Registered { .. } if !settings.any_policy_allows(requested) => None,
-            _ => Some(()),
-        }
+        Ok(RedirectUri {
+            uri: requested.to_owned(),
+            sent: true,
+        })
     }
 }
 

@@ -7,7 +7,9 @@ use std::borrow::Cow;
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 
-use crate::http::response::{self, Resp};
+use crate::http::body::BodyError;
+use crate::http::page;
+use crate::http::response::{self, append_query, Resp};
 
 /// Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707
 /// §2 and OpenID Connect Core §3.1.2.6.
@@ -74,6 +76,31 @@ pub struct OAuthError {
     /// The client tried `client_secret_basic`: a 401 must then carry
     /// `WWW-Authenticate: Basic` (RFC 6749 §5.2).
     pub basic_auth_used: bool,
+    /// The request body could not be read: its status (413, 408, 400)
+    /// is the answer's, whatever the delivery.
+    body: Option<BodyError>,
+    /// The caller logged this refusal with more context: count it only.
+    logged: bool,
+}
+
+/// How a refusal reaches the client (RFC 6749 §4.1.2.1, §5.2).
+#[derive(Debug, Clone, Copy)]
+pub enum Delivery<'a> {
+    /// §5.2 JSON: the token and registration endpoints.
+    Json,
+    /// To the person in the browser, when the client or its redirect URI
+    /// cannot be trusted: no redirect. Scripts that do not ask for HTML
+    /// get the same error as JSON.
+    Page { wants_html: bool },
+    /// Back to the client's checked redirect URI with `error`, `state`
+    /// and the RFC 9207 `iss`: a 302, or a 303 when answering a form POST
+    /// (the browser must follow it with a GET).
+    Redirect {
+        redirect_uri: &'a str,
+        state: Option<&'a str>,
+        issuer: &'a str,
+        see_other: bool,
+    },
 }
 
 impl OAuthError {
@@ -82,30 +109,21 @@ impl OAuthError {
             code,
             description: error_description(description.into()),
             basic_auth_used: false,
+            body: None,
+            logged: false,
+        }
+    }
+
+    /// A request body that could not be read (`invalid_request`).
+    pub fn body(e: BodyError) -> OAuthError {
+        OAuthError {
+            body: Some(e),
+            ..OAuthError::invalid_request(e.to_string())
         }
     }
 
     pub fn description(&self) -> &str {
         &self.description
-    }
-
-    /// Counts a refusal by `endpoint` (`mcpgate_oauth_errors_total`).
-    pub fn count(&self, endpoint: &'static str) {
-        crate::metrics::oauth_error(endpoint, self.code.as_str());
-    }
-
-    /// Counts and logs a refusal by `endpoint`: every refusal is logged at
-    /// `info` (the README promises it), with the error code and the
-    /// description, which hold no secret. For a refusal already logged
-    /// with more context, [`OAuthError::count`] alone.
-    pub fn refused(&self, endpoint: &'static str) {
-        self.count(endpoint);
-        tracing::info!(
-            endpoint,
-            error = self.code.as_str(),
-            description = %self.description,
-            "oauth request refused"
-        );
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> OAuthError {
@@ -125,14 +143,81 @@ impl OAuthError {
         self
     }
 
-    fn body(&self) -> serde_json::Value {
+    /// The caller has logged this refusal with more context than the
+    /// generic line: [`OAuthError::respond`] only counts it.
+    pub fn logged(mut self) -> OAuthError {
+        self.logged = true;
+        self
+    }
+
+    /// The one place an OAuth refusal becomes a response: counts it
+    /// (`mcpgate_oauth_errors_total{endpoint,error}`), logs it at `info`
+    /// unless the caller did (the code and description hold no secret),
+    /// and renders it as `delivery` says with the status chosen here.
+    pub fn respond(self, endpoint: &'static str, delivery: Delivery<'_>) -> Resp {
+        crate::metrics::oauth_error(endpoint, self.code.as_str());
+        if !self.logged {
+            tracing::info!(
+                endpoint,
+                error = self.code.as_str(),
+                description = %self.description,
+                "oauth request refused"
+            );
+        }
+        let status = self.status(delivery);
+        match delivery {
+            Delivery::Json => self.json(status),
+            Delivery::Page { wants_html: false } => {
+                response::json_no_store(status, &self.body_json())
+            }
+            Delivery::Page { wants_html: true } => self.page(status),
+            Delivery::Redirect {
+                redirect_uri,
+                state,
+                issuer,
+                ..
+            } => {
+                let mut params = vec![
+                    ("error", self.code.as_str()),
+                    ("error_description", &*self.description),
+                ];
+                if let Some(s) = state {
+                    params.push(("state", s));
+                }
+                params.push(("iss", issuer));
+                response::redirect(status, &append_query(redirect_uri, &params))
+            }
+        }
+    }
+
+    /// The status of this refusal delivered as `delivery`.
+    fn status(&self, delivery: Delivery<'_>) -> StatusCode {
+        match (delivery, self.body) {
+            (
+                Delivery::Redirect {
+                    see_other: true, ..
+                },
+                _,
+            ) => StatusCode::SEE_OTHER,
+            (Delivery::Redirect { .. }, _) => StatusCode::FOUND,
+            // RFC 9110 §15.5.14 / §15.5.9: the body's own problem.
+            (_, Some(body)) => body.status(),
+            // A client the person's browser named is not authenticating:
+            // the request is at fault (400), no `WWW-Authenticate` applies.
+            (Delivery::Page { .. }, None) if self.code == ErrorCode::InvalidClient => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => self.code.status(),
+        }
+    }
+
+    fn body_json(&self) -> serde_json::Value {
         serde_json::json!({ "error": self.code.as_str(), "error_description": self.description })
     }
 
     /// RFC 6749 §5.2 JSON error (token, registration endpoints).
-    pub fn into_json(self) -> Resp {
-        let status = self.code.status();
-        let mut r = response::json_no_store(status, &self.body());
+    fn json(&self, status: StatusCode) -> Resp {
+        let mut r = response::json_no_store(status, &self.body_json());
         if status == StatusCode::UNAUTHORIZED && self.basic_auth_used {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -142,52 +227,16 @@ impl OAuthError {
         r
     }
 
-    /// RFC 6749 §4.1.2.1: back to the client with `error`, `state` and the
-    /// RFC 9207 `iss`. Only for a redirect URI already validated.
-    pub fn into_redirect(self, redirect_uri: &str, state: Option<&str>, issuer: &str) -> Resp {
-        let mut params = vec![
-            ("error", self.code.as_str()),
-            ("error_description", &*self.description),
-        ];
-        if let Some(s) = state {
-            params.push(("state", s));
-        }
-        params.push(("iss", issuer));
-        response::found(&append_query(redirect_uri, &params))
-    }
-
-    /// An error shown to the person in the browser: the client or redirect
-    /// URI cannot be trusted, so no redirect (RFC 6749 §4.1.2.1). Scripts
-    /// that do not ask for HTML get the same error as JSON.
-    pub fn into_page(self, wants_html: bool) -> Resp {
-        let status = self.code.status();
-        if !wants_html {
-            return response::json_no_store(status, &self.body());
-        }
-        let code = self.code.as_str();
-        let page = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in error</title>\
-             <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}}\
-             code{{background:#f2f2f2;padding:.1rem .3rem}}</style></head><body>\
-             <h1>This sign-in cannot continue</h1><p>{}</p><p>Error: <code>{}</code></p>\
+    /// The error page shown to the person.
+    fn page(&self, status: StatusCode) -> Resp {
+        let body = format!(
+            "<h1>This sign-in cannot continue</h1><p>{}</p><p>Error: <code>{}</code></p>\
              <p>Close this window and start again from your assistant. If it keeps happening, \
-             show this page to whoever runs this service.</p></body></html>",
-            response::escape_html(&self.description),
-            code
+             show this page to whoever runs this service.</p>",
+            page::escape_html(&self.description),
+            self.code.as_str()
         );
-        response::html(status, page)
-    }
-}
-
-impl OAuthError {
-    /// A body that could not be read: 413 when too large, else 400, both
-    /// as RFC 6749 JSON (`invalid_request`).
-    pub fn body_response(endpoint: &'static str, e: response::BodyError) -> Resp {
-        let refusal = OAuthError::invalid_request(e.to_string());
-        refusal.refused(endpoint);
-        let mut r = refusal.into_json();
-        *r.status_mut() = e.status();
-        r
+        page::render(status, "Sign-in error", &body, None)
     }
 }
 
@@ -212,26 +261,6 @@ fn error_description(d: Cow<'static, str>) -> Cow<'static, str> {
             })
             .collect(),
     )
-}
-
-/// Appends `params` to `uri`'s query, keeping what is already there
-/// (RFC 6749 §3.1.2: the redirect URI may carry a query to preserve).
-pub fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
-    let mut ser = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        ser.append_pair(k, v);
-    }
-    let q = ser.finish();
-    let sep = if uri.contains('?') {
-        if uri.ends_with('?') || uri.ends_with('&') {
-            ""
-        } else {
-            "&"
-        }
-    } else {
-        "?"
-    };
-    format!("{uri}{sep}{q}")
 }
 
 #[cfg(test)]
@@ -259,10 +288,14 @@ mod tests {
 
     #[test]
     fn redirect_keeps_the_registered_query_and_adds_iss() {
-        let r = OAuthError::invalid_request("no PKCE").into_redirect(
-            "https://app.example/cb?tenant=1",
-            Some("xyz"),
-            "https://mcp.example.com",
+        let r = OAuthError::invalid_request("no PKCE").respond(
+            "test",
+            Delivery::Redirect {
+                redirect_uri: "https://app.example/cb?tenant=1",
+                state: Some("xyz"),
+                issuer: "https://mcp.example.com",
+                see_other: false,
+            },
         );
         assert_eq!(r.status(), StatusCode::FOUND);
         assert_eq!(
@@ -275,13 +308,46 @@ mod tests {
     fn basic_auth_failures_carry_a_basic_challenge() {
         let r = OAuthError::invalid_client("bad secret")
             .with_basic(true)
-            .into_json();
+            .respond("test", Delivery::Json);
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.headers()[header::WWW_AUTHENTICATE]
             .to_str()
             .unwrap()
             .starts_with("Basic"));
-        let r = OAuthError::invalid_client("unknown").into_json();
+        let r = OAuthError::invalid_client("unknown").respond("test", Delivery::Json);
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn each_delivery_chooses_its_status_once() {
+        let page = Delivery::Page { wants_html: true };
+        let script = Delivery::Page { wants_html: false };
+        // A client the browser named is the request's fault on a page.
+        let r = OAuthError::invalid_client("unknown client_id").respond("test", page);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = OAuthError::invalid_client("unknown client_id").respond("test", script);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        // Other codes keep their own status on a page.
+        let r = OAuthError::new(ErrorCode::AccessDenied, "no").respond("test", page);
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        // A body problem keeps the body's status whatever the delivery.
+        let too_large = || OAuthError::body(BodyError::TooLarge(10));
+        assert_eq!(
+            too_large().respond("test", Delivery::Json).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            too_large().respond("test", page).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        // The answer to a form POST is a 303.
+        let back = Delivery::Redirect {
+            redirect_uri: "https://app.example/cb",
+            state: None,
+            issuer: "https://mcp.example.com",
+            see_other: true,
+        };
+        let r = OAuthError::new(ErrorCode::AccessDenied, "no").respond("test", back);
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
     }
 }

@@ -11,7 +11,7 @@
 
 pub mod authorize;
 pub mod client;
-pub mod consent;
+mod consent;
 pub mod error;
 pub mod params;
 pub mod register;

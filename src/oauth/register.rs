@@ -8,13 +8,14 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::client::GrantType;
-use super::error::{ErrorCode, OAuthError};
+use super::error::{Delivery, ErrorCode, OAuthError};
 use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
 use crate::http::Ctx;
 use crate::settings::redirect;
 use crate::settings::{Site, SCOPES_SUPPORTED};
 use crate::tokens::grants::ClientRegistration;
+use crate::tokens::scope;
 use crate::tokens::sealed;
 
 /// Registration bodies are small JSON documents.
@@ -84,10 +85,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
             crate::metrics::client_registered();
             r
         }
-        Err(e) => {
-            e.refused("register");
-            e.into_json()
-        }
+        Err(e) => e.respond("register", Delivery::Json),
     }
 }
 
@@ -95,7 +93,7 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
     let (parts, body) = req.into_parts();
     let body = match ctx.read_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return Ok(OAuthError::body_response("register", e)),
+        Err(e) => return Err(OAuthError::body(e)),
     };
     let now = unix_now();
     let registration = validate(&body, &ctx.host.site, now)?;
@@ -232,8 +230,7 @@ pub fn validate(body: &[u8], site: &Site, now: u64) -> Result<ClientRegistration
     };
     // Keep the scopes we know; an empty string means "none asked for".
     let scope = md.scope.and_then(|s| {
-        let known: Vec<&str> = s
-            .split(' ')
+        let known: Vec<&str> = scope::tokens(&s)
             .filter(|t| SCOPES_SUPPORTED.contains(t))
             .collect();
         (!known.is_empty()).then(|| known.join(" "))

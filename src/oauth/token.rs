@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::client::{Client, Credentials, GrantType};
-use super::error::{ErrorCode, OAuthError};
+use super::error::{Delivery, ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource;
 use crate::clock::unix_now;
@@ -20,7 +20,8 @@ use crate::keys::KeyRing;
 use crate::random::random_id;
 use crate::store::Store;
 use crate::tokens::access::{self, AccessClaims};
-use crate::tokens::grants::{client_binding, CodeGrant, RefreshGrant};
+use crate::tokens::grants::{CodeGrant, RefreshGrant};
+use crate::tokens::scope::Scope;
 use crate::tokens::sealed::{self, OpenError};
 
 pub const MAX_BODY: usize = 16 * 1024;
@@ -39,10 +40,7 @@ struct TokenResponse {
 pub async fn handle(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Resp {
     match token(ctx, store, req).await {
         Ok(r) => r,
-        Err(e) => {
-            e.refused("token");
-            e.into_json()
-        }
+        Err(e) => e.respond("token", Delivery::Json),
     }
 }
 
@@ -65,7 +63,7 @@ async fn token(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Result<R
     }
     let body = match ctx.read_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return Ok(OAuthError::body_response("token", e)),
+        Err(e) => return Err(OAuthError::body(e)),
     };
     let params = Params::parse(&body)?;
     if parts.uri.query().is_some_and(|q| !q.is_empty()) {
@@ -145,7 +143,7 @@ fn exchange_code(
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
     let grant = sealed::open::<CodeGrant>(ring, code, now).map_err(|e| open_error("code", e))?;
-    if grant.client != client_binding(client.client_id()) {
+    if grant.client != client.binding() {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
@@ -249,7 +247,7 @@ fn refresh(
     let presented = params.require("refresh_token")?;
     let grant = sealed::open::<RefreshGrant>(ring, presented, now)
         .map_err(|e| open_error("refresh token", e))?;
-    if grant.client != client_binding(client.client_id()) {
+    if grant.client != client.binding() {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
         ));
@@ -257,16 +255,12 @@ fn refresh(
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
     let scope = match params.get("scope") {
         None => grant.scope.clone(),
-        Some(s) => {
-            let asked: Vec<&str> = s.split(' ').filter(|t| !t.is_empty()).collect();
-            if asked.iter().any(|t| !has_scope(&grant.scope, t)) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    "scope exceeds what was originally granted",
-                ));
-            }
-            asked.join(" ")
-        }
+        Some(s) => grant.scope.narrowed(s).ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidScope,
+                "scope exceeds what was originally granted",
+            )
+        })?,
     };
     check_resource(ctx, params, &grant.resource)?;
     refuse_revoked(
@@ -324,15 +318,11 @@ fn refuse_revoked(ring: &KeyRing, s: &DenySubject<'_>) -> Result<(), OAuthError>
     Ok(())
 }
 
-fn has_scope(scope: &str, wanted: &str) -> bool {
-    scope.split(' ').any(|s| s == wanted)
-}
-
 /// Who and what the access token is for.
 struct Subject {
     sub: String,
     email: String,
-    scope: String,
+    scope: Scope,
     resource: String,
 }
 
@@ -355,7 +345,7 @@ fn mint(
         nbf: now,
         jti: random_id(),
         client_id: client.client_id().to_owned(),
-        scope: subject.scope,
+        scope: subject.scope.as_str().to_owned(),
         email: subject.email,
     };
     let kind = match client {

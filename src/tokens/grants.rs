@@ -6,7 +6,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::pkce::CodeChallenge;
-use super::sealed::{Sealable, Sealed};
+use super::scope::Scope;
+use super::sealed::Sealable;
 use crate::keys::SealClass;
 
 /// A dynamically registered client (RFC 7591), sealed into its `client_id`.
@@ -44,17 +45,14 @@ impl Sealable for ClientRegistration {
     }
 }
 
-/// The `client_id` of a dynamically registered client.
-pub type SealedClientId = Sealed<ClientRegistration>;
-
 /// An authorization code's content: everything the token endpoint must
 /// check, bound at authorize time (RFC 6749 §4.1.3, RFC 7636 §4.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeGrant {
     /// Unique id, remembered once redeemed so a code works only once.
     pub jti: String,
-    /// [`client_binding`] of the client the code was issued to.
-    pub client: String,
+    /// The client the code was issued to.
+    pub client: ClientBinding,
     pub redirect_uri: String,
     /// Whether the authorize request named `redirect_uri` (then the token
     /// request must repeat it, RFC 6749 §4.1.3).
@@ -63,7 +61,7 @@ pub struct CodeGrant {
     pub code_challenge: Option<CodeChallenge>,
     pub sub: String,
     pub email: String,
-    pub scope: String,
+    pub scope: Scope,
     pub resource: String,
     /// When the person signed in (the code was issued).
     pub iat: u64,
@@ -78,16 +76,15 @@ impl Sealable for CodeGrant {
     }
 }
 
-pub type SealedCode = Sealed<CodeGrant>;
-
 /// A refresh token's content. Rotated on every use: same family, next
 /// generation, same family expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshGrant {
-    pub client: String,
+    /// The client the token was issued to.
+    pub client: ClientBinding,
     pub sub: String,
     pub email: String,
-    pub scope: String,
+    pub scope: Scope,
     pub resource: String,
     /// Family id: stays the same across rotations.
     pub fam: String,
@@ -109,15 +106,13 @@ impl Sealable for RefreshGrant {
     }
 }
 
-pub type SealedRefreshToken = Sealed<RefreshGrant>;
-
 /// The CSRF token of the consent form: binds an Allow or Deny to the
 /// authorize request the page was shown for and to the person it was shown
 /// to. A token from another request, host or person does not match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentRequest {
-    /// [`client_binding`] of the client asking.
-    pub client: String,
+    /// The client asking.
+    pub client: ClientBinding,
     /// The redirect URI the answer goes to.
     pub redirect_uri: String,
     /// SHA-256 (base64url) of the issuer and the canonical authorize
@@ -140,8 +135,8 @@ impl Sealable for ConsentRequest {
 /// so the consent page is skipped until `exp`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentRemembered {
-    /// [`client_binding`] of the client allowed.
-    pub client: String,
+    /// The client allowed.
+    pub client: ClientBinding,
     pub email: String,
     /// When the person clicked Allow.
     pub iat: u64,
@@ -156,12 +151,31 @@ impl Sealable for ConsentRemembered {
     }
 }
 
-/// A short, fixed-size stand-in for a client id inside codes and refresh
-/// tokens: 128 bits of its SHA-256. Dynamic client ids are long; the
-/// request names the client anyway, so the blob only needs to bind it.
-pub fn client_binding(client_id: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, client_id.as_bytes());
-    URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+/// A short, fixed-size stand-in for a client id inside codes, refresh
+/// tokens and consent blobs: 128 bits of its SHA-256, base64url. Dynamic
+/// client ids are long; the request names the client anyway, so a blob
+/// only needs to bind it. Compared whole, never by prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientBinding(String);
+
+impl ClientBinding {
+    /// The binding of `client_id`.
+    pub fn of(client_id: &str) -> ClientBinding {
+        let d = ring::digest::digest(&ring::digest::SHA256, client_id.as_bytes());
+        ClientBinding(URL_SAFE_NO_PAD.encode(&d.as_ref()[..16]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A binding with exactly this text, for tests that need two with a
+    /// common prefix.
+    #[cfg(test)]
+    pub(crate) fn from_raw(s: &str) -> ClientBinding {
+        ClientBinding(s.to_owned())
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +213,7 @@ mod tests {
         assert!(json_len(&redirect_uri) <= MAX_CODE_REDIRECT_URI + ":65535".len());
         let grant = CodeGrant {
             jti: "j".repeat(22),
-            client: client_binding("c"),
+            client: ClientBinding::of("c"),
             redirect_uri,
             redirect_uri_sent: true,
             code_challenge: Some(
@@ -207,7 +221,7 @@ mod tests {
             ),
             sub: identity.clone(),
             email: identity,
-            scope: crate::settings::SCOPES_SUPPORTED.join(" "),
+            scope: Scope::all(),
             resource: format!("https://{}/mcp", "h".repeat(300 - "https:///mcp".len())),
             iat: u64::MAX,
             exp: u64::MAX,

@@ -5,10 +5,12 @@
 //! - [`grants`]: what travels inside each sealed kind: a registered client,
 //!   an authorization code, a refresh token.
 //! - [`pkce`]: RFC 7636 S256.
+//! - [`scope`]: RFC 6749 §3.3 scopes, granted and narrowed.
 //! - [`verified`]: the cache that lets a hot token skip the signature check.
 
 pub mod access;
 pub mod grants;
 pub mod pkce;
+pub mod scope;
 pub mod sealed;
 pub mod verified;

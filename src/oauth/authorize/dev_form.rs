@@ -1,0 +1,85 @@
+//! `identity.source = "dev"`: a sign-in form that trusts the email typed
+//! into it. Served to loopback clients only (the settings also refuse a
+//! dev config that listens elsewhere).
+
+use http::header::{self, HeaderMap};
+use http::StatusCode;
+
+use super::super::error::{ErrorCode, OAuthError};
+use super::super::params::{is_own_form_field, Params, DEV_EMAIL_FIELD};
+use super::request::Target;
+use crate::http::page::{self, escape_html, hidden_inputs};
+use crate::http::response::Resp;
+use crate::http::Ctx;
+use crate::identity::Evidence;
+
+/// The person's evidence: the email the form posted (`posted`), `None`
+/// when the form must be shown first, or why the form cannot be used.
+pub(super) fn evidence<'a>(
+    ctx: &Ctx<'_>,
+    headers: &HeaderMap,
+    posted: Option<&'a str>,
+) -> Result<Option<Evidence<'a>>, OAuthError> {
+    if !ctx.peer.ip().is_loopback() {
+        return Err(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "the dev sign-in form answers loopback clients only",
+        ));
+    }
+    // Only the form's own POST signs in: a link or another site's form
+    // could otherwise sign the browser in as anyone and, with no consent
+    // to ask, send a code on (login CSRF).
+    match posted {
+        Some(_) if !posted_from(headers, &ctx.host.site.issuer) => Err(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "the dev sign-in form must be sent from its own page",
+        )),
+        Some(email) => Ok(Some(Evidence::DevForm { email })),
+        None => Ok(None),
+    }
+}
+
+/// Whether a form POST was sent from a page of `issuer` (login CSRF, RFC
+/// 6749 §10.12): by `Sec-Fetch-Site` when the browser sends it, else by
+/// `Origin` (every current browser sends one on a form POST). A request
+/// with neither comes from no browser form, so no other site can forge it.
+fn posted_from(headers: &HeaderMap, issuer: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(o) => o.as_bytes().eq_ignore_ascii_case(issuer.as_bytes()),
+    }
+}
+
+/// The form: who is asking, and an email field, posting the authorize
+/// request back with the email added. Without consent to ask, its answer
+/// is a redirect to the client, which the page's CSP allows.
+pub(super) fn render(ctx: &Ctx<'_>, params: &Params<'_>, target: &Target<'_>) -> Resp {
+    let hidden = hidden_inputs(params.pairs().filter(|(k, _)| !is_own_form_field(k)));
+    let domain = ctx
+        .settings
+        .identity
+        .allowed_domains
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Dev sign-in</h1>\
+         <p><strong>{}</strong> wants to use your MCP tools on <code>{}</code>.</p>\
+         <p>This development server trusts the email you type. In production oauth2-proxy signs you in with Google.</p>\
+         <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
+         <label>Email<br><input type=\"email\" name=\"{DEV_EMAIL_FIELD}\" value=\"dev@{}\" required></label>\
+         <br><button type=\"submit\">Sign in</button></form>",
+        escape_html(target.client.name().unwrap_or("An MCP client")),
+        escape_html(&ctx.host.site.issuer),
+        escape_html(&domain),
+    );
+    page::render(
+        StatusCode::OK,
+        "mcpgate dev sign-in",
+        &body,
+        Some(target.redirect_uri.as_str()),
+    )
+}

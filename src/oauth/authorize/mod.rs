@@ -1,0 +1,237 @@
+//! `GET /oauth/authorize` (RFC 6749 §4.1.1, OAuth 2.1 §4.1): behind
+//! oauth2-proxy, so the person has already signed in with Google.
+//!
+//! Parse → decide → render, in the order RFC 6749 §4.1.2.1 requires:
+//!
+//! 1. [`request::Target`]: the client and its redirect URI. Until both are
+//!    known good, a refusal is a page, never a redirect to an unchecked URI.
+//! 2. [`request::AuthorizeRequest`]: the rest of the request; from here a
+//!    refusal goes back to the client with `state` and `iss`.
+//! 3. The person: [`SignIn::person`] (or the dev sign-in form, [`dev_form`]).
+//! 4. Consent: [`consent::decide`].
+//! 5. The code: everything the token endpoint must check, sealed.
+//!
+//! The consent page's answer and the dev sign-in form come back as a
+//! `POST` to this same path, are validated exactly like the `GET`, and are
+//! answered with a `303`. Every refusal becomes a response in
+//! [`OAuthError::respond`], with the delivery this module chose.
+
+mod dev_form;
+mod request;
+
+use http::{Method, Request};
+use hyper::body::Incoming;
+
+use super::consent::{self, Decision};
+use super::error::{Delivery, ErrorCode, OAuthError};
+use super::params::{Params, CONSENT_FIELD, DEV_EMAIL_FIELD};
+use crate::clock::unix_now;
+use crate::config::IdentitySource;
+use crate::http::error::HttpError;
+use crate::http::response::{self, append_query, Resp};
+use crate::http::Ctx;
+use crate::identity::id_token::IdTokenError;
+use crate::identity::{Evidence, Identity, IdentityError, SignIn};
+use crate::random::random_id;
+use crate::tokens::grants::CodeGrant;
+use crate::tokens::sealed;
+use request::{AuthorizeRequest, Target};
+
+/// The dev sign-in and consent forms post back here; their bodies are small.
+const MAX_FORM_BODY: usize = 16 * 1024;
+
+/// The name this endpoint's refusals are counted and logged under.
+const ENDPOINT: &str = "authorize";
+
+/// How this request is answered: as a page to a browser (or JSON to a
+/// script), and with a 303 when it is a form's POST.
+#[derive(Debug, Clone, Copy)]
+struct Answering {
+    wants_html: bool,
+    form_post: bool,
+}
+
+impl Answering {
+    fn page(self) -> Delivery<'static> {
+        Delivery::Page {
+            wants_html: self.wants_html,
+        }
+    }
+}
+
+pub async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incoming>) -> Resp {
+    let wants_html = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let (parts, body) = req.into_parts();
+    let answering = Answering {
+        wants_html,
+        form_post: parts.method == Method::POST,
+    };
+    let raw = if answering.form_post {
+        match ctx.read_body(&parts.headers, body, MAX_FORM_BODY).await {
+            Ok(b) => b.to_vec(),
+            Err(e) => return OAuthError::body(e).respond(ENDPOINT, answering.page()),
+        }
+    } else {
+        parts.uri.query().unwrap_or("").as_bytes().to_vec()
+    };
+    // A repeated parameter is not answered yet: where its error goes
+    // depends on whether the client and redirect URI check out.
+    let (params, repeated) = match Params::parse_noting_repeats(&raw) {
+        Ok(p) => p,
+        Err(e) => return e.respond(ENDPOINT, answering.page()),
+    };
+    // A POST is the consent form's answer (any mode) or the dev sign-in.
+    let dev = ctx.settings.identity.source == IdentitySource::Dev;
+    if answering.form_post && !dev && params.get(CONSENT_FIELD).is_none() {
+        return HttpError::MethodNotAllowed { allow: "GET" }.respond();
+    }
+
+    // 1. Client and redirect URI.
+    let now = unix_now();
+    let ring = ctx.keys.load();
+    let target = match Target::parse(ctx.settings, &ring, &params, repeated.as_ref(), now) {
+        Ok(t) => t,
+        Err(e) => return e.respond(ENDPOINT, answering.page()),
+    };
+    let back_to_client = Delivery::Redirect {
+        redirect_uri: target.redirect_uri.as_str(),
+        state: params.get("state"),
+        issuer: &ctx.host.site.issuer,
+        see_other: answering.form_post,
+    };
+
+    // 2. The rest of the request.
+    let request =
+        match AuthorizeRequest::parse(ctx.settings, &ctx.host.site, &target, &params, repeated) {
+            Ok(r) => r,
+            Err(e) => return e.respond(ENDPOINT, back_to_client),
+        };
+
+    // 3. The person.
+    let evidence = match ctx.settings.identity.source {
+        IdentitySource::Proxy => Evidence::Proxy {
+            peer: ctx.peer.ip(),
+            headers: &parts.headers,
+        },
+        IdentitySource::Dev => {
+            let posted = params.get(DEV_EMAIL_FIELD).filter(|_| answering.form_post);
+            match dev_form::evidence(ctx, &parts.headers, posted) {
+                Ok(Some(evidence)) => evidence,
+                Ok(None) => return dev_form::render(ctx, &params, &target),
+                Err(e) => return e.respond(ENDPOINT, answering.page()),
+            }
+        }
+    };
+    let identity: Identity = match sign_in.person(evidence) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(reason = %e, peer = %ctx.peer.ip(), "authorize refused: identity");
+            return identity_refusal(&e)
+                .logged()
+                .respond(ENDPOINT, answering.page());
+        }
+    };
+
+    // 4. Consent. Only a POST carries an answer; on a GET a `consent`
+    //    parameter is the client's and is ignored.
+    let binding = target.client.binding();
+    let question = consent::Question {
+        client: &target.client,
+        binding: &binding,
+        redirect_uri: target.redirect_uri.as_str(),
+        site: &ctx.host.site,
+        email: &identity.email,
+        params: &params,
+        headers: &parts.headers,
+        answer: params.get(CONSENT_FIELD).filter(|_| answering.form_post),
+        stays_connected: request.offline,
+    };
+    let set_cookies = match consent::decide(&ctx.settings.identity, &ring, &question, now) {
+        Decision::Proceed { set_cookies } => set_cookies,
+        Decision::Ask(page) => return page,
+        Decision::Denied => {
+            return OAuthError::new(ErrorCode::AccessDenied, "the person denied access")
+                .logged()
+                .respond(ENDPOINT, back_to_client)
+        }
+        Decision::Refused(consent::Refusal::NotThisRequest) => return OAuthError::invalid_request(
+            "this consent form is not for this sign-in, or it expired; start again from your app",
+        )
+        .logged()
+        .respond(ENDPOINT, answering.page()),
+        Decision::Refused(consent::Refusal::NotAnAnswer) => {
+            return OAuthError::invalid_request("consent must be allow or deny")
+                .respond(ENDPOINT, answering.page())
+        }
+    };
+
+    // 5. The code: everything the token endpoint must check, sealed.
+    let redirect_uri = target.redirect_uri.as_str();
+    let grant = CodeGrant {
+        jti: random_id(),
+        client: binding,
+        redirect_uri: redirect_uri.to_owned(),
+        redirect_uri_sent: target.redirect_uri.sent,
+        code_challenge: request.code_challenge,
+        sub: identity.subject,
+        email: identity.email,
+        scope: request.scope,
+        resource: request.resource,
+        iat: now,
+        exp: now + ctx.settings.tokens.code_ttl.as_secs(),
+    };
+    let client = target.client.name().unwrap_or("-");
+    let code = sealed::seal(&ring, &grant, now);
+    // Registration keeps redirect URIs short enough for any code to open
+    // (`redirect::MAX_CODE_REDIRECT_URI`); a client registered before that
+    // rule, or a configured one, may still get here. A code the token
+    // endpoint would refuse is never handed out: the client hears why.
+    if code.as_str().len() > sealed::MAX_SEALED_LEN {
+        tracing::warn!(
+            client,
+            code_len = code.as_str().len(),
+            redirect_uri_len = redirect_uri.len(),
+            "authorization code too long to redeem; not issued"
+        );
+        return OAuthError::new(
+            ErrorCode::ServerError,
+            "the authorization code for this redirect_uri would be too long to redeem; register a shorter redirect_uri",
+        )
+        .respond(ENDPOINT, back_to_client);
+    }
+    tracing::info!(client, email = %grant.email, "authorization code issued");
+    crate::metrics::code_issued();
+    let mut q = vec![("code", code.as_str())];
+    if let Some(s) = params.get("state") {
+        q.push(("state", s));
+    }
+    // RFC 9207 §2: `iss` is exactly the metadata's issuer.
+    q.push(("iss", &ctx.host.site.issuer));
+    let status = if answering.form_post {
+        http::StatusCode::SEE_OTHER
+    } else {
+        http::StatusCode::FOUND
+    };
+    let mut r = response::redirect(status, &append_query(redirect_uri, &q));
+    for cookie in set_cookies {
+        r.headers_mut().append(http::header::SET_COOKIE, cookie);
+    }
+    r
+}
+
+/// The refusal for a sign-in that established no identity.
+fn identity_refusal(e: &IdentityError) -> OAuthError {
+    let code = match e {
+        IdentityError::DomainNotAllowed(_) | IdentityError::NotAnEmail(_) => {
+            ErrorCode::AccessDenied
+        }
+        // Google's keys are not loaded yet: not the person's fault.
+        IdentityError::IdToken(IdTokenError::KeysUnavailable) => ErrorCode::TemporarilyUnavailable,
+        _ => ErrorCode::LoginRequired,
+    };
+    OAuthError::new(code, e.to_string())
+}
