@@ -39,11 +39,15 @@
 //! `RUST_LOG` says. Loopback only; every loop is bounded by a request
 //! count.
 
+// The integration tests' harness starts the server here too: one copy of
+// how mcpgate is configured, started and waited for.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::convert::Infallible;
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +55,10 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
+use common::{
+    challenge, config_without_clients, generate_keys, jwt_header, query_param, Listening, Server,
+    INTERNAL, VERIFIER,
+};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -60,11 +68,7 @@ use tokio::net::{TcpListener, TcpStream};
 type Body = Full<Bytes>;
 type MakeRequest = Arc<dyn Fn(usize) -> Request<Body> + Send + Sync>;
 
-const INTERNAL: &str = "mcp.internal.example";
-const PUBLIC: &str = "mcp.example.com";
 const REDIRECT_URI: &str = "http://127.0.0.1:33418/callback";
-/// RFC 7636 Appendix B.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const WHOAMI: &str =
     r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
 const PING: &str = r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
@@ -81,24 +85,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 // ===== the server under test =====
 
-/// A running `mcpgate serve`; killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// (VmRSS, VmHWM) in KiB, from /proc.
     fn memory_kib(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
@@ -114,100 +101,20 @@ impl Server {
     }
 }
 
-/// The server binary: this build's, or `MCPGATE_BENCH_BIN` to measure
-/// another build with the same client and floor.
-fn bin() -> String {
-    std::env::var("MCPGATE_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mcpgate").into())
-}
-
+/// The tests' config without their pre-provisioned client (the benchmark's
+/// client registers, as Claude Code does), with codes that outlive the run.
+/// Its `consent = "never"` stands for the consent page already answered: a
+/// person answers it once per client, then a cookie remembers it, and the
+/// benchmark measures the code issuance after that.
 fn config(keys: &Path) -> String {
     format!(
-        r#"listen = "127.0.0.1:0"
-
-[[hosts]]
-issuer = "https://{INTERNAL}"
-redirect_uris = ["loopback"]
-
-[[hosts]]
-issuer = "https://{PUBLIC}"
-redirect_uris = ["https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback"]
-
-[identity]
-source = "proxy"
-allowed_domains = ["example.com"]
-trusted_proxies = ["127.0.0.1/32", "::1/128"]
-# A person answers the consent page once per client (then a cookie
-# remembers it); the benchmark measures the code issuance after that.
-consent = "never"
-
-[keys]
-dir = "{}"
-
+        r#"{}
 [tokens]
 # Codes are minted before the timed phase and must outlive it.
 code_ttl = "600s"
 "#,
-        keys.display()
+        config_without_clients(keys)
     )
-}
-
-fn generate_keys(dir: &Path) {
-    let out = Command::new(bin())
-        .args(["keys", "generate", "--dir"])
-        .arg(dir)
-        .output()
-        .expect("run mcpgate keys generate");
-    assert!(
-        out.status.success(),
-        "keys generate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Starts `mcpgate serve` on `dir/mcpgate.toml` (keys in `dir/keys`).
-fn start_server(dir: &Path) -> Server {
-    let log = std::fs::File::create(dir.join("server.log")).expect("server log");
-    let mut cmd = Command::new(bin());
-    // MCPGATE_* variables are config layers, and unknown keys are an error:
-    // the bench's own MCPGATE_BENCH_* (and any stray setting) must not reach
-    // the server, whose whole config is the file written here.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("MCPGATE_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.args(["serve", "--config"])
-        .arg(dir.join("mcpgate.toml"))
-        // The default log level, as deployed: what is logged at info (each
-        // code and token issued, each refusal) is part of the cost.
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::from(log));
-    spawn_listening(cmd, "mcpgate listening on ").unwrap_or_else(|line| {
-        let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-        panic!("mcpgate did not start: {line:?}\n{log}");
-    })
-}
-
-/// Spawns a server that prints `<announce><address>` as its first line on
-/// stdout; the first line it printed instead, if it did not.
-fn spawn_listening(mut cmd: Command, announce: &str) -> Result<Server, String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start a server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    match line.trim().strip_prefix(announce).map(str::parse) {
-        Some(Ok(addr)) => Ok(Server { child, addr }),
-        _ => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(line)
-        }
-    }
 }
 
 // ===== CPU time =====
@@ -374,13 +281,6 @@ async fn worker(
         }
     }
     out
-}
-
-fn query_param(uri: &str, name: &str) -> Option<String> {
-    let q = uri.split_once('?')?.1;
-    form_urlencoded::parse(q.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 /// A string member of a flat JSON object, without parsing the whole body
@@ -738,14 +638,10 @@ const FLOOR_ARG: &str = "--mcpgate-bench-floor";
 /// address space and allocator, which mcpgate does not, and its CPU time
 /// was counted by thread name rather than by process. It answers a
 /// verified request with `answer`.
-fn start_floor(public_key: [u8; 32], answer: &[u8]) -> Server {
+fn start_floor(public_key: [u8; 32], answer: &[u8]) -> Listening {
     let mut cmd = Command::new(std::env::current_exe().expect("this executable"));
-    cmd.args([
-        FLOOR_ARG,
-        &URL_SAFE_NO_PAD.encode(public_key),
-        &URL_SAFE_NO_PAD.encode(answer),
-    ]);
-    spawn_listening(cmd, "floor listening on ")
+    cmd.args([FLOOR_ARG, &common::b64(&public_key), &common::b64(answer)]);
+    Listening::spawn(cmd, &["floor listening on "])
         .unwrap_or_else(|line| panic!("the floor did not start: {line:?}"))
 }
 
@@ -789,12 +685,7 @@ fn floor_main(public_key: &str, answer: &str) {
 
 /// The Ed25519 public key that signed `token`, from the server's JWKS.
 async fn public_key_for(addr: SocketAddr, token: &str) -> [u8; 32] {
-    let header: serde_json::Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let header = jwt_header(token);
     let kid = header["kid"].as_str().expect("kid");
     let (status, _, body) = once(
         addr,
@@ -904,11 +795,10 @@ async fn bench() {
     let warm = (n / 10).clamp(100, 4000);
     let total_started = Instant::now();
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let keys = dir.path().join("keys");
-    generate_keys(&keys);
-    std::fs::write(dir.path().join("mcpgate.toml"), config(&keys)).unwrap();
-    let server = start_server(dir.path());
+    // The keys outlive this server: a fresh replica uses them at the end.
+    let keys = tempfile::tempdir().expect("temp dir");
+    generate_keys(keys.path());
+    let server = Server::start_on_keys(keys.path(), config);
     let addr = server.addr;
     let mcpgate = Target {
         addr,
@@ -921,7 +811,7 @@ async fn bench() {
     );
     println!(
         "server: {} (pid {}), default log level (info, access log off)",
-        bin(),
+        common::bin(),
         server.pid()
     );
     println!(
@@ -952,10 +842,7 @@ async fn bench() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body:?}");
     let client_id = json_string_member(&body, "client_id").expect("client_id");
-    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        VERIFIER.as_bytes(),
-    ));
+    let challenge = challenge(VERIFIER);
 
     // --- (e) discovery ---
     let make_e: MakeRequest = Arc::new(|_| {
@@ -1105,7 +992,7 @@ async fn bench() {
     let public_key = public_key_for(addr, &tokens[0]).await;
     let floor_server = start_floor(public_key, b"{\"ok\":true}");
     let floor = Target {
-        addr: floor_server.addr,
+        addr: floor_server.addr(),
         cpu: Cpu::Process(floor_server.pid()),
     };
     let tokens_f = bearers.clone();
@@ -1128,7 +1015,7 @@ async fn bench() {
     //     what it costs in mcpgate's own work ---
     let floor_same_bytes_server = start_floor(public_key, &whoami_answer);
     let floor_same_bytes = Target {
-        addr: floor_same_bytes_server.addr,
+        addr: floor_same_bytes_server.addr(),
         cpu: Cpu::Process(floor_same_bytes_server.pid()),
     };
     let (f_same, _) = case(
@@ -1160,9 +1047,7 @@ async fn bench() {
     drop(server);
 
     // --- RSS: a fresh replica on the same keys, idle connections ---
-    let idle_dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(idle_dir.path().join("mcpgate.toml"), config(&keys)).unwrap();
-    let fresh = start_server(idle_dir.path());
+    let fresh = Server::start_on_keys(keys.path(), config);
     tokio::time::sleep(Duration::from_millis(200)).await;
     eprintln!("  RSS: {idle} idle keep-alive connections");
     let (rss_start, rss_idle, hwm_idle) = idle_connections(&fresh, idle, &hot).await;
@@ -1305,6 +1190,10 @@ fn main() {
         if flag == FLOOR_ARG {
             return floor_main(key, answer);
         }
+    }
+    // Another build, measured with the same client and floor.
+    if let Ok(other) = std::env::var("MCPGATE_BENCH_BIN") {
+        common::use_bin(other);
     }
     // `cargo bench` passes `--bench` (and any filter); this harness takes none.
     let client = tokio::runtime::Builder::new_multi_thread()

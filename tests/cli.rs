@@ -32,13 +32,6 @@ fn set_activation(file: &Path, at: u64) {
     std::fs::write(file, serde_json::to_vec(&v).unwrap()).unwrap();
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[test]
 fn keys_generate_list_rotate_and_prune() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,10 +89,10 @@ fn keys_generate_list_rotate_and_prune() {
         }
     }
     for f in &old {
-        set_activation(f, now() - 20 * 86400);
+        set_activation(f, unix_now() - 20 * 86400);
     }
     for f in &new {
-        set_activation(f, now() - 10 * 86400);
+        set_activation(f, unix_now() - 10 * 86400);
     }
     let list = stdout(&mcpgate(&["keys", "list", "--dir", k], dir.path(), &[]));
     // Signing keys retire an hour after their successor; sealing keys
@@ -320,24 +313,13 @@ fn serve_without_keys_in_proxy_mode_explains_how_to_create_them() {
 async fn cargo_run_serves_the_dev_config_with_generated_keys() {
     // What `cargo run` does in a fresh clone: no config file, no keys.
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir.path())
         .env("MCPGATE_LISTEN", "127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("mcpgate listening on ")
-        .expect(&line)
-        .to_owned();
+        .stderr(std::process::Stdio::null());
+    let server =
+        Listening::spawn(cmd, &["mcpgate listening on "]).unwrap_or_else(|line| panic!("{line}"));
+    let addr = server.addr();
     assert_eq!(
         std::fs::read_dir(dir.path().join("keys")).unwrap().count(),
         3,
@@ -381,8 +363,7 @@ async fn cargo_run_serves_the_dev_config_with_generated_keys() {
         html.contains("Dev &lt;b&gt;client&lt;/b&gt;"),
         "client names are escaped"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(server);
 
     // Dev sign-in trusts typed emails: never on a non-loopback listener.
     let out = mcpgate(&[], dir.path(), &[("MCPGATE_LISTEN", "0.0.0.0:0")]);

@@ -8,9 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use reqwest::header::HeaderMap;
 
-const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 const CB: &str = "http://127.0.0.1:33418/callback";
 /// A client name that tries to be HTML.
@@ -40,18 +38,7 @@ fn start(policy: &str) -> Server {
 /// Form fields or query parameters, in order.
 type Form = Vec<(String, String)>;
 
-/// Everything about one answer.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-}
-
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
     fn location(&self) -> &str {
         self.header("location").expect("a Location header")
     }
@@ -68,15 +55,6 @@ impl Answer {
     /// The hidden fields of the consent form, HTML-unescaped.
     fn form_fields(&self) -> Vec<(String, String)> {
         hidden_fields(&self.text)
-    }
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let r = req.send().await.unwrap();
-    Answer {
-        status: r.status().as_u16(),
-        headers: r.headers().clone(),
-        text: r.text().await.unwrap(),
     }
 }
 
@@ -436,7 +414,7 @@ async fn the_page_says_stay_connected_only_when_a_refresh_token_follows() {
     assert!(!page.text.contains("stay connected"), "{}", page.text);
 }
 
-/// `tokens::grants::client_binding`, recomputed.
+/// `tokens::grants::ClientBinding::of`, recomputed.
 fn client_binding_of(client_id: &str) -> String {
     use base64::Engine as _;
     let d = ring::digest::digest(&ring::digest::SHA256, client_id.as_bytes());

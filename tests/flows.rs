@@ -257,14 +257,7 @@ async fn discovery_is_rendered_per_host() {
             "/.well-known/oauth-authorization-server",
             "/.well-known/openid-configuration",
         ] {
-            let m: serde_json::Value = s
-                .get(host, path)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let m = s.get_json(host, path).await;
             assert_eq!(m["issuer"], issuer);
             assert_eq!(m["token_endpoint"], format!("{issuer}/oauth/token"));
             assert_eq!(
@@ -282,14 +275,7 @@ async fn discovery_is_rendered_per_host() {
             "/.well-known/oauth-protected-resource",
             "/.well-known/oauth-protected-resource/mcp",
         ] {
-            let m: serde_json::Value = s
-                .get(host, path)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let m = s.get_json(host, path).await;
             assert_eq!(m["resource"], format!("{issuer}/mcp"));
             assert_eq!(m["authorization_servers"], json!([issuer]));
             assert_eq!(m["bearer_methods_supported"], json!(["header"]));
@@ -303,14 +289,7 @@ async fn discovery_is_rendered_per_host() {
             format!("Bearer resource_metadata=\"{issuer}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\"")
         );
     }
-    let jwks: serde_json::Value = s
-        .get(PUBLIC, "/.well-known/jwks.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = s.get_json(PUBLIC, "/.well-known/jwks.json").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kty"], "OKP");

@@ -39,14 +39,7 @@ fn start_on(keys: &Path) -> Server {
 }
 
 async fn jwks_kids(s: &Server) -> Vec<String> {
-    let v: Value = s
-        .get(PUBLIC, "/.well-known/jwks.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = s.get_json(PUBLIC, "/.well-known/jwks.json").await;
     v["keys"]
         .as_array()
         .unwrap()

@@ -1,11 +1,17 @@
 //! Test harness: runs the real `mcpgate` binary on a loopback port with a
 //! two-host config and drives it over real HTTP with reqwest.
+//!
+//! Every integration test binary and benches/load.rs compile this module
+//! and each uses a subset of it, hence the one `dead_code` allowance.
 #![allow(dead_code)]
+
+pub mod refusal;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -18,10 +24,26 @@ pub const CLAUDE_CALLBACK: &str = "https://claude.ai/api/mcp/auth_callback";
 pub const GEMINI_CALLBACK: &str = "https://vertexaisearch.cloud.google.com/oauth-redirect";
 pub const GEMINI_ID: &str = "gemini-enterprise";
 pub const GEMINI_SECRET: &str = "gemini-test-secret-0123456789abcdef";
+/// RFC 7636 Appendix B.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The email [`Server::code_for`] signs in with.
+pub const ALICE: &str = "alice@example.com";
 
+static BIN: OnceLock<String> = OnceLock::new();
+
+/// The `mcpgate` executable the harness runs: this build's, unless
+/// [`use_bin`] named another before the first use.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_mcpgate")
+    BIN.get_or_init(|| env!("CARGO_BIN_EXE_mcpgate").to_owned())
+}
+
+/// Makes the harness run `path` instead of this build's binary
+/// (benches/load.rs measures other builds with the same client). Every
+/// process of a run is the same build, so this must come before anything
+/// is started.
+pub fn use_bin(path: String) {
+    BIN.set(path)
+        .expect("use_bin comes before the harness runs anything");
 }
 
 pub fn sha256_hex(s: &str) -> String {
@@ -32,15 +54,40 @@ pub fn sha256_hex(s: &str) -> String {
         .collect()
 }
 
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The RFC 7636 S256 challenge of `verifier`.
 pub fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        verifier.as_bytes(),
-    ))
+    b64(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref())
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The standard two-host config, with `extra` appended.
 pub fn config(keys: &Path, extra: &str) -> String {
+    format!(
+        r#"{}
+[[clients]]
+client_id = "{GEMINI_ID}"
+client_secret_sha256 = "{}"
+redirect_uris = ["{GEMINI_CALLBACK}"]
+{extra}
+"#,
+        config_without_clients(keys),
+        sha256_hex(GEMINI_SECRET)
+    )
+}
+
+/// The standard config without its `[[clients]]` entry: the hosts, the
+/// proxy identity and the keys directory.
+pub fn config_without_clients(keys: &Path) -> String {
     format!(
         r#"listen = "127.0.0.1:0"
 
@@ -61,33 +108,78 @@ consent = "never"
 
 [keys]
 dir = "{}"
-
-[[clients]]
-client_id = "{GEMINI_ID}"
-client_secret_sha256 = "{}"
-redirect_uris = ["{GEMINI_CALLBACK}"]
-{extra}
 "#,
-        keys.display(),
-        sha256_hex(GEMINI_SECRET)
+        keys.display()
     )
+}
+
+/// A child process that announced the addresses it listens on; killed on
+/// drop.
+pub struct Listening {
+    child: Child,
+    /// One address per announced line, in order.
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Listening {
+    /// Spawns `cmd` with stdin closed and reads one line
+    /// `<announce><address>` from its stdout per entry of `announces`;
+    /// stdout is closed after those lines. Any other line ends the process
+    /// and is the error.
+    pub fn spawn(mut cmd: Command, announces: &[&str]) -> Result<Listening, String> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start a server");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut addrs = Vec::with_capacity(announces.len());
+        for announce in announces {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            match line.trim().strip_prefix(announce).map(str::parse) {
+                Some(Ok(addr)) => addrs.push(addr),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(line);
+                }
+            }
+        }
+        Ok(Listening { child, addrs })
+    }
+
+    /// The first address announced.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit; returns its status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
 }
 
 /// A running `mcpgate serve`; killed on drop.
 pub struct Server {
-    child: Child,
+    /// Before `dir`: the process is killed before its directory is removed.
+    process: Listening,
     pub addr: SocketAddr,
     /// The `server.metrics_listen` address, when the config sets one.
     pub metrics_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub fn generate_keys(dir: &Path) {
@@ -114,45 +206,42 @@ impl Server {
         Server::start_with(dir, &cfg)
     }
 
+    /// Starts on the config file `cfg`, logging to `dir/server.log`.
     pub fn start_with(dir: tempfile::TempDir, cfg: &Path) -> Server {
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut child = Command::new(bin())
-            .args(["serve", "--config"])
-            .arg(cfg)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start mcpgate");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        let mut stdout = BufReader::new(stdout);
-        stdout.read_line(&mut line).unwrap();
-        let addr = match line.trim().strip_prefix("mcpgate listening on ") {
-            Some(a) => a.parse().unwrap(),
-            None => {
-                let _ = child.kill();
-                let log =
-                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-                panic!("mcpgate did not start: {line:?}\n{log}");
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(bin());
+        // MCPGATE_* variables are config layers, and unknown keys are an
+        // error: the caller's (a developer's shell, the bench's own
+        // MCPGATE_BENCH_*) must not reach the server, whose whole config is
+        // the file.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MCPGATE_") {
+                cmd.env_remove(name);
             }
-        };
-        let metrics_addr = std::fs::read_to_string(cfg)
+        }
+        cmd.args(["serve", "--config"])
+            .arg(cfg)
+            // The default log level, as deployed: what is logged at info
+            // (each code and token issued, each refusal) is part of the cost
+            // benches/load.rs measures.
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::from(log));
+        let mut announces = vec!["mcpgate listening on "];
+        if std::fs::read_to_string(cfg)
             .unwrap_or_default()
             .contains("metrics_listen")
-            .then(|| {
-                let mut l = String::new();
-                stdout.read_line(&mut l).unwrap();
-                l.trim()
-                    .strip_prefix("mcpgate metrics on ")
-                    .expect("metrics line")
-                    .parse()
-                    .unwrap()
-            });
+        {
+            announces.push("mcpgate metrics on ");
+        }
+        let process = Listening::spawn(cmd, &announces).unwrap_or_else(|line| {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("mcpgate did not start: {line:?}\n{log}");
+        });
         Server {
-            child,
-            addr,
-            metrics_addr,
+            addr: process.addr(),
+            metrics_addr: process.addrs.get(1).copied(),
+            process,
             dir,
             http: client(),
         }
@@ -160,12 +249,12 @@ impl Server {
 
     /// The server's process id (for signals and /proc).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Waits for the process to exit; returns its status.
     pub fn wait(&mut self) -> std::process::ExitStatus {
-        self.child.wait().unwrap()
+        self.process.wait()
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -199,6 +288,17 @@ impl Server {
 
     pub fn post(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).header("host", host)
+    }
+
+    /// `GET path` on `host`; returns the body as JSON.
+    pub async fn get_json(&self, host: &str, path: &str) -> Value {
+        self.get(host, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// `POST /oauth/register`; returns (status, body).
@@ -255,7 +355,7 @@ impl Server {
                     ("code_challenge_method", "S256"),
                     ("state", "s-123"),
                 ],
-                Some("alice@example.com"),
+                Some(ALICE),
             )
             .await;
         assert_eq!(r.status().as_u16(), 302, "{:?}", r.text().await);
@@ -461,4 +561,33 @@ pub fn client_from(local: std::net::IpAddr) -> reqwest::Client {
         .local_address(local)
         .build()
         .unwrap()
+}
+
+/// Everything about one HTTP answer.
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    /// The body as JSON; `Null` when it is not JSON.
+    pub json: Value,
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
 }
