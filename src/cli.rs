@@ -150,11 +150,11 @@ fn load_settings(explicit: Option<&Path>) -> Result<(ConfigSource, Config, Setti
 
 /// Logs go to stderr through a writer thread. Formatting stays on the
 /// request's thread, but the `write(2)` of each line does not: lines that
-/// arrive while the thread writes leave together in one buffered write,
-/// where writing each directly cost a system call per request. Nothing is
-/// dropped: when the queue is full (a stalled reader) the logging thread
-/// waits, as a direct write would. The queue is 8,192 lines, not the
-/// crate's 128,000, whose slots alone kept 4 MB resident. Logs are flushed
+/// arrive while the thread writes leave together in one buffered write
+/// instead of a system call each. Nothing is dropped: when the queue is
+/// full (a stalled reader) the logging thread waits, as a direct write
+/// would. The queue is 8,192 lines, far below the crate's default, whose
+/// empty slots alone would stay resident. Logs are flushed
 /// when the returned guard drops. Colour only on a terminal.
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};

@@ -220,9 +220,9 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub format: LogFormat,
-    /// One line per request. Off by default: it costs ~2.5 µs of CPU per
-    /// request (a third of a cached `/mcp` call), the load balancer and
-    /// the metrics already count requests, and every refusal, sign-in and
+    /// One line per request. Off by default: it is a large share of a
+    /// cached `/mcp` call's CPU (PERFORMANCE.md), the load balancer and the
+    /// metrics already count requests, and every refusal, sign-in and
     /// issued token is logged regardless.
     pub access: bool,
 }

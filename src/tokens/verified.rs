@@ -38,10 +38,10 @@ impl Eq for Verified {}
 struct Presented<'a>(&'a str);
 
 /// The bytes that pick a token's bucket: its last 16, which are inside
-/// the Ed25519 signature. Hashing ~900 bytes twice per miss cost more than
-/// a SHA-256 did; the signature tail is as good a spread, since only
-/// tokens that verified are ever inserted (tokens crafted to share a tail
-/// are refused before they get a slot) and equality still compares all.
+/// the Ed25519 signature, so hashing them is enough for a uniform spread
+/// without hashing the whole token. Only tokens that verified are ever
+/// inserted (tokens crafted to share a tail are refused before they get a
+/// slot) and equality still compares the whole token.
 fn bucket_bytes(token: &str) -> &[u8] {
     let b = token.as_bytes();
     &b[b.len().saturating_sub(16)..]
