@@ -11,11 +11,12 @@ use crate::http::Ctx;
 use crate::keys::deny::Subject;
 use crate::settings::DEFAULT_SCOPE;
 use crate::tokens::access::{Expectations, TokenError, VerifiedToken};
+use crate::tokens::scope;
 use crate::tokens::verified::VerifiedTokens;
 
 /// Why a request to `/mcp` is not authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthFailure {
+pub(crate) enum AuthFailure {
     /// No credentials at all: the challenge carries no error (RFC 6750 §3.1).
     Missing,
     /// A malformed request: two Authorization headers, a token in the URL.
@@ -28,7 +29,7 @@ pub enum AuthFailure {
 
 impl AuthFailure {
     /// A label for metrics.
-    pub fn label(&self) -> &'static str {
+    fn label(&self) -> &'static str {
         match self {
             AuthFailure::Missing => "missing",
             AuthFailure::InvalidRequest(_) => "invalid_request",
@@ -37,8 +38,20 @@ impl AuthFailure {
         }
     }
 
-    /// The one mapping from an auth failure to a response.
-    pub fn into_response(self, ctx: &Ctx<'_>) -> Resp {
+    /// The one mapping from an auth failure to a response: status, body,
+    /// challenge, metric and log line. A request without credentials is
+    /// how a client learns where to get a token: counted, not logged.
+    pub(crate) fn into_response(self, ctx: &Ctx<'_>) -> Resp {
+        crate::metrics::validation_failure(self.label());
+        if !matches!(self, AuthFailure::Missing) {
+            tracing::info!(
+                // The one target of `/mcp`'s lines, whichever file writes them.
+                target: "mcpgate::mcp",
+                reason = ?self,
+                peer = %ctx.peer.ip(),
+                "mcp request refused"
+            );
+        }
         let params = &ctx.host.challenge_params;
         let (status, challenge, error, description) = match &self {
             AuthFailure::Missing => (
@@ -94,7 +107,7 @@ fn challenge(params: &str, error: &str, description: &str) -> HeaderValue {
 }
 
 /// The bearer token of a request, if it sent exactly one the right way.
-pub fn bearer<'h>(headers: &'h HeaderMap, query: Option<&str>) -> Result<&'h str, AuthFailure> {
+fn bearer<'h>(headers: &'h HeaderMap, query: Option<&str>) -> Result<&'h str, AuthFailure> {
     // RFC 6750 §2.3 (token in the URL) leaks into logs and history: refused.
     if query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"))
     {
@@ -111,9 +124,8 @@ pub fn bearer<'h>(headers: &'h HeaderMap, query: Option<&str>) -> Result<&'h str
             ))
         }
     };
-    // UTF-8 rather than `to_str`'s visible-ASCII check: a byte-at-a-time
-    // loop over ~900 bytes on every request. Anything but base64url and
-    // dots is refused by the token parser anyway.
+    // Checked as UTF-8 only, not by `to_str`'s slower visible-ASCII test:
+    // the token parser refuses anything but base64url and dots anyway.
     let value = std::str::from_utf8(value.as_bytes())
         .map_err(|_| AuthFailure::InvalidToken(TokenError::Malformed))?;
     let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Missing)?;
@@ -128,7 +140,7 @@ pub fn bearer<'h>(headers: &'h HeaderMap, query: Option<&str>) -> Result<&'h str
 }
 
 /// Authenticates a request to `/mcp`.
-pub fn authenticate(
+pub(crate) fn authenticate(
     ctx: &Ctx<'_>,
     verified_tokens: &VerifiedTokens,
     headers: &HeaderMap,
@@ -159,7 +171,7 @@ pub fn authenticate(
     }) {
         return Err(AuthFailure::InvalidToken(TokenError::Revoked));
     }
-    if !verified.scope().split(' ').any(|s| s == DEFAULT_SCOPE) {
+    if !scope::contains(verified.scope(), DEFAULT_SCOPE) {
         return Err(AuthFailure::InsufficientScope);
     }
     Ok(verified)

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 /// The members `names` of the JSON object `json`, in that order, as raw
 /// JSON (a member set to `null` is `Some("null")`, an absent one `None`).
 /// Fails when `json` is not valid JSON or not an object.
-pub fn members<'a, const N: usize>(
+pub(crate) fn members<'a, const N: usize>(
     json: &'a str,
     names: &[&str; N],
 ) -> Result<[Option<&'a RawValue>; N], serde_json::Error> {
@@ -32,7 +32,10 @@ pub fn members<'a, const N: usize>(
 /// many elements it has. Elements past `max` are skipped, not kept, so a
 /// huge array costs no more memory than a short one. Fails when `json` is
 /// not JSON or not an array (a kept element that is not UTF-8 fails too).
-pub fn elements(json: &[u8], max: usize) -> Result<(Vec<&RawValue>, usize), serde_json::Error> {
+pub(crate) fn elements(
+    json: &[u8],
+    max: usize,
+) -> Result<(Vec<&RawValue>, usize), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let found = de::Deserializer::deserialize_seq(&mut de, Elements { max })?;
     de.end()?;
@@ -41,7 +44,7 @@ pub fn elements(json: &[u8], max: usize) -> Result<(Vec<&RawValue>, usize), serd
 
 /// [`members`] of a member that is itself an object: `None` when it is
 /// absent or not an object.
-pub fn object_members<'a, const N: usize>(
+pub(crate) fn object_members<'a, const N: usize>(
     raw: Option<&'a RawValue>,
     names: &[&str; N],
 ) -> Option<[Option<&'a RawValue>; N]> {
@@ -49,17 +52,17 @@ pub fn object_members<'a, const N: usize>(
         .and_then(|r| members(r.get(), names).ok())
 }
 
-pub fn is_object(raw: &RawValue) -> bool {
+pub(crate) fn is_object(raw: &RawValue) -> bool {
     raw.get().starts_with('{')
 }
 
-pub fn is_null(raw: &RawValue) -> bool {
+pub(crate) fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
 }
 
 /// The text of a JSON string, unescaped (borrowed when it has no escapes);
 /// `None` for any other JSON value.
-pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub(crate) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     if !raw.get().starts_with('"') {
         return None;
     }
@@ -71,7 +74,7 @@ pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
 /// JSON-RPC 2.0 §4: an id is a string or a number, and this server only
 /// echoes strings and integers (fractions "SHOULD NOT" be ids; they may
 /// not survive a round trip).
-pub fn is_string_or_integer(raw: &RawValue) -> bool {
+pub(crate) fn is_string_or_integer(raw: &RawValue) -> bool {
     let text = raw.get();
     if text.starts_with('"') {
         return as_str(raw).is_some();
