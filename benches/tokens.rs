@@ -9,15 +9,15 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use mcpgate::clock::unix_now;
-use mcpgate::keys::file::generate_set;
-use mcpgate::keys::{KeyMaterial, KeyRing};
-use mcpgate::tokens::access::{self, AccessClaims, Expectations};
-use mcpgate::tokens::grants::{ClientBinding, ClientRegistration, CodeGrant};
-use mcpgate::tokens::pkce::CodeChallenge;
-use mcpgate::tokens::scope::Scope;
-use mcpgate::tokens::sealed;
-use mcpgate::tokens::verified::VerifiedTokens;
+use mcpgate::access::{self, AccessClaims, Expectations};
+use mcpgate::generate_set;
+use mcpgate::grants::{ClientBinding, ClientRegistration, CodeGrant};
+use mcpgate::pkce::CodeChallenge;
+use mcpgate::scope::Scope;
+use mcpgate::sealed;
+use mcpgate::unix_now;
+use mcpgate::verified::VerifiedTokens;
+use mcpgate::{KeyMaterial, KeyRing};
 use ring::signature::{self, KeyPair as _};
 use std::hint::black_box;
 
@@ -61,7 +61,7 @@ fn claims(now: u64, client_id: &str) -> AccessClaims {
         exp: now + 3600,
         iat: now,
         nbf: now,
-        jti: mcpgate::random::random_id(),
+        jti: mcpgate::random_id(),
         client_id: client_id.into(),
         scope: "mcp".into(),
         email: "alice@example.com".into(),
@@ -84,7 +84,7 @@ fn registration(now: u64) -> ClientRegistration {
 
 fn code_grant(now: u64, client_id: &str) -> CodeGrant {
     CodeGrant {
-        jti: mcpgate::random::random_id(),
+        jti: mcpgate::random_id(),
         client: ClientBinding::of(client_id),
         redirect_uri: "http://127.0.0.1:33418/callback".into(),
         redirect_uri_sent: true,

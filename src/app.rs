@@ -13,7 +13,7 @@ use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::verified::VerifiedTokens;
 
-pub struct App {
+pub(crate) struct App {
     pub settings: Settings,
     pub keys: Arc<Keys>,
     /// The configured hosts, by the names a request may use.
@@ -31,7 +31,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, keys: Arc<Keys>) -> App {
+    pub(crate) fn new(settings: Settings, keys: Arc<Keys>) -> App {
         App {
             verified_tokens: VerifiedTokens::new(settings.verified_cache_size),
             hosts: Hosts::new(&settings),
@@ -45,11 +45,11 @@ impl App {
     }
 
     /// Ready for traffic: not shutting down and the key ring is current.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.accepting.load(Ordering::Relaxed) && self.keys.is_healthy()
     }
 
-    pub fn begin_shutdown(&self) {
+    pub(crate) fn begin_shutdown(&self) {
         self.accepting.store(false, Ordering::Relaxed);
     }
 }

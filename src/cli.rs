@@ -23,7 +23,7 @@ use crate::settings::{encode_hex, Settings};
     version,
     about = "OAuth 2.1 authorization server and MCP endpoint for one organization"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Config file (default: config/mcpgate.toml if present, else the embedded dev config).
@@ -340,7 +340,7 @@ fn rfc3339(secs: u64) -> String {
 
 /// A key's place in its kind's succession at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyState {
+pub(crate) enum KeyState {
     /// Published (signing keys) but not used to sign or seal yet.
     Pending,
     /// The newest key already active: signs or seals.
@@ -374,7 +374,7 @@ fn lifetime(kind: KeyKind, tokens: &crate::settings::TokenSettings) -> Option<u6
 }
 
 /// The state of `files[i]` among the keys of its kind at `now`.
-pub fn key_state(
+pub(crate) fn key_state(
     files: &[file::KeyFile],
     i: usize,
     now: u64,

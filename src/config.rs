@@ -14,16 +14,16 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// Google's issuer, as `identity.id_token_issuer` defaults to.
-pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+pub(crate) const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 /// Google's signing keys, as `identity.id_token_jwks` defaults to.
-pub const GOOGLE_JWKS: &str = "https://www.googleapis.com/oauth2/v3/certs";
+pub(crate) const GOOGLE_JWKS: &str = "https://www.googleapis.com/oauth2/v3/certs";
 
 /// The config `cargo run` serves with when no config file exists: one
 /// loopback host, dev sign-in form, keys generated into `keys/`.
-pub const DEV_CONFIG: &str = include_str!("../config/dev.toml");
+pub(crate) const DEV_CONFIG: &str = include_str!("../config/dev.toml");
 
 /// The file `mcpgate serve` reads when `--config` is not given.
-pub const DEFAULT_CONFIG_PATH: &str = "config/mcpgate.toml";
+pub(crate) const DEFAULT_CONFIG_PATH: &str = "config/mcpgate.toml";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -370,15 +370,15 @@ fn describe_figment_error(err: figment::Error, source: &ConfigSource) -> String 
 }
 
 /// Serde adapter for durations written as `"60s"`, `"1h"`, `"30d"`.
-pub mod humantime_serde {
+pub(crate) mod humantime_serde {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(s.trim()).map_err(|e| {
             serde::de::Error::custom(format!(

@@ -13,7 +13,7 @@ use crate::keys::Keys;
 use crate::settings::{Settings, Site, DEFAULT_SCOPE, SCOPES_SUPPORTED};
 
 /// Every host's documents, in the order of `[[hosts]]`.
-pub struct Documents {
+pub(crate) struct Documents {
     hosts: Vec<HostDocuments>,
 }
 
@@ -23,7 +23,7 @@ struct HostDocuments {
 }
 
 impl Documents {
-    pub fn new(settings: &Settings) -> Documents {
+    pub(crate) fn new(settings: &Settings) -> Documents {
         let render = |v: Value| Bytes::from(serde_json::to_vec(&v).expect("JSON"));
         Documents {
             hosts: settings
@@ -39,13 +39,13 @@ impl Documents {
 
     /// `GET /.well-known/oauth-authorization-server` (and
     /// `openid-configuration`) on `host`.
-    pub fn authorization_server(&self, host: &Host) -> Resp {
+    pub(crate) fn authorization_server(&self, host: &Host) -> Resp {
         let doc = &self.hosts[host.index].authorization_server;
         response::json_bytes(StatusCode::OK, doc.clone())
     }
 
     /// `GET /.well-known/oauth-protected-resource[/mcp]` on `host`.
-    pub fn protected_resource(&self, host: &Host) -> Resp {
+    pub(crate) fn protected_resource(&self, host: &Host) -> Resp {
         let doc = &self.hosts[host.index].protected_resource;
         response::json_bytes(StatusCode::OK, doc.clone())
     }
@@ -53,7 +53,7 @@ impl Documents {
 
 /// `GET /.well-known/jwks.json`: every key a replica may sign with, pending
 /// ones included (RFC 7517).
-pub fn jwks(keys: &Keys) -> Resp {
+pub(crate) fn jwks(keys: &Keys) -> Resp {
     response::json_bytes(StatusCode::OK, keys.load().jwks().clone())
 }
 

@@ -6,13 +6,13 @@ use http::StatusCode;
 use crate::http::response::{self, Resp};
 
 /// The process is up.
-pub fn healthz() -> Resp {
+pub(crate) fn healthz() -> Resp {
     response::bytes(StatusCode::OK, "text/plain", "ok\n")
 }
 
 /// Whether to send traffic here: not shutting down and the key ring is
 /// current (see `App::is_ready`).
-pub fn readyz(ready: bool) -> Resp {
+pub(crate) fn readyz(ready: bool) -> Resp {
     if ready {
         response::bytes(StatusCode::OK, "text/plain", "ready\n")
     } else {

@@ -20,21 +20,41 @@
 //! the host and matches method and path → a handler in [`oauth`] or
 //! [`mcp`] → one response.
 
-pub mod app;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod discovery;
-pub mod health;
-pub mod http;
-pub mod identity;
-pub mod keys;
-pub mod mcp;
-pub mod metrics;
-pub mod oauth;
-pub mod random;
-pub mod router;
-pub mod server;
-pub mod settings;
-pub mod store;
-pub mod tokens;
+#![warn(unreachable_pub)]
+
+mod app;
+mod cli;
+mod clock;
+mod config;
+mod discovery;
+mod health;
+mod http;
+mod identity;
+mod keys;
+mod mcp;
+mod metrics;
+mod oauth;
+mod random;
+mod router;
+mod server;
+mod settings;
+mod store;
+mod tokens;
+
+// The binary's entry point.
+pub use cli::main as run;
+
+// What the fuzz targets, the benchmarks and the integration tests drive
+// directly: the parsers and checks that see untrusted input, and the
+// minting they check against. Nothing else is reachable from outside.
+pub use clock::unix_now;
+pub use config::{Config, HostConfig};
+pub use http::response::Body;
+pub use keys::{file::generate_set, KeyFile, KeyKind, KeyMaterial, KeyRing};
+pub use mcp::{serve_message, MAX_BATCH};
+pub use oauth::client::Credentials;
+pub use oauth::params::Params;
+pub use oauth::register::validate as validate_registration;
+pub use random::random_id;
+pub use settings::{redirect, Settings, Site, SCOPES_SUPPORTED};
+pub use tokens::{access, grants, pkce, scope, sealed, verified};

@@ -5,5 +5,5 @@
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
-    mcpgate::cli::main()
+    mcpgate::run()
 }

@@ -12,7 +12,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the recorder (once per process) and returns its handle.
-pub fn install() -> PrometheusHandle {
+pub(crate) fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
@@ -32,7 +32,7 @@ pub fn install() -> PrometheusHandle {
 }
 
 /// Keeps histogram summaries bounded; call periodically.
-pub async fn upkeep(handle: PrometheusHandle) {
+pub(crate) async fn upkeep(handle: PrometheusHandle) {
     let mut t = tokio::time::interval(Duration::from_secs(5));
     loop {
         t.tick().await;
@@ -44,14 +44,14 @@ pub async fn upkeep(handle: PrometheusHandle) {
 /// by status and `mcpgate_http_request_duration_seconds`. The handles are
 /// registered on first use and kept, so recording a request is an atomic
 /// add, not a registry lookup under a lock.
-pub struct RouteMetrics {
+pub(crate) struct RouteMetrics {
     route: &'static str,
     requests: [OnceLock<Counter>; STATUS_LABELS.len()],
     duration: OnceLock<Histogram>,
 }
 
 impl RouteMetrics {
-    pub const fn new(route: &'static str) -> RouteMetrics {
+    pub(crate) const fn new(route: &'static str) -> RouteMetrics {
         RouteMetrics {
             route,
             requests: [const { OnceLock::new() }; STATUS_LABELS.len()],
@@ -60,11 +60,11 @@ impl RouteMetrics {
     }
 
     /// The `route` label.
-    pub fn route(&self) -> &'static str {
+    pub(crate) fn route(&self) -> &'static str {
         self.route
     }
 
-    pub fn record(&self, status: u16, elapsed: Duration) {
+    pub(crate) fn record(&self, status: u16, elapsed: Duration) {
         let i = status_index(status);
         let route = self.route;
         self.requests[i]
@@ -109,37 +109,37 @@ fn status_index(status: u16) -> usize {
 }
 
 /// An access token was issued. `client_kind`: dynamic or configured.
-pub fn token_issued(client_kind: &'static str, grant: &'static str) {
+pub(crate) fn token_issued(client_kind: &'static str, grant: &'static str) {
     metrics::counter!("mcpgate_tokens_issued_total", "client_kind" => client_kind, "grant" => grant).increment(1);
 }
 
-pub fn client_registered() {
+pub(crate) fn client_registered() {
     metrics::counter!("mcpgate_clients_registered_total").increment(1);
 }
 
-pub fn code_issued() {
+pub(crate) fn code_issued() {
     metrics::counter!("mcpgate_codes_issued_total").increment(1);
 }
 
 /// A bearer token was refused at `/mcp`.
-pub fn validation_failure(reason: &'static str) {
+pub(crate) fn validation_failure(reason: &'static str) {
     metrics::counter!("mcpgate_token_validation_failures_total", "reason" => reason).increment(1);
 }
 
 /// A token or grant request was refused with an OAuth error.
-pub fn oauth_error(endpoint: &'static str, error: &'static str) {
+pub(crate) fn oauth_error(endpoint: &'static str, error: &'static str) {
     metrics::counter!("mcpgate_oauth_errors_total", "endpoint" => endpoint, "error" => error)
         .increment(1);
 }
 
-pub fn key_ring(generation: u64) {
+pub(crate) fn key_ring(generation: u64) {
     metrics::gauge!("mcpgate_key_ring_generation").set(generation as f64);
 }
 
-pub fn key_reload_failed() {
+pub(crate) fn key_reload_failed() {
     metrics::counter!("mcpgate_key_reload_failures_total").increment(1);
 }
 
-pub fn ready(ready: bool) {
+pub(crate) fn ready(ready: bool) {
     metrics::gauge!("mcpgate_ready").set(if ready { 1.0 } else { 0.0 });
 }

@@ -16,7 +16,7 @@ use crate::{discovery, health, mcp, oauth};
 
 /// The endpoints, by path. The one place a path is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Healthz,
     Readyz,
     /// RFC 8414 (also served as `openid-configuration`).
@@ -32,7 +32,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub fn for_path(path: &str) -> Endpoint {
+    pub(crate) fn for_path(path: &str) -> Endpoint {
         match path {
             "/healthz" => Endpoint::Healthz,
             "/readyz" => Endpoint::Readyz,
@@ -51,7 +51,7 @@ impl Endpoint {
     }
 
     /// A low-cardinality name for metrics and logs.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Endpoint::Healthz => "healthz",
             Endpoint::Readyz => "readyz",
@@ -67,7 +67,7 @@ impl Endpoint {
     }
 
     /// This endpoint's request metrics.
-    pub fn metrics(self) -> &'static RouteMetrics {
+    pub(crate) fn metrics(self) -> &'static RouteMetrics {
         static METRICS: [RouteMetrics; 10] = [
             RouteMetrics::new(Endpoint::Healthz.name()),
             RouteMetrics::new(Endpoint::Readyz.name()),
@@ -96,7 +96,7 @@ impl Endpoint {
     }
 }
 
-pub async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+pub(crate) async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
     use Endpoint as E;
     let endpoint = E::for_path(req.uri().path());
     let method = req.method().clone();

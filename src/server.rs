@@ -157,7 +157,7 @@ async fn peek_rest_of_preface(stream: &TcpStream, mut seen: usize) -> std::io::R
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
 /// (at most `limits.shutdown_grace`).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     limits: Limits,
@@ -444,7 +444,7 @@ async fn handle(
 }
 
 /// Serves `/metrics` (and health) on its own listener, until the process ends.
-pub async fn serve_metrics(
+pub(crate) async fn serve_metrics(
     listener: TcpListener,
     app: Arc<App>,
     handle: metrics_exporter_prometheus::PrometheusHandle,

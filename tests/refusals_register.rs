@@ -266,10 +266,10 @@ async fn a_redirect_uri_too_long_for_a_code_is_refused_and_never_gets_a_dead_cod
 
     // A client id sealed before the rule, naming the long URI.
     let now = unix_now();
-    let (ring, _) = mcpgate::keys::KeyRing::load(&s.keys_dir(), 1, now).unwrap();
-    let old_client = mcpgate::tokens::sealed::seal(
+    let (ring, _) = mcpgate::KeyRing::load(&s.keys_dir(), 1, now).unwrap();
+    let old_client = mcpgate::sealed::seal(
         &ring,
-        &mcpgate::tokens::grants::ClientRegistration {
+        &mcpgate::grants::ClientRegistration {
             redirect_uris: vec![long.clone()],
             refresh: true,
             client_name: None,

@@ -754,15 +754,14 @@ async fn a_client_without_the_refresh_token_grant_gets_no_refresh_token_and_may_
 
         // A refresh token this client could only have from an older release.
         let now = unix_now();
-        let (ring, _) = mcpgate::keys::KeyRing::load(&s.keys_dir(), 1, now).unwrap();
-        let sealed_for_it = mcpgate::tokens::sealed::seal(
+        let (ring, _) = mcpgate::KeyRing::load(&s.keys_dir(), 1, now).unwrap();
+        let sealed_for_it = mcpgate::sealed::seal(
             &ring,
-            &mcpgate::tokens::grants::RefreshGrant {
-                client: mcpgate::tokens::grants::ClientBinding::of(&client_id),
+            &mcpgate::grants::RefreshGrant {
+                client: mcpgate::grants::ClientBinding::of(&client_id),
                 sub: ALICE.into(),
                 email: ALICE.into(),
-                scope: mcpgate::tokens::scope::Scope::granted(Some("mcp offline_access"), true)
-                    .unwrap(),
+                scope: mcpgate::scope::Scope::granted(Some("mcp offline_access"), true).unwrap(),
                 resource: format!("https://{INTERNAL}/mcp"),
                 fam: "family-1".into(),
                 gen: 1,

@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use mcpgate::keys::{KeyKind, KeyMaterial};
-use mcpgate::tokens::access;
-use mcpgate::tokens::grants::{
+use mcpgate::{KeyKind, KeyMaterial};
+use mcpgate::access;
+use mcpgate::grants::{
     ClientRegistration, CodeGrant, ConsentRemembered, ConsentRequest, RefreshGrant,
 };
-use mcpgate::tokens::sealed::{self, Sealable};
+use mcpgate::sealed::{self, Sealable};
 use mcpgate_fuzz::*;
 use serde_json::{json, Value};
 

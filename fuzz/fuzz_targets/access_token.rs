@@ -15,8 +15,8 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mcpgate::tokens::access::{self, TokenError};
-use mcpgate::tokens::verified::VerifiedTokens;
+use mcpgate::access::{self, TokenError};
+use mcpgate::verified::VerifiedTokens;
 use mcpgate_fuzz::{expectations, read_seeds, ring, sample_claims, NEXT_ACTIVATION, NOW};
 
 struct Fixture {

@@ -18,8 +18,8 @@ use base64::Engine as _;
 use http::header::{HeaderValue, AUTHORIZATION};
 use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
-use mcpgate::oauth::client::Credentials;
-use mcpgate::oauth::params::Params;
+use mcpgate::Credentials;
+use mcpgate::Params;
 
 const NAMES: &[&str] = &[
     "grant_type",

@@ -26,7 +26,7 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body::Body as _;
 use libfuzzer_sys::fuzz_target;
-use mcpgate::tokens::access::VerifiedToken;
+use mcpgate::access::VerifiedToken;
 use serde_json::Value;
 
 fn claims() -> &'static VerifiedToken {
@@ -34,7 +34,7 @@ fn claims() -> &'static VerifiedToken {
     C.get_or_init(mcpgate_fuzz::jsonrpc_claims)
 }
 
-fn body_bytes(mut body: mcpgate::http::response::Body) -> Vec<u8> {
+fn body_bytes(mut body: mcpgate::Body) -> Vec<u8> {
     let mut out = Vec::new();
     let mut cx = Context::from_waker(Waker::noop());
     loop {
@@ -116,7 +116,7 @@ fuzz_target!(|data: &[u8]| {
         None => true,
         Some(v) => v.to_str().is_ok_and(|v| v.trim() == "2025-03-26"),
     };
-    let resp = mcpgate::mcp::serve_message(&headers, body, claims());
+    let resp = mcpgate::serve_message(&headers, body, claims());
     let status = resp.status();
     assert!(
         matches!(
@@ -135,7 +135,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(batch_version, "a batch answered under another version");
         assert_eq!(status, StatusCode::OK);
         assert!(!answers.is_empty(), "an empty array answered");
-        assert!(answers.len() <= mcpgate::mcp::MAX_BATCH, "too many answers");
+        assert!(answers.len() <= mcpgate::MAX_BATCH, "too many answers");
         answers.iter().for_each(|a| check_response(a, status));
     } else {
         check_response(&v, status);

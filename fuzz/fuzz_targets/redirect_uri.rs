@@ -17,7 +17,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcpgate::settings::redirect::{check_uri, is_loopback, matches_registered};
+use mcpgate::redirect::{check_uri, is_loopback, matches_registered};
 use mcpgate_fuzz::{known_issue, sites};
 
 /// An independent reading of `http://HOST[:PORT]REST`: (HOST, REST) with

@@ -17,11 +17,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcpgate::settings::redirect::check_uri;
-use mcpgate::oauth::register::validate;
-use mcpgate::settings::SCOPES_SUPPORTED;
-use mcpgate::tokens::grants::ClientRegistration;
-use mcpgate::tokens::sealed;
+use mcpgate::redirect::check_uri;
+use mcpgate::validate_registration as validate;
+use mcpgate::SCOPES_SUPPORTED;
+use mcpgate::grants::ClientRegistration;
+use mcpgate::sealed;
 use mcpgate_fuzz::{known_issue, ring, sites, NOW};
 
 fn check_text(what: &str, s: &Option<String>) {

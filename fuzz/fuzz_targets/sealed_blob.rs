@@ -15,10 +15,10 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mcpgate::tokens::grants::{
+use mcpgate::grants::{
     ClientRegistration, CodeGrant, ConsentRemembered, ConsentRequest, RefreshGrant,
 };
-use mcpgate::tokens::sealed::{self, OpenError, MAX_SEALED_LEN};
+use mcpgate::sealed::{self, OpenError, MAX_SEALED_LEN};
 use mcpgate_fuzz::{known_issue, read_seeds, ring, NOW};
 
 fn genuine() -> &'static HashSet<String> {

@@ -10,16 +10,16 @@
 
 use std::sync::OnceLock;
 
-use mcpgate::config::{Config, HostConfig};
-use mcpgate::keys::file::generate_set;
-use mcpgate::keys::{KeyFile, KeyKind, KeyMaterial, KeyRing};
-use mcpgate::settings::{Settings, Site};
-use mcpgate::tokens::access::{self, AccessClaims, Expectations, VerifiedToken};
-use mcpgate::tokens::grants::{
+use mcpgate::{Config, HostConfig};
+use mcpgate::generate_set;
+use mcpgate::{KeyFile, KeyKind, KeyMaterial, KeyRing};
+use mcpgate::{Settings, Site};
+use mcpgate::access::{self, AccessClaims, Expectations, VerifiedToken};
+use mcpgate::grants::{
     client_binding, ClientRegistration, CodeGrant, ConsentRemembered, ConsentRequest,
     RefreshGrant,
 };
-use mcpgate::tokens::pkce::CodeChallenge;
+use mcpgate::pkce::CodeChallenge;
 
 /// The fuzzers' clock: 2030-03-17. Fixed, so an input behaves the same on
 /// every run.

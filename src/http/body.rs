@@ -7,7 +7,7 @@ use http_body_util::{BodyExt as _, Limited};
 
 /// Reads a request body of at most `limit` bytes within `timeout`,
 /// checking the declared `Content-Length` first.
-pub async fn read_request_body<B>(
+pub(crate) async fn read_request_body<B>(
     headers: &http::HeaderMap,
     body: B,
     limit: usize,
@@ -49,7 +49,7 @@ impl BodyError {
 
 /// Reads a whole body, refusing more than `limit` bytes (checked against
 /// `Content-Length` first, then while reading).
-pub async fn read_body<B>(
+pub(crate) async fn read_body<B>(
     body: B,
     content_length: Option<u64>,
     limit: usize,

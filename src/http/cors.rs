@@ -10,7 +10,7 @@ use super::response::{self, Resp};
 use super::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// Discovery, JWKS, registration, token: any origin, no credentials.
     Open,
     /// `/mcp`: allowlisted origins only.
@@ -25,7 +25,7 @@ const MCP_ALLOW_HEADERS: &str =
 const MCP_EXPOSE_HEADERS: &str = "www-authenticate, mcp-session-id, mcp-protocol-version";
 
 /// Whether `origin` may call `/mcp` from a browser.
-pub fn mcp_origin_allowed(ctx: &Ctx<'_>, origin: &HeaderValue) -> bool {
+pub(crate) fn mcp_origin_allowed(ctx: &Ctx<'_>, origin: &HeaderValue) -> bool {
     origin
         .to_str()
         .map(|o| ctx.settings.mcp_allowed_origins.iter().any(|a| a == o))
@@ -33,7 +33,7 @@ pub fn mcp_origin_allowed(ctx: &Ctx<'_>, origin: &HeaderValue) -> bool {
 }
 
 /// Adds the CORS response headers a route gets for `origin`.
-pub fn decorate(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>, resp: &mut Resp) {
+pub(crate) fn decorate(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>, resp: &mut Resp) {
     let Some(origin) = origin else { return };
     let h = resp.headers_mut();
     match route {
@@ -60,7 +60,7 @@ pub fn decorate(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>, resp:
 }
 
 /// Answers an `OPTIONS` preflight.
-pub fn preflight(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>) -> Resp {
+pub(crate) fn preflight(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>) -> Resp {
     let mut r = response::empty(StatusCode::NO_CONTENT);
     let allowed = match (route, origin) {
         (Route::Open, Some(_)) => Some((

@@ -13,7 +13,7 @@ use super::response::{self, Resp};
 /// Why a request reached no handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum HttpError {
+pub(crate) enum HttpError {
     /// A malformed host (400) or one we do not serve (421).
     Host(HostError),
     /// No endpoint at this path (404).
@@ -23,7 +23,7 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    pub fn respond(self) -> Resp {
+    pub(crate) fn respond(self) -> Resp {
         match self {
             HttpError::Host(e) => response::json(
                 e.status(),

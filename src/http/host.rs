@@ -24,7 +24,7 @@ const MAX_AUTHORITY: usize = 300;
 const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
 
 /// A configured host, as a request resolves to it.
-pub struct Host {
+pub(crate) struct Host {
     pub site: Site,
     /// Its position in `[[hosts]]`: endpoints keep per-host documents
     /// in that order.
@@ -36,14 +36,14 @@ pub struct Host {
     pub challenge_params: String,
 }
 
-pub struct Hosts {
+pub(crate) struct Hosts {
     docs: Vec<Host>,
     /// Normalized `host[:port]` → index into `docs`.
     by_authority: HashMap<String, usize>,
 }
 
 impl Hosts {
-    pub fn new(settings: &Settings) -> Hosts {
+    pub(crate) fn new(settings: &Settings) -> Hosts {
         let mut docs = Vec::new();
         let mut by_authority = HashMap::new();
         for (i, site) in settings.sites.iter().enumerate() {
@@ -71,7 +71,7 @@ impl Hosts {
         Hosts { docs, by_authority }
     }
 
-    pub fn all(&self) -> &[Host] {
+    pub(crate) fn all(&self) -> &[Host] {
         &self.docs
     }
 
@@ -81,7 +81,7 @@ impl Hosts {
     /// anything else, whoever sent it; then a trusted proxy's
     /// `X-Forwarded-Host` overrides the request's own authority, since the
     /// proxy's `Host` names the backend, not what the client asked for.
-    pub fn resolve<B>(
+    pub(crate) fn resolve<B>(
         &self,
         settings: &Settings,
         peer: IpAddr,
@@ -118,7 +118,8 @@ impl Hosts {
 /// Why a request names no site we serve.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostError {
+#[allow(clippy::enum_variant_names)] // each names the host field that is wrong
+pub(crate) enum HostError {
     /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2: 400).
     MissingHost,
     /// More than one `Host` field line (RFC 9112 §3.2: 400): two readers
@@ -142,7 +143,7 @@ pub enum HostError {
 }
 
 impl HostError {
-    pub fn status(self) -> StatusCode {
+    pub(crate) fn status(self) -> StatusCode {
         match self {
             HostError::NoHost | HostError::UnknownHost => StatusCode::MISDIRECTED_REQUEST,
             HostError::MissingHost
@@ -154,7 +155,7 @@ impl HostError {
     }
 
     /// The `error_description` of the refusal.
-    pub fn description(self) -> &'static str {
+    pub(crate) fn description(self) -> &'static str {
         match self {
             HostError::MissingHost => "an HTTP/1.1 request needs a Host header",
             HostError::DuplicateHost => "the request has more than one Host header",
@@ -183,7 +184,7 @@ impl HostError {
 ///   (RFC 9113 §8.3.1). Without `:authority`, `host`.
 ///
 /// Header lookups only: this runs on every request.
-pub fn request_authority<B>(req: &Request<B>) -> Result<Option<&str>, HostError> {
+pub(crate) fn request_authority<B>(req: &Request<B>) -> Result<Option<&str>, HostError> {
     let host = super::single_header(req.headers(), http::header::HOST)
         .map_err(|_| HostError::DuplicateHost)?;
     let host = match host {

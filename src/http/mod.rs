@@ -3,12 +3,12 @@
 //! responses ([`response`]) and pages ([`page`]), refusals below any
 //! protocol ([`error`]), and what a handler is given ([`Ctx`]).
 
-pub mod body;
-pub mod cors;
-pub mod error;
-pub mod host;
-pub mod page;
-pub mod response;
+pub(crate) mod body;
+pub(crate) mod cors;
+pub(crate) mod error;
+pub(crate) mod host;
+pub(crate) mod page;
+pub(crate) mod response;
 
 use std::net::SocketAddr;
 
@@ -19,7 +19,7 @@ use host::Host;
 /// What every handler knows besides the request itself. State that only
 /// some endpoints use (the single-use store, the verified-token cache, the
 /// sign-in) is handed to those endpoints by the router, by name.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub settings: &'a Settings,
     pub keys: &'a Keys,
     /// The host the request is for.
@@ -31,7 +31,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The request body, at most `limit` bytes, within the configured
     /// `server.body_read_timeout`.
-    pub async fn read_body(
+    pub(crate) async fn read_body(
         &self,
         headers: &http::HeaderMap,
         body: hyper::body::Incoming,
@@ -44,12 +44,12 @@ impl Ctx<'_> {
 
 /// A header field sent more than once where the protocol allows one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Repeated;
+pub(crate) struct Repeated;
 
 /// The one value of `name` in `headers`, if any. Two or more lines are
 /// refused rather than one picked: two readers of the request (a proxy
 /// and this server) could pick differently.
-pub fn single_header<K: http::header::AsHeaderName>(
+pub(crate) fn single_header<K: http::header::AsHeaderName>(
     headers: &http::HeaderMap,
     name: K,
 ) -> Result<Option<&http::HeaderValue>, Repeated> {

@@ -32,7 +32,7 @@ fn csp(form_action: Option<&str>) -> Option<HeaderValue> {
 /// A page titled `title` whose body is `body_html` (already escaped).
 /// `redirects_to`: the redirect URI the page's form ends in, when it does
 /// (browsers apply `form-action` to the redirect that answers a form too).
-pub fn render(
+pub(crate) fn render(
     status: StatusCode,
     title: &str,
     body_html: &str,
@@ -68,7 +68,7 @@ pub fn render(
 /// `redirect_uri`: its origin for http(s) (a scheme for an IPv6 literal,
 /// which CSP host sources cannot spell), its scheme for a private-use
 /// scheme such as `cursor:`.
-pub fn form_action_source(redirect_uri: &str) -> Option<String> {
+pub(crate) fn form_action_source(redirect_uri: &str) -> Option<String> {
     let u = url::Url::parse(redirect_uri).ok()?;
     let scheme = u.scheme();
     match scheme {
@@ -81,7 +81,7 @@ pub fn form_action_source(redirect_uri: &str) -> Option<String> {
 }
 
 /// `<input type="hidden">` for each pair: a form that re-posts a request.
-pub fn hidden_inputs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn hidden_inputs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     pairs
         .map(|(k, v)| {
             format!(
@@ -94,7 +94,7 @@ pub fn hidden_inputs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Str
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
-pub fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -8,7 +8,7 @@
 //! configured, the Google ID token the proxy injects is verified too
 //! ([`id_token`]).
 
-pub mod id_token;
+pub(crate) mod id_token;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use id_token::IdTokenVerifier;
 
 /// Who is signing in: the one question `/oauth/authorize` asks of this
 /// module, answered by [`SignIn::person`].
-pub struct SignIn {
+pub(crate) struct SignIn {
     settings: IdentitySettings,
     /// Verifies the proxy's Google ID token, when one is configured.
     id_token: Option<Arc<IdTokenVerifier>>,
@@ -29,7 +29,7 @@ pub struct SignIn {
 
 /// What a request offers as proof of who is signing in.
 #[derive(Debug, Clone, Copy)]
-pub enum Evidence<'a> {
+pub(crate) enum Evidence<'a> {
     /// oauth2-proxy's identity headers, as sent by the TCP peer `peer`.
     Proxy {
         peer: IpAddr,
@@ -40,7 +40,7 @@ pub enum Evidence<'a> {
 }
 
 impl SignIn {
-    pub fn new(settings: &IdentitySettings) -> SignIn {
+    pub(crate) fn new(settings: &IdentitySettings) -> SignIn {
         SignIn {
             id_token: settings
                 .id_token
@@ -53,14 +53,14 @@ impl SignIn {
     /// Starts keeping the ID-token JWKS current and waits a few seconds at
     /// most for the first one (see [`id_token::start`]). No-op without an
     /// ID token to check.
-    pub async fn start(&self) {
+    pub(crate) async fn start(&self) {
         if let Some(v) = &self.id_token {
             id_token::start(v.clone()).await;
         }
     }
 
     /// The person `evidence` proves, or why it proves no one.
-    pub fn person(&self, evidence: Evidence<'_>) -> Result<Identity, IdentityError> {
+    pub(crate) fn person(&self, evidence: Evidence<'_>) -> Result<Identity, IdentityError> {
         match evidence {
             Evidence::Proxy { peer, headers } => {
                 from_proxy(&self.settings, self.id_token.as_deref(), peer, headers)
@@ -72,7 +72,7 @@ impl SignIn {
 
 /// A person who signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// Stable subject: the proxy's user header (Google `sub`), else the email.
     pub subject: String,
     /// Lowercased email address.
@@ -83,7 +83,7 @@ pub struct Identity {
 /// Why no identity could be established.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum IdentityError {
+pub(crate) enum IdentityError {
     #[error("no signed-in identity reached this server; sign in through the organization's proxy")]
     Missing,
     #[error("identity headers came from a peer that is not a trusted proxy")]
@@ -104,7 +104,7 @@ pub enum IdentityError {
 
 /// At most this many characters in an identity header value (a code
 /// carries two: `settings::redirect::MAX_CODE_REDIRECT_URI` counts on it).
-pub const MAX_IDENTITY_LEN: usize = 320;
+pub(crate) const MAX_IDENTITY_LEN: usize = 320;
 
 /// What an identity value (a header's, or the ID token's `sub`) may be:
 /// bounded, visible ASCII and spaces. Codes seal these values, and their

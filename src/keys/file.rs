@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use super::{FileProblem, RingError};
 
 /// The name of the deny list inside the key directory.
-pub const DENY_FILE_NAME: &str = "revoked";
+pub(crate) const DENY_FILE_NAME: &str = "revoked";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -229,7 +229,7 @@ pub fn generate_set(activates_at: u64, tag: &str) -> Vec<KeyFile> {
 }
 
 /// A short random tag for kids (`1a2b`).
-pub fn random_tag() -> String {
+pub(crate) fn random_tag() -> String {
     let mut b = [0u8; 2];
     ring::rand::SystemRandom::new()
         .fill(&mut b)
@@ -243,7 +243,7 @@ fn b64(bytes: &[u8]) -> String {
 
 /// `20261126T130500Z`: a stamp that is legal in file names and Kubernetes
 /// Secret keys (no colons).
-pub fn compact_stamp(secs: u64) -> String {
+pub(crate) fn compact_stamp(secs: u64) -> String {
     let s = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string();
     s.replace(['-', ':'], "")
 }
@@ -319,7 +319,7 @@ fn parse_activation(m: &Map<String, Value>) -> Result<u64, String> {
 }
 
 /// Parses a JWK JSON key file. Errors name the problem, never the key.
-pub fn parse_jwk(bytes: &[u8], stem: &str) -> Result<KeyFile, String> {
+pub(crate) fn parse_jwk(bytes: &[u8], stem: &str) -> Result<KeyFile, String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let m = v.as_object().ok_or("not a JSON object")?;
     let kid = member(m, "kid")?.unwrap_or(stem).to_string();
@@ -399,7 +399,7 @@ pub fn parse_jwk(bytes: &[u8], stem: &str) -> Result<KeyFile, String> {
 }
 
 /// Parses a PEM signing key (Ed25519 or P-256, PKCS#8 or SEC1).
-pub fn parse_pem(bytes: &[u8], stem: &str) -> Result<KeyFile, String> {
+pub(crate) fn parse_pem(bytes: &[u8], stem: &str) -> Result<KeyFile, String> {
     let activates_at = parse_compact_stamp(stem).unwrap_or(0);
     let jwk = if let Ok(pair) = josekit::jwk::alg::ed::EdKeyPair::from_pem(bytes) {
         pair.to_jwk_key_pair()
@@ -420,14 +420,14 @@ pub fn parse_pem(bytes: &[u8], stem: &str) -> Result<KeyFile, String> {
 }
 
 /// Whether a directory entry is a key file the loader reads.
-pub fn is_key_file_name(name: &str) -> bool {
+pub(crate) fn is_key_file_name(name: &str) -> bool {
     !name.starts_with('.')
         && (name.ends_with(".json") || name.ends_with(".jwk") || name.ends_with(".pem"))
 }
 
 /// Reads every key file of `dir`. Unparseable files are skipped and
 /// reported; the directory itself being unreadable is an error.
-pub fn read_dir(dir: &Path) -> Result<(Vec<KeyFile>, Vec<FileProblem>), RingError> {
+pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<KeyFile>, Vec<FileProblem>), RingError> {
     let unreadable = |e: std::io::Error| RingError::Unreadable {
         dir: dir.to_path_buf(),
         reason: e.to_string(),

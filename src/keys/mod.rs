@@ -12,9 +12,9 @@
 //!   signers/verifiers/sealers and the pre-rendered JWKS.
 //! - [`Keys`]: the `ArcSwap` every request loads the current ring from.
 
-pub mod deny;
-pub mod file;
-pub mod watch;
+pub(crate) mod deny;
+pub(crate) mod file;
+pub(crate) mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use ring::signature;
 
 use crate::clock::unix_now;
 
-pub use deny::DenyList;
+pub(crate) use deny::DenyList;
 pub use file::{KeyFile, KeyKind, KeyMaterial};
 
 // ===== signing and verifying (ring behind josekit's traits) =====
@@ -484,7 +484,7 @@ impl KeyRing {
 
 /// The current key ring, shared by every request. Loading it is a few
 /// nanoseconds and never blocks; reloads replace it whole.
-pub struct Keys {
+pub(crate) struct Keys {
     current: ArcSwap<KeyRing>,
     dir: PathBuf,
     deny_path: PathBuf,
@@ -493,7 +493,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn new(ring: KeyRing, dir: PathBuf, deny_path: PathBuf) -> Keys {
+    pub(crate) fn new(ring: KeyRing, dir: PathBuf, deny_path: PathBuf) -> Keys {
         Keys {
             current: ArcSwap::from_pointee(ring),
             dir,
@@ -502,27 +502,27 @@ impl Keys {
         }
     }
 
-    pub fn load(&self) -> arc_swap::Guard<Arc<KeyRing>> {
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<KeyRing>> {
         self.current.load()
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn deny_path(&self) -> &Path {
+    pub(crate) fn deny_path(&self) -> &Path {
         &self.deny_path
     }
 
     /// Whether the ring in use is the result of the last reload.
-    pub fn is_healthy(&self) -> bool {
+    pub(crate) fn is_healthy(&self) -> bool {
         !self.degraded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Re-reads the directory and swaps in the new ring if anything
     /// changed. On failure the previous ring stays in use and the replica
     /// reports itself not ready.
-    pub fn reload(&self) -> Result<Reload, RingError> {
+    pub(crate) fn reload(&self) -> Result<Reload, RingError> {
         let current = self.current.load();
         let generation = current.generation + 1;
         match KeyRing::load_with_deny(&self.dir, &self.deny_path, generation, unix_now()) {
@@ -550,7 +550,7 @@ impl Keys {
 
 /// The outcome of a successful reload.
 #[derive(Debug)]
-pub struct Reload {
+pub(crate) struct Reload {
     /// Whether a new ring was swapped in.
     pub changed: bool,
     /// The generation now in use.

@@ -22,7 +22,7 @@ use super::Keys;
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// Watches and reloads until the task is dropped.
-pub async fn run(keys: Arc<Keys>, rescan: Duration) {
+pub(crate) async fn run(keys: Arc<Keys>, rescan: Duration) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut dirs: Vec<PathBuf> = vec![keys.dir().to_path_buf()];
     if let Some(parent) = keys.deny_path().parent() {

@@ -122,6 +122,7 @@ impl OAuthError {
         }
     }
 
+    #[cfg(test)]
     pub fn description(&self) -> &str {
         &self.description
     }

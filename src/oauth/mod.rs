@@ -9,11 +9,11 @@
 //! - [`resource`]: RFC 8707 `resource` parameters.
 //! - [`error`]: the one OAuth error type and its responses.
 
-pub mod authorize;
-pub mod client;
+pub(crate) mod authorize;
+pub(crate) mod client;
 mod consent;
-pub mod error;
-pub mod params;
-pub mod register;
-pub mod resource;
-pub mod token;
+pub(crate) mod error;
+pub(crate) mod params;
+pub(crate) mod register;
+pub(crate) mod resource;
+pub(crate) mod token;

@@ -17,14 +17,14 @@ const MULTI_VALUED: &[&str] = &["resource"];
 /// mcpgate's own form fields, posted back to `/oauth/authorize` with the
 /// client's request: the consent answer (`allow` or `deny`), the consent
 /// form's sealed CSRF token, and the dev sign-in form's email.
-pub const CONSENT_FIELD: &str = "consent";
-pub const CSRF_FIELD: &str = "csrf";
-pub const DEV_EMAIL_FIELD: &str = "mcpgate_dev_email";
+pub(crate) const CONSENT_FIELD: &str = "consent";
+pub(crate) const CSRF_FIELD: &str = "csrf";
+pub(crate) const DEV_EMAIL_FIELD: &str = "mcpgate_dev_email";
 
 /// Whether `name` is one of mcpgate's own form fields, never part of the
 /// client's request: left out of the consent request hash and out of
 /// re-posted fields.
-pub fn is_own_form_field(name: &str) -> bool {
+pub(crate) fn is_own_form_field(name: &str) -> bool {
     matches!(name, CONSENT_FIELD | CSRF_FIELD | DEV_EMAIL_FIELD)
 }
 

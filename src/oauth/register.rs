@@ -19,7 +19,7 @@ use crate::tokens::scope;
 use crate::tokens::sealed;
 
 /// Registration bodies are small JSON documents.
-pub const MAX_BODY: usize = 16 * 1024;
+pub(crate) const MAX_BODY: usize = 16 * 1024;
 /// Redirect URIs one client may register.
 const MAX_REDIRECT_URIS: usize = 10;
 /// Longest free-text metadata kept (names, ids).
@@ -79,7 +79,7 @@ fn clean_text(s: Option<String>) -> Option<String> {
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
-pub async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request<Incoming>) -> Resp {
     match register(ctx, req).await {
         Ok(r) => {
             crate::metrics::client_registered();

@@ -15,7 +15,7 @@ use crate::settings::{Settings, Site};
 
 /// The site the request's `resource` parameters name; `None` when there
 /// are none (the caller's default applies).
-pub fn requested<'s>(
+pub(crate) fn requested<'s>(
     settings: &'s Settings,
     params: &Params<'_>,
 ) -> Result<Option<&'s Site>, OAuthError> {

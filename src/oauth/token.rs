@@ -24,7 +24,7 @@ use crate::tokens::grants::{CodeGrant, RefreshGrant};
 use crate::tokens::scope::Scope;
 use crate::tokens::sealed::{self, OpenError};
 
-pub const MAX_BODY: usize = 16 * 1024;
+pub(crate) const MAX_BODY: usize = 16 * 1024;
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Debug, Serialize)]
@@ -37,7 +37,7 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-pub async fn handle(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Resp {
     match token(ctx, store, req).await {
         Ok(r) => r,
         Err(e) => e.respond("token", Delivery::Json),
@@ -348,11 +348,7 @@ fn mint(
         scope: subject.scope.as_str().to_owned(),
         email: subject.email,
     };
-    let kind = match client {
-        Client::Registered { .. } => "dynamic",
-        Client::Configured(_) => "configured",
-    };
-    crate::metrics::token_issued(kind, grant_type.as_str());
+    crate::metrics::token_issued(client.kind().metric_label(), grant_type.as_str());
     let refresh_token = refresh
         .filter(|_| !ctx.settings.tokens.refresh_ttl.is_zero())
         .map(|r| sealed::seal(ring, &r, now).into_string());

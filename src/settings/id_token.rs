@@ -9,7 +9,7 @@ use http::HeaderName;
 use crate::config::{IdentityConfig, IdentitySource, GOOGLE_ISSUER};
 
 /// Google also writes its issuer without the scheme.
-pub const GOOGLE_ISSUER_BARE: &str = "accounts.google.com";
+pub(crate) const GOOGLE_ISSUER_BARE: &str = "accounts.google.com";
 
 /// Where the issuer's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

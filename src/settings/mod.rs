@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::config::{Config, IdentitySource, LogFormat};
-pub mod id_token;
+pub(crate) mod id_token;
 pub mod redirect;
 
 use redirect::{PolicyEntry, RedirectPolicy};
@@ -125,7 +125,7 @@ impl IdentitySettings {
 }
 
 /// `::ffff:127.0.0.1` is 127.0.0.1 for trust decisions.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
@@ -208,7 +208,7 @@ impl Default for Limits {
 /// `offline_access` asks for a refresh token.
 pub const SCOPES_SUPPORTED: &[&str] = &["mcp", "offline_access"];
 /// The scope granted when a client asks for none.
-pub const DEFAULT_SCOPE: &str = "mcp";
+pub(crate) const DEFAULT_SCOPE: &str = "mcp";
 
 fn header_name(key: &str, value: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(value.as_bytes())
@@ -266,7 +266,7 @@ fn parse_client(i: usize, c: &crate::config::ClientConfig) -> Result<ConfiguredC
     })
 }
 
-pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
@@ -276,7 +276,7 @@ pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-pub fn encode_hex(bytes: &[u8]) -> String {
+pub(crate) fn encode_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

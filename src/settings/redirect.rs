@@ -199,10 +199,6 @@ impl RedirectPolicy {
         RedirectPolicy { entries }
     }
 
-    pub fn allows_loopback(&self) -> bool {
-        self.entries.contains(&PolicyEntry::Loopback)
-    }
-
     /// Whether `uri` is allowed on this host (registration adds
     /// [`check_registrable`]).
     pub fn check(&self, uri: &str) -> Result<(), UriError> {

@@ -5,8 +5,8 @@
 //! - [`replay`]: redeemed code ids, until the codes expire.
 //! - [`refresh_ledger`]: refresh-token families, rotation and reuse.
 
-pub mod refresh_ledger;
-pub mod replay;
+pub(crate) mod refresh_ledger;
+pub(crate) mod replay;
 
 use refresh_ledger::RefreshLedger;
 use replay::ReplayCache;
@@ -15,7 +15,7 @@ use replay::ReplayCache;
 const CAPACITY: usize = 1_000_000;
 
 /// The single-use memory of this process.
-pub struct Store {
+pub(crate) struct Store {
     /// Codes redeemed here (RFC 6749 §4.1.2: a code is used once).
     pub used_codes: ReplayCache,
     /// Newest generation per refresh-token family (RFC 9700 §4.14.2).
@@ -23,7 +23,7 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new() -> Store {
+    pub(crate) fn new() -> Store {
         Store {
             used_codes: ReplayCache::new(CAPACITY),
             refresh_ledger: RefreshLedger::new(CAPACITY),

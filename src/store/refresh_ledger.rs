@@ -21,14 +21,14 @@ struct Latest {
 
 /// Reuse of an old refresh token was detected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reused;
+pub(crate) struct Reused;
 
-pub struct RefreshLedger {
+pub(crate) struct RefreshLedger {
     families: quick_cache::sync::Cache<String, Latest>,
 }
 
 impl RefreshLedger {
-    pub fn new(capacity: usize) -> RefreshLedger {
+    pub(crate) fn new(capacity: usize) -> RefreshLedger {
         RefreshLedger {
             families: quick_cache::sync::Cache::new(capacity.max(1)),
         }
@@ -36,7 +36,13 @@ impl RefreshLedger {
 
     /// Records that generation `presented` of `family` is being rotated
     /// into `presented + 1` at `now`; refuses reuse.
-    pub fn rotate(&self, family: &str, presented: u32, now: u64, grace: u64) -> Result<(), Reused> {
+    pub(crate) fn rotate(
+        &self,
+        family: &str,
+        presented: u32,
+        now: u64,
+        grace: u64,
+    ) -> Result<(), Reused> {
         if let Some(latest) = self.families.get(family) {
             if latest.revoked {
                 return Err(Reused);

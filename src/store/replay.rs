@@ -7,17 +7,17 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Remembered code ids, bounded.
-pub struct ReplayCache {
+pub(crate) struct ReplayCache {
     seen: Mutex<HashMap<String, u64>>,
     capacity: usize,
 }
 
 /// The cache is full of unexpired codes: refuse rather than forget one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
+pub(crate) struct Full;
 
 impl ReplayCache {
-    pub fn new(capacity: usize) -> ReplayCache {
+    pub(crate) fn new(capacity: usize) -> ReplayCache {
         ReplayCache {
             seen: Mutex::new(HashMap::new()),
             capacity,
@@ -26,7 +26,7 @@ impl ReplayCache {
 
     /// Records `id` (valid until `exp`). `Ok(true)` the first time,
     /// `Ok(false)` on any later use.
-    pub fn first_use(&self, id: &str, exp: u64, now: u64) -> Result<bool, Full> {
+    pub(crate) fn first_use(&self, id: &str, exp: u64, now: u64) -> Result<bool, Full> {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.contains_key(id) {
             return Ok(false);

@@ -48,10 +48,6 @@ impl CodeChallenge {
         CodeChallenge(URL_SAFE_NO_PAD.encode(digest.as_ref()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// RFC 7636 §4.6, compared in constant time.
     pub fn verify(&self, verifier: &str) -> Result<(), PkceError> {
         // §4.1: 43..=128 characters of the unreserved set.

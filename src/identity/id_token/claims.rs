@@ -12,7 +12,7 @@ use crate::settings::id_token::Expected;
 /// then the claims. `email` is the (lowercased) email of the identity
 /// headers; `allowed_domains` are lowercased. Returns the token's `sub`:
 /// the person's stable id, as verified as the email.
-pub fn check(
+pub(crate) fn check(
     expected: &Expected,
     keys: &Jwks,
     token: &str,

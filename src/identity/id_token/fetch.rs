@@ -14,7 +14,7 @@ use crate::settings::id_token::JwksSource;
 
 /// How long a JWKS response may be used: `Cache-Control: max-age` less
 /// `Age`, bounded to 5 minutes .. 24 hours; one hour when unsaid.
-pub fn cache_lifetime(headers: &HeaderMap) -> Duration {
+pub(super) fn cache_lifetime(headers: &HeaderMap) -> Duration {
     let max_age = headers
         .get_all(http::header::CACHE_CONTROL)
         .iter()
@@ -99,7 +99,7 @@ async fn load(
 /// then again when its cache lifetime ends (a file: every 30 s), sooner
 /// when an unknown kid asks, with growing delays after failures. A failed
 /// load keeps the last good JWKS.
-pub async fn refresh(v: Arc<IdTokenVerifier>) {
+pub(crate) async fn refresh(v: Arc<IdTokenVerifier>) {
     let mut client = None;
     let mut failures: u32 = 0;
     loop {
@@ -145,7 +145,7 @@ pub async fn refresh(v: Arc<IdTokenVerifier>) {
 /// Starts [`refresh`] in the background and waits (at most a few seconds)
 /// for the first JWKS, so a healthy start serves sign-ins at once. Never
 /// fails: an unreachable JWKS only delays sign-ins.
-pub async fn start(v: Arc<IdTokenVerifier>) {
+pub(crate) async fn start(v: Arc<IdTokenVerifier>) {
     tokio::spawn(refresh(v.clone()));
     let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
     while !v.is_loaded() && tokio::time::Instant::now() < deadline {

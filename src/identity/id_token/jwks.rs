@@ -21,7 +21,7 @@ impl std::fmt::Debug for RsaKey {
 
 /// The issuer's usable keys (RSA, RS256, for signatures), by `kid`.
 #[derive(Debug, Clone, Default)]
-pub struct Jwks {
+pub(crate) struct Jwks {
     pub(super) keys: HashMap<String, RsaKey>,
     /// SHA-256 of the document, to log changes only.
     pub(super) digest: Vec<u8>,
@@ -30,7 +30,7 @@ pub struct Jwks {
 impl Jwks {
     /// Parses a JWKS document, keeping the keys that can verify RS256.
     /// A document with no such key is an error.
-    pub fn parse(body: &[u8]) -> Result<Jwks, String> {
+    pub(crate) fn parse(body: &[u8]) -> Result<Jwks, String> {
         let doc: Value =
             serde_json::from_slice(body).map_err(|e| format!("not a JWKS (JSON): {e}"))?;
         let Some(list) = doc.get("keys").and_then(Value::as_array) else {
@@ -74,7 +74,7 @@ impl Jwks {
         })
     }
 
-    pub fn kids(&self) -> Vec<&str> {
+    pub(crate) fn kids(&self) -> Vec<&str> {
         let mut k: Vec<&str> = self.keys.keys().map(String::as_str).collect();
         k.sort_unstable();
         k

@@ -30,12 +30,12 @@ use http::{HeaderMap, HeaderName};
 use super::IdentityError;
 use crate::settings::id_token::{Expected, IdTokenSettings, JwksSource};
 
-pub use claims::check;
-pub use fetch::{refresh, start};
-pub use jwks::Jwks;
+pub(crate) use claims::check;
+pub(crate) use fetch::start;
+pub(crate) use jwks::Jwks;
 
 /// Clock skew tolerated on `exp`, `iat` and `nbf`.
-pub const LEEWAY_SECS: u64 = 60;
+pub(crate) const LEEWAY_SECS: u64 = 60;
 /// Longest ID token accepted (Google's are about 1 KiB).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Largest JWKS document read.
@@ -59,7 +59,7 @@ const STARTUP_WAIT: Duration = Duration::from_secs(5);
 /// shortened and reduced to visible ASCII before they are shown.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum IdTokenError {
+pub(crate) enum IdTokenError {
     #[error("no ID token in the {0} header")]
     Missing(String),
     #[error("the {0} header appears more than once")]
@@ -96,7 +96,7 @@ pub enum IdTokenError {
 
 /// Verifies ID tokens with the JWKS its refresher keeps current.
 #[derive(Debug)]
-pub struct IdTokenVerifier {
+pub(crate) struct IdTokenVerifier {
     pub header: HeaderName,
     pub expected: Expected,
     pub source: JwksSource,
@@ -109,12 +109,16 @@ pub struct IdTokenVerifier {
 
 impl IdTokenVerifier {
     /// A verifier for `settings`, with no JWKS yet (see [`start`]).
-    pub fn from_settings(settings: &IdTokenSettings) -> IdTokenVerifier {
+    pub(crate) fn from_settings(settings: &IdTokenSettings) -> IdTokenVerifier {
         let s = settings.clone();
         IdTokenVerifier::new(s.header, s.expected, s.source)
     }
 
-    pub fn new(header: HeaderName, expected: Expected, source: JwksSource) -> IdTokenVerifier {
+    pub(crate) fn new(
+        header: HeaderName,
+        expected: Expected,
+        source: JwksSource,
+    ) -> IdTokenVerifier {
         IdTokenVerifier {
             header,
             expected,
@@ -126,19 +130,19 @@ impl IdTokenVerifier {
     }
 
     /// Whether a JWKS is loaded (sign-ins are refused until it is).
-    pub fn is_loaded(&self) -> bool {
+    pub(crate) fn is_loaded(&self) -> bool {
         self.keys.load().is_some()
     }
 
     /// Replaces the JWKS.
-    pub fn set_keys(&self, keys: Jwks) {
+    pub(crate) fn set_keys(&self, keys: Jwks) {
         self.keys.store(Some(Arc::new(keys)));
     }
 
     /// Checks the ID token in `headers` for the identity-header `email`
     /// and returns its `sub`. Never blocks: an unknown kid only wakes the
     /// refresher.
-    pub fn verify(
+    pub(crate) fn verify(
         &self,
         headers: &HeaderMap,
         email: Option<&str>,

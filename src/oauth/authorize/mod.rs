@@ -59,7 +59,7 @@ impl Answering {
     }
 }
 
-pub async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incoming>) -> Resp {
     let wants_html = req
         .headers()
         .get(http::header::ACCEPT)

@@ -19,7 +19,7 @@ pub(super) struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    pub fn parse(
+    pub(super) fn parse(
         settings: &'a Settings,
         ring: &KeyRing,
         params: &'a Params<'_>,
@@ -58,7 +58,7 @@ pub(super) struct AuthorizeRequest {
 
 impl AuthorizeRequest {
     /// `site`: the host the request arrived on.
-    pub fn parse(
+    pub(super) fn parse(
         settings: &Settings,
         site: &Site,
         target: &Target<'_>,

@@ -13,7 +13,7 @@ use crate::tokens::grants::{ClientBinding, ConsentRemembered};
 use crate::tokens::sealed;
 
 /// Remember-cookies are named this plus 16 characters of the client binding.
-pub const COOKIE_PREFIX: &str = "mcpgate_consent_";
+pub(super) const COOKIE_PREFIX: &str = "mcpgate_consent_";
 
 /// `Cookie` header bytes looked at, all headers together; the rest is
 /// ignored (an oversized header only costs a consent page).
@@ -22,7 +22,7 @@ pub(super) const MAX_COOKIE_BYTES: usize = 16 * 1024;
 const MAX_COOKIE_CANDIDATES: usize = 4;
 
 /// The name of the remember-cookie of `client`.
-pub fn name(client: &ClientBinding) -> String {
+pub(super) fn name(client: &ClientBinding) -> String {
     let short: String = client.as_str().chars().take(16).collect();
     format!("{COOKIE_PREFIX}{short}")
 }
@@ -30,7 +30,7 @@ pub fn name(client: &ClientBinding) -> String {
 /// The `Set-Cookie` value remembering an Allow, or `None` when remembering
 /// is off (`consent_ttl = "0s"`). `Secure` unless the host is `http`
 /// (a loopback dev server, where a browser would drop a Secure cookie).
-pub fn remember(
+pub(super) fn remember(
     ring: &KeyRing,
     client: &ClientBinding,
     email: &str,
@@ -61,7 +61,7 @@ pub fn remember(
 /// Whether a remember-cookie in `headers` says this person already allowed
 /// this client. A cookie that does not open or names someone else is
 /// ignored.
-pub fn remembered(
+pub(super) fn remembered(
     ring: &KeyRing,
     headers: &HeaderMap,
     client: &ClientBinding,
@@ -83,7 +83,7 @@ pub fn remembered(
 /// (RFC 6265 §5.4: `a=1; b=2`; HTTP/2 may split them over several
 /// headers), looking at no more than [`MAX_COOKIE_BYTES`] in all. Values
 /// that are not visible ASCII are skipped.
-pub fn cookie_values<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h str> {
+pub(super) fn cookie_values<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h str> {
     cookies(headers)
         .filter(|(n, _)| *n == name)
         .map(|(_, v)| v)
@@ -128,13 +128,13 @@ fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
 /// `/oauth/` request: without a bound, a person who allowed many cloud
 /// clients would send a `Cookie` header past the server's (or a proxy's)
 /// header limit and be refused every sign-in until the cookies expired.
-pub const MAX_REMEMBERED: usize = 16;
+pub(super) const MAX_REMEMBERED: usize = 16;
 
 /// `Set-Cookie` values expiring this browser's oldest remember-cookies, so
 /// that with the one named `keeping` (being set) at most
 /// [`MAX_REMEMBERED`] remain. Cookies that no longer open (expired, from a
 /// retired key, tampered) go first, then the oldest Allows.
-pub fn expire_oldest(
+pub(super) fn expire_oldest(
     ring: &KeyRing,
     headers: &HeaderMap,
     keeping: &str,

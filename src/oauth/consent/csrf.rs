@@ -11,11 +11,11 @@ use crate::tokens::grants::{ClientBinding, ConsentRequest};
 use crate::tokens::sealed::{self, OpenError};
 
 /// How long a consent page may be left open before its answer is refused.
-pub const CSRF_TTL_SECS: u64 = 600;
+pub(super) const CSRF_TTL_SECS: u64 = 600;
 
 /// Why a consent answer was refused. Logged, never shown in detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum CsrfError {
+pub(super) enum CsrfError {
     #[error("no csrf token")]
     Missing,
     #[error("csrf token does not open: {0}")]
@@ -27,7 +27,7 @@ pub enum CsrfError {
 /// What a consent answer is bound to: one authorize request, on one host,
 /// by one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Binding<'a> {
+pub(super) struct Binding<'a> {
     pub client: &'a ClientBinding,
     pub redirect_uri: &'a str,
     /// [`request_hash`] of the request.
@@ -36,7 +36,7 @@ pub struct Binding<'a> {
 }
 
 impl<'a> Binding<'a> {
-    pub fn new(
+    pub(super) fn new(
         issuer: &str,
         client: &'a ClientBinding,
         redirect_uri: &'a str,
@@ -52,7 +52,7 @@ impl<'a> Binding<'a> {
     }
 
     /// The sealed CSRF token for the consent page.
-    pub fn csrf_token(&self, ring: &KeyRing, now: u64) -> String {
+    pub(super) fn csrf_token(&self, ring: &KeyRing, now: u64) -> String {
         let value = ConsentRequest {
             client: self.client.clone(),
             redirect_uri: self.redirect_uri.to_owned(),
@@ -64,7 +64,12 @@ impl<'a> Binding<'a> {
     }
 
     /// Whether `token` was issued for exactly this request and person.
-    pub fn check(&self, ring: &KeyRing, token: Option<&str>, now: u64) -> Result<(), CsrfError> {
+    pub(super) fn check(
+        &self,
+        ring: &KeyRing,
+        token: Option<&str>,
+        now: u64,
+    ) -> Result<(), CsrfError> {
         let token = token.ok_or(CsrfError::Missing)?;
         let t = sealed::open::<ConsentRequest>(ring, token, now).map_err(CsrfError::Open)?;
         if t.client != *self.client {
@@ -86,7 +91,7 @@ impl<'a> Binding<'a> {
 /// SHA-256 (base64url) of the issuer and the authorize parameters, minus
 /// mcpgate's own form fields, sorted by name and value (a name repeats only
 /// for `resource`: other repeats never reach the consent page).
-pub fn request_hash(issuer: &str, params: &Params<'_>) -> String {
+pub(super) fn request_hash(issuer: &str, params: &Params<'_>) -> String {
     let mut pairs: Vec<(&str, &str)> = params
         .pairs()
         .filter(|(k, _)| !is_own_form_field(k))

@@ -37,7 +37,7 @@ use crate::settings::{IdentitySettings, Site};
 use crate::tokens::grants::ClientBinding;
 
 /// What consent is asked about.
-pub struct Question<'a> {
+pub(super) struct Question<'a> {
     pub client: &'a Client<'a>,
     pub binding: &'a ClientBinding,
     pub redirect_uri: &'a str,
@@ -59,7 +59,7 @@ pub struct Question<'a> {
 
 /// What authorize does next.
 #[derive(Debug)]
-pub enum Decision {
+pub(super) enum Decision {
     /// Issue the code, setting these cookies on the redirect (a remembered
     /// Allow, and the oldest remember-cookies expired).
     Proceed { set_cookies: Vec<HeaderValue> },
@@ -73,7 +73,7 @@ pub enum Decision {
 
 /// Why a consent answer was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(super) enum Refusal {
     /// The form's CSRF token is missing, expired, or for another request,
     /// host or person.
     NotThisRequest,
@@ -103,7 +103,12 @@ fn may_remember(redirect_uri: &str) -> bool {
 
 /// Decides whether the code may be issued now, must wait for the person's
 /// answer, or must not be issued.
-pub fn decide(settings: &IdentitySettings, ring: &KeyRing, q: &Question<'_>, now: u64) -> Decision {
+pub(super) fn decide(
+    settings: &IdentitySettings,
+    ring: &KeyRing,
+    q: &Question<'_>,
+    now: u64,
+) -> Decision {
     let client = q.client.name().unwrap_or("-");
     let bound = csrf::Binding::new(&q.site.issuer, q.binding, q.redirect_uri, q.params, q.email);
     let Some(answer) = q.answer else {

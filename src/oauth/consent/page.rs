@@ -13,7 +13,7 @@ const MAX_NAME_CHARS: usize = 80;
 
 /// Text for the person: where the answer goes. The host is what a person
 /// can judge; a loopback or app scheme is said to be on this computer.
-pub fn redirect_label(redirect_uri: &str) -> String {
+pub(super) fn redirect_label(redirect_uri: &str) -> String {
     let Ok(u) = url::Url::parse(redirect_uri) else {
         return redirect_uri.chars().take(100).collect();
     };
@@ -80,7 +80,7 @@ pub(super) fn client_html(client: &Client<'_>) -> String {
 /// The consent page for `q`, whose form carries the CSRF token `csrf`:
 /// 200, HTML, no script, not frameable, not cached. The authorize request
 /// is re-posted as hidden fields (the dev sign-in's email among them).
-pub fn render(q: &Question<'_>, csrf: &str) -> Resp {
+pub(super) fn render(q: &Question<'_>, csrf: &str) -> Resp {
     let hidden = hidden_inputs(
         q.params
             .pairs()
