@@ -16,10 +16,11 @@ use mcpgate::{KeyFile, KeyKind, KeyMaterial, KeyRing};
 use mcpgate::{Settings, Site};
 use mcpgate::access::{self, AccessClaims, Expectations, VerifiedToken};
 use mcpgate::grants::{
-    client_binding, ClientRegistration, CodeGrant, ConsentRemembered, ConsentRequest,
+    ClientBinding, ClientRegistration, CodeGrant, ConsentRemembered, ConsentRequest,
     RefreshGrant,
 };
 use mcpgate::pkce::CodeChallenge;
+use mcpgate::scope::Scope;
 
 /// The fuzzers' clock: 2030-03-17. Fixed, so an input behaves the same on
 /// every run.
@@ -185,7 +186,7 @@ pub fn sample_registration() -> ClientRegistration {
 pub fn sample_code() -> CodeGrant {
     CodeGrant {
         jti: "fz-code-1".into(),
-        client: client_binding("claude"),
+        client: ClientBinding::of("claude"),
         redirect_uri: "https://claude.ai/api/mcp/auth_callback".into(),
         redirect_uri_sent: true,
         code_challenge: Some(CodeChallenge::s256(
@@ -193,7 +194,7 @@ pub fn sample_code() -> CodeGrant {
         )),
         sub: "108234567890123456789".into(),
         email: "person@example.com".into(),
-        scope: "mcp".into(),
+        scope: Scope::granted(Some("mcp"), true).expect("a supported scope"),
         resource: format!("{CLOUD_ISSUER}/mcp"),
         iat: NOW - 5,
         exp: NOW + 55,
@@ -202,10 +203,10 @@ pub fn sample_code() -> CodeGrant {
 
 pub fn sample_refresh() -> RefreshGrant {
     RefreshGrant {
-        client: client_binding("claude"),
+        client: ClientBinding::of("claude"),
         sub: "108234567890123456789".into(),
         email: "person@example.com".into(),
-        scope: "mcp offline_access".into(),
+        scope: Scope::granted(Some("mcp offline_access"), true).expect("a supported scope"),
         resource: format!("{CLOUD_ISSUER}/mcp"),
         fam: "fz-family-1".into(),
         gen: 3,
@@ -217,7 +218,7 @@ pub fn sample_refresh() -> RefreshGrant {
 
 pub fn sample_consent_request() -> ConsentRequest {
     ConsentRequest {
-        client: client_binding("claude"),
+        client: ClientBinding::of("claude"),
         redirect_uri: "https://claude.ai/api/mcp/auth_callback".into(),
         req: "x".repeat(43),
         email: "person@example.com".into(),
@@ -227,7 +228,7 @@ pub fn sample_consent_request() -> ConsentRequest {
 
 pub fn sample_consent_remembered() -> ConsentRemembered {
     ConsentRemembered {
-        client: client_binding("claude"),
+        client: ClientBinding::of("claude"),
         email: "person@example.com".into(),
         iat: NOW - 10,
         exp: NOW + 86_400,

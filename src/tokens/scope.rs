@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::settings::{DEFAULT_SCOPE, SCOPES_SUPPORTED};
 
 /// A scope this server granted: known tokens only, each once, the
-/// resource's own ([`DEFAULT_SCOPE`]) always first. Sealed into codes and
+/// resource's own (`DEFAULT_SCOPE`) always first. Sealed into codes and
 /// refresh tokens; written into access tokens as its string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
