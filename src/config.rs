@@ -2,7 +2,7 @@
 //! embedded dev config) < `MCPGATE_*` environment variables.
 //!
 //! [`Config`] is the raw, serde-shaped file. [`Config::load`] extracts it and
-//! [`crate::settings::Settings::from_config`] validates it into the types the
+//! `settings::Settings::from_config` validates it into the types the
 //! server runs on, so a bad value is reported once, at start, naming its key.
 
 use std::net::SocketAddr;
@@ -13,6 +13,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// The deny list's name inside the key directory, as `keys.deny_file`
+/// defaults to.
+pub(crate) const DENY_FILE_NAME: &str = "revoked";
 /// Google's issuer, as `identity.id_token_issuer` defaults to.
 pub(crate) const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 /// Google's signing keys, as `identity.id_token_jwks` defaults to.

@@ -30,8 +30,7 @@ use serde_json::{json, Map, Value};
 
 use super::{FileProblem, RingError};
 
-/// The name of the deny list inside the key directory.
-pub(crate) const DENY_FILE_NAME: &str = "revoked";
+pub(crate) use crate::config::DENY_FILE_NAME;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

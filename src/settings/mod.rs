@@ -407,7 +407,7 @@ impl Settings {
                 .keys
                 .deny_file
                 .clone()
-                .unwrap_or_else(|| config.keys.dir.join(crate::keys::file::DENY_FILE_NAME)),
+                .unwrap_or_else(|| config.keys.dir.join(crate::config::DENY_FILE_NAME)),
             tokens: TokenSettings {
                 access_ttl: t.access_ttl,
                 code_ttl: t.code_ttl,
