@@ -59,9 +59,9 @@ pub(crate) fn decorate(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>
     }
 }
 
-/// Answers an `OPTIONS` preflight.
+/// Answers an `OPTIONS` preflight: 204 with the grant, or 403 without
+/// one (a route without CORS, or an origin `/mcp` does not allow).
 pub(crate) fn preflight(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>) -> Resp {
-    let mut r = response::empty(StatusCode::NO_CONTENT);
     let allowed = match (route, origin) {
         (Route::Open, Some(_)) => Some((
             HeaderValue::from_static("*"),
@@ -73,27 +73,26 @@ pub(crate) fn preflight(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue
         }
         _ => None,
     };
+    let Some((origin, headers, methods)) = allowed else {
+        return response::empty(StatusCode::FORBIDDEN);
+    };
+    let mut r = response::empty(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
-    match allowed {
-        Some((origin, headers, methods)) => {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(methods),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(headers),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("86400"),
-            );
-            if route == Route::Mcp {
-                h.insert(header::VARY, HeaderValue::from_static("origin"));
-            }
-        }
-        None => *r.status_mut() = StatusCode::FORBIDDEN,
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(headers),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    if route == Route::Mcp {
+        h.insert(header::VARY, HeaderValue::from_static("origin"));
     }
     r
 }
