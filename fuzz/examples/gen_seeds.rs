@@ -84,7 +84,7 @@ fn write(dir: &Path, name: &str, content: &str) {
 
 fn describe_token(t: &str) -> String {
     match access::verify(ring(), t, &expectations(), NOW) {
-        Ok(c) => format!("Ok(sub={}, aud={})", c.sub, c.aud),
+        Ok(c) => format!("Ok(sub={}, aud={})", c.sub(), c.aud()),
         Err(e) => format!("Err({e:?})"),
     }
 }
