@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::App;
-use crate::clock::unix_now;
+use crate::clock::{rfc3339, unix_now};
 use crate::config::{Config, ConfigSource, IdentitySource, LogFormat};
 use crate::keys::file::{self, KeyKind};
 use crate::keys::{KeyRing, Keys};
@@ -334,10 +334,6 @@ fn keys_generate(dir: &Path, activate_in: Duration) -> Result<(), String> {
     Ok(())
 }
 
-fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-}
-
 /// A key's place in its kind's succession at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyState {
@@ -509,8 +505,7 @@ fn clients_add(
             .map_err(|e| format!("--redirect-uri `{uri}` {e}"))?;
     }
     let mut secret = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
-        .map_err(|_| "no system randomness".to_string())?;
+    crate::random::fill(&mut secret);
     use base64::Engine as _;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
     let hash = encode_hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref());

@@ -1,7 +1,7 @@
 //! The one clock: whole seconds since the Unix epoch, the unit of every
 //! time in mcpgate's tokens, codes and cookies (JWT NumericDate, RFC 7519 §2).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch; 0 if the system clock is before it.
 pub fn unix_now() -> u64 {
@@ -9,4 +9,33 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// `secs` as RFC 3339 UTC to the second (`2026-11-26T13:05:00Z`): how
+/// times are written in key files, deny lines and the CLI's output.
+pub(crate) fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// An RFC 3339 time (a space for `T` and a missing `Z` tolerated) as
+/// seconds since the epoch; `None` if it is not one or is before 1970.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
+    humantime::parse_rfc3339_weak(s)
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_to_the_second() {
+        assert_eq!(rfc3339(1_764_162_300), "2025-11-26T13:05:00Z");
+        assert_eq!(parse_rfc3339("2025-11-26T13:05:00Z"), Some(1_764_162_300));
+        assert_eq!(parse_rfc3339("2025-11-26 13:05:00"), Some(1_764_162_300));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
 }

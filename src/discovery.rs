@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use crate::http::host::Host;
 use crate::http::response::{self, Resp};
 use crate::keys::Keys;
-use crate::settings::{Settings, Site, DEFAULT_SCOPE, SCOPES_SUPPORTED};
+use crate::settings::{Settings, Site};
+use crate::tokens::scope::{DEFAULT_SCOPE, SCOPES_SUPPORTED};
 
 /// Every host's documents, in the order of `[[hosts]]`.
 pub(crate) struct Documents {

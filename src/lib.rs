@@ -7,27 +7,31 @@
 //!
 //! ```text
 //! cli, main        the command line; `serve` builds the App and runs the server
-//! app              App: the state every request shares, built once
+//! server           accept loop, connection limits, timeouts, shutdown, access
+//!                  log; the metrics listener
 //! router           the one table of endpoints: path + method → handler
-//! server           accept loop, connection limits, timeouts, shutdown, access log
+//! app              App: the state every request shares, built once
 //! ─────────────────────────────────────────────────────────────────────────────
 //! discovery        RFC 8414 / RFC 9728 documents per host, the JWKS
 //! health           /healthz, /readyz
-//! oauth            register, authorize (+ consent), token; clients, params, errors
-//! mcp              /mcp: admission, JSON-RPC envelope, eras, methods, tools
+//! oauth            register, authorize (asking consent), token; clients, params,
+//!                  the OAuth refusal
+//! mcp              /mcp: admission, bearer auth, JSON-RPC envelope, eras,
+//!                  methods, tools
 //! ─────────────────────────────────────────────────────────────────────────────
 //! identity         who is signing in: SignIn::person (proxy headers, ID token)
-//! http             primitives: host resolution, bodies, responses, pages, CORS,
-//!                  refusals below any protocol, the handler context Ctx
+//! http             primitives: host resolution, bodies, responses, pages, CORS
+//!                  policy, refusals below any protocol, the handler context Ctx
 //! ─────────────────────────────────────────────────────────────────────────────
-//! keys             key files → an immutable key ring, watched and swapped whole
-//! tokens           access tokens (JWS), sealed kinds (JWE), grants, scope, PKCE
+//! tokens           access tokens (JWS), sealed kinds (JWE), grants, scope, PKCE,
+//!                  the verified-token cache
 //! store            single use of codes and refresh-token rotation
+//! keys             key files → an immutable key ring, watched and swapped whole
 //! metrics          Prometheus counters and histograms
 //! ─────────────────────────────────────────────────────────────────────────────
 //! settings         the configuration validated into plain data
 //! config           the TOML / `MCPGATE_*` configuration as operators write it
-//! clock, random    the one clock and the one source of random ids
+//! clock, random    the one clock and the one source of randomness
 //! ```
 //!
 //! # Where a request goes
@@ -37,17 +41,26 @@
 //! (`http::host`), then matches path and method in one `match` and hands
 //! each endpoint the state it uses: `oauth::token::handle` gets the store,
 //! `oauth::authorize::handle` the sign-in, `mcp::handle` the
-//! verified-token cache, `discovery` its pre-rendered documents.
+//! verified-token cache, `discovery` its pre-rendered documents. Two
+//! endpoints refine the method themselves, since the answer depends on
+//! more than the path: `/oauth/authorize` takes a POST only from its own
+//! forms, and `/mcp` answers 405 only to a caller who may call. The
+//! metrics listener (`server.metrics_listen`) serves `/metrics` and the
+//! health checks only.
 //!
 //! # Where a refusal becomes a status code
 //!
-//! Once per protocol, in one function that also logs and counts it:
+//! Once per protocol, in one function:
 //! - OAuth: `oauth::error::OAuthError::respond`, as JSON (RFC 6749 §5.2),
 //!   a page, or a redirect with `state` and `iss`, as the endpoint says;
+//!   it counts every refusal and logs it at `info`, unless the deciding
+//!   code logged a richer line (who, which client) and said so;
 //! - bearer tokens at `/mcp`: `mcp::auth::AuthFailure::into_response`
-//!   (`WWW-Authenticate`, RFC 6750 §3);
-//! - JSON-RPC: `mcp::error::RpcError::write`;
-//! - below any protocol (host, 404, 405): `http::error::HttpError::respond`.
+//!   (`WWW-Authenticate`, RFC 6750 §3), which logs and counts;
+//! - JSON-RPC: `mcp::error::RpcError` (`into_response`, or `write` inside
+//!   a batch): the client's protocol mistakes, not logged;
+//! - below any protocol (host, 404, 405, a refused CORS preflight):
+//!   `http::error::HttpError::respond`, counted by the route metrics.
 //!
 //! # Adding
 //!
@@ -93,5 +106,6 @@ pub use oauth::client::Credentials;
 pub use oauth::params::Params;
 pub use oauth::register::validate as validate_registration;
 pub use random::random_id;
-pub use settings::{redirect, Settings, Site, SCOPES_SUPPORTED};
+pub use settings::{redirect, Settings, Site};
+pub use tokens::scope::SCOPES_SUPPORTED;
 pub use tokens::{access, grants, pkce, scope, sealed, verified};

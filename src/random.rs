@@ -1,5 +1,6 @@
-//! The one source of random identifiers: token `jti`s, code ids, CSRF
-//! nonces and request ids.
+//! The one source of randomness outside key generation: token and code
+//! `jti`s, refresh-token families, request-id prefixes, key-file tags and
+//! client secrets. All from the system CSPRNG.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -9,8 +10,13 @@ use ring::rand::SecureRandom as _;
 /// (22 characters), unguessable and unique in practice.
 pub fn random_id() -> String {
     let mut b = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("system randomness");
+    fill(&mut b);
     URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Fills `out` with bytes from the system CSPRNG.
+pub(crate) fn fill(out: &mut [u8]) {
+    ring::rand::SystemRandom::new()
+        .fill(out)
+        .expect("system randomness");
 }

@@ -412,8 +412,7 @@ async fn handle(
     let started = std::time::Instant::now();
     let method = req.method().clone();
     // For the route's metrics and the access log (the path only: queries
-    // carry codes and state).
-    // A clone of the URI shares its bytes; copying the path did not.
+    // carry codes and state). A clone of the URI shares its bytes.
     let uri = req.uri().clone();
     let path = uri.path();
     static PREFLIGHT: RouteMetrics = RouteMetrics::new("preflight");

@@ -27,7 +27,7 @@ where
 
 /// Why a request body could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     #[error("request body is larger than {0} bytes")]
     TooLarge(usize),
     #[error("request body could not be read")]
@@ -38,7 +38,7 @@ pub enum BodyError {
 
 impl BodyError {
     /// RFC 9110 §15.5.14 (413) and §15.5.9 (408); otherwise a 400.
-    pub fn status(self) -> http::StatusCode {
+    pub(crate) fn status(self) -> http::StatusCode {
         match self {
             BodyError::TooLarge(_) => http::StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::TimedOut(_) => http::StatusCode::REQUEST_TIMEOUT,

@@ -6,6 +6,7 @@
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 
+use super::error::HttpError;
 use super::response::{self, Resp};
 use super::Ctx;
 
@@ -74,7 +75,7 @@ pub(crate) fn preflight(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue
         _ => None,
     };
     let Some((origin, headers, methods)) = allowed else {
-        return response::empty(StatusCode::FORBIDDEN);
+        return HttpError::PreflightRefused.respond();
     };
     let mut r = response::empty(StatusCode::NO_CONTENT);
     let h = r.headers_mut();

@@ -1,7 +1,10 @@
 //! Refusals below any protocol: the request names no host of ours, no
-//! endpoint, or a method the endpoint does not serve. [`HttpError::respond`]
-//! is the one place they become responses; each protocol renders its own
-//! refusals (OAuth in `oauth::error`, `/mcp` in `mcp`).
+//! endpoint, a method the endpoint does not serve, or a CORS preflight it
+//! does not grant. [`HttpError::respond`] is the one place they become
+//! responses; each protocol renders its own refusals (OAuth in
+//! `oauth::error`, `/mcp` in `mcp`). None is logged: they carry nothing
+//! about a person or a client, and the per-route request metrics count
+//! them by status.
 
 use http::header::{self, HeaderValue};
 use http::StatusCode;
@@ -12,7 +15,6 @@ use super::response::{self, Resp};
 
 /// Why a request reached no handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub(crate) enum HttpError {
     /// A malformed host (400) or one we do not serve (421).
     Host(HostError),
@@ -20,6 +22,9 @@ pub(crate) enum HttpError {
     NotFound,
     /// The endpoint exists; `allow` lists its methods (405, RFC 9110 §15.5.6).
     MethodNotAllowed { allow: &'static str },
+    /// A CORS preflight this route or origin does not get (403, no
+    /// `Access-Control-*` headers: the browser then refuses the request).
+    PreflightRefused,
 }
 
 impl HttpError {
@@ -42,6 +47,7 @@ impl HttpError {
                     .insert(header::ALLOW, HeaderValue::from_static(allow));
                 r
             }
+            HttpError::PreflightRefused => response::empty(StatusCode::FORBIDDEN),
         }
     }
 }

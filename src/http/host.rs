@@ -15,7 +15,8 @@ use std::net::IpAddr;
 use http::header::{HeaderMap, HeaderValue};
 use http::{Request, StatusCode, Version};
 
-use crate::settings::{Settings, Site, DEFAULT_SCOPE};
+use crate::settings::{Settings, Site};
+use crate::tokens::scope::DEFAULT_SCOPE;
 
 /// Longer `Host` values name no site of ours (DNS names are at most 253).
 const MAX_AUTHORITY: usize = 300;
@@ -116,7 +117,6 @@ impl Hosts {
 }
 
 /// Why a request names no site we serve.
-#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(clippy::enum_variant_names)] // each names the host field that is wrong
 pub(crate) enum HostError {

@@ -44,7 +44,7 @@ impl Ctx<'_> {
 
 /// A header field sent more than once where the protocol allows one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Repeated;
+pub(crate) struct RepeatedHeader;
 
 /// The one value of `name` in `headers`, if any. Two or more lines are
 /// refused rather than one picked: two readers of the request (a proxy
@@ -52,11 +52,11 @@ pub(crate) struct Repeated;
 pub(crate) fn single_header<K: http::header::AsHeaderName>(
     headers: &http::HeaderMap,
     name: K,
-) -> Result<Option<&http::HeaderValue>, Repeated> {
+) -> Result<Option<&http::HeaderValue>, RepeatedHeader> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (first, None) => Ok(first),
-        _ => Err(Repeated),
+        _ => Err(RepeatedHeader),
     }
 }
 
@@ -71,6 +71,6 @@ mod tests {
         h.append("x-a", "1".parse().unwrap());
         assert_eq!(single_header(&h, "x-a").unwrap().unwrap(), "1");
         h.append("x-a", "1".parse().unwrap());
-        assert_eq!(single_header(&h, "x-a"), Err(Repeated));
+        assert_eq!(single_header(&h, "x-a"), Err(RepeatedHeader));
     }
 }

@@ -102,6 +102,25 @@ pub(crate) enum IdentityError {
     IdToken(id_token::IdTokenError),
 }
 
+impl IdentityError {
+    /// Not the person's fault: the issuer's keys are not loaded yet, so a
+    /// retry later may succeed.
+    pub(crate) fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            IdentityError::IdToken(id_token::IdTokenError::KeysUnavailable)
+        )
+    }
+
+    /// The person is known but may not sign in here.
+    pub(crate) fn is_denied(&self) -> bool {
+        matches!(
+            self,
+            IdentityError::DomainNotAllowed(_) | IdentityError::NotAnEmail(_)
+        )
+    }
+}
+
 /// At most this many characters in an identity header value (a code
 /// carries two: `settings::redirect::MAX_CODE_REDIRECT_URI` counts on it).
 pub(crate) const MAX_IDENTITY_LEN: usize = 320;

@@ -15,7 +15,6 @@
 //! the person or client can sign in again afterwards.
 
 use std::collections::BTreeMap;
-use std::time::UNIX_EPOCH;
 
 /// What a deny entry names; also the index of its map in [`DenyList`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,11 +116,8 @@ impl DenyList {
             };
             let cutoff = match words.next() {
                 None => None,
-                Some(t) => match humantime::parse_rfc3339_weak(t)
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                {
-                    Some(d) => Some(d.as_secs()),
+                Some(t) => match crate::clock::parse_rfc3339(t) {
+                    Some(secs) => Some(secs),
                     None => {
                         problems.push(format!("line {}: `{t}` is not an RFC 3339 time", n + 1));
                         continue;

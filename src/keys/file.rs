@@ -20,7 +20,6 @@
 //! machinery there and [`KeyFile::write_to_dir`] its temporary files.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -29,6 +28,7 @@ use ring::signature::{self, KeyPair};
 use serde_json::{json, Map, Value};
 
 use super::{FileProblem, RingError};
+use crate::clock::{parse_rfc3339, rfc3339};
 
 pub(crate) use crate::config::DENY_FILE_NAME;
 
@@ -135,9 +135,7 @@ impl KeyFile {
 
     /// The whole file, private members included.
     pub fn to_json(&self) -> Value {
-        let activates =
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(self.activates_at))
-                .to_string();
+        let activates = rfc3339(self.activates_at);
         let mut v = match &self.material {
             KeyMaterial::Ed25519 { seed, .. } => {
                 let mut v = self.public_jwk();
@@ -230,9 +228,7 @@ pub fn generate_set(activates_at: u64, tag: &str) -> Vec<KeyFile> {
 /// A short random tag for kids (`1a2b`).
 pub(crate) fn random_tag() -> String {
     let mut b = [0u8; 2];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("system randomness");
+    crate::random::fill(&mut b);
     format!("{:02x}{:02x}", b[0], b[1])
 }
 
@@ -243,8 +239,7 @@ fn b64(bytes: &[u8]) -> String {
 /// `20261126T130500Z`: a stamp that is legal in file names and Kubernetes
 /// Secret keys (no colons).
 pub(crate) fn compact_stamp(secs: u64) -> String {
-    let s = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string();
-    s.replace(['-', ':'], "")
+    rfc3339(secs).replace(['-', ':'], "")
 }
 
 fn parse_compact_stamp(name: &str) -> Option<u64> {
@@ -270,10 +265,7 @@ fn parse_compact_stamp(name: &str) -> Option<u64> {
             &w[11..13],
             &w[13..15]
         );
-        humantime::parse_rfc3339(&rfc)
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
+        parse_rfc3339(&rfc)
     })
 }
 
@@ -308,11 +300,9 @@ fn parse_activation(m: &Map<String, Value>) -> Result<u64, String> {
         Some(Value::Number(n)) => n
             .as_u64()
             .ok_or_else(|| "`activates_at` must be a non-negative integer".to_string()),
-        Some(Value::String(s)) => humantime::parse_rfc3339_weak(s)
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
-            .ok_or_else(|| format!("`activates_at` is not an RFC 3339 time: {s}")),
+        Some(Value::String(s)) => {
+            parse_rfc3339(s).ok_or_else(|| format!("`activates_at` is not an RFC 3339 time: {s}"))
+        }
         Some(_) => Err("`activates_at` must be a time string or seconds".into()),
     }
 }
@@ -490,6 +480,7 @@ pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<KeyFile>, Vec<FileProblem>), R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn a_generated_key_round_trips_through_its_file() {

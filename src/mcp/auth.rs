@@ -9,9 +9,9 @@ use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
 use crate::http::Ctx;
 use crate::keys::deny::Subject;
-use crate::settings::DEFAULT_SCOPE;
 use crate::tokens::access::{Expectations, TokenError, VerifiedToken};
 use crate::tokens::scope;
+use crate::tokens::scope::DEFAULT_SCOPE;
 use crate::tokens::verified::VerifiedTokens;
 
 /// Why a request to `/mcp` is not authorized.

@@ -27,7 +27,8 @@
 //! Each protocol has one refusal type and one function that renders it,
 //! choosing status, body, headers, log line and metric; nothing changes a
 //! status once chosen:
-//! - JSON-RPC: `error::RpcError`, by `RpcError::write`;
+//! - JSON-RPC: `error::RpcError`, by `RpcError::write` (which
+//!   `RpcError::into_response` wraps for a single answer);
 //! - RFC 6750 bearer: `auth::AuthFailure`, by `AuthFailure::into_response`;
 //! - HTTP: the 405, by `http::error::HttpError::respond`.
 //!

@@ -19,7 +19,7 @@ use crate::tokens::sealed;
 /// The RFC 6749 grants the token endpoint serves, named as in
 /// `grant_type` and RFC 7591 §2 `grant_types`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrantType {
+pub(crate) enum GrantType {
     AuthorizationCode,
     RefreshToken,
 }
@@ -27,7 +27,7 @@ pub enum GrantType {
 impl GrantType {
     /// The grant a `grant_type` value names: exact, case-sensitive
     /// (RFC 6749 §3.2: parameter values are case-sensitive).
-    pub fn parse(s: &str) -> Option<GrantType> {
+    pub(crate) fn parse(s: &str) -> Option<GrantType> {
         match s {
             "authorization_code" => Some(GrantType::AuthorizationCode),
             "refresh_token" => Some(GrantType::RefreshToken),
@@ -35,7 +35,7 @@ impl GrantType {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
@@ -45,7 +45,7 @@ impl GrantType {
 
 /// The kinds of `client_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientKind {
+pub(crate) enum ClientKind {
     /// A sealed [`ClientRegistration`] (RFC 7591): a compact JWE, which
     /// always contains `.`.
     Registered,
@@ -55,7 +55,7 @@ pub enum ClientKind {
 }
 
 impl ClientKind {
-    pub fn of(client_id: &str) -> ClientKind {
+    pub(crate) fn of(client_id: &str) -> ClientKind {
         if client_id.contains('.') {
             ClientKind::Registered
         } else {
@@ -64,7 +64,7 @@ impl ClientKind {
     }
 
     /// The label of `mcpgate_tokens_issued_total{client}`.
-    pub fn metric_label(self) -> &'static str {
+    pub(crate) fn metric_label(self) -> &'static str {
         match self {
             ClientKind::Registered => "dynamic",
             ClientKind::Configured => "configured",
@@ -75,7 +75,7 @@ impl ClientKind {
 /// A redirect URI an authorize request named (or, when it named none, the
 /// client's only one), checked against the client's registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedirectUri {
+pub(crate) struct RedirectUri {
     uri: String,
     /// The request named it: the token request must repeat it (RFC 6749
     /// §4.1.3).
@@ -83,14 +83,14 @@ pub struct RedirectUri {
 }
 
 impl RedirectUri {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.uri
     }
 }
 
 /// A client known to this server.
 #[derive(Debug, Clone)]
-pub enum Client<'a> {
+pub(crate) enum Client<'a> {
     /// Registered at runtime (RFC 7591): public, PKCE-bound.
     Registered {
         client_id: &'a str,
@@ -103,7 +103,7 @@ pub enum Client<'a> {
 impl<'a> Client<'a> {
     /// Resolves a `client_id`. Unknown, tampered, or sealed with a retired
     /// registration key → `invalid_client` (the client registers again).
-    pub fn resolve(
+    pub(crate) fn resolve(
         settings: &'a Settings,
         ring: &KeyRing,
         client_id: &'a str,
@@ -130,28 +130,28 @@ impl<'a> Client<'a> {
         }
     }
 
-    pub fn client_id(&self) -> &str {
+    pub(crate) fn client_id(&self) -> &str {
         match self {
             Client::Registered { client_id, .. } => client_id,
             Client::Configured(c) => &c.client_id,
         }
     }
 
-    pub fn redirect_uris(&self) -> &[String] {
+    pub(crate) fn redirect_uris(&self) -> &[String] {
         match self {
             Client::Registered { registration, .. } => &registration.redirect_uris,
             Client::Configured(c) => &c.redirect_uris,
         }
     }
 
-    pub fn name(&self) -> Option<&str> {
+    pub(crate) fn name(&self) -> Option<&str> {
         match self {
             Client::Registered { registration, .. } => registration.client_name.as_deref(),
             Client::Configured(c) => c.client_name.as_deref(),
         }
     }
 
-    pub fn kind(&self) -> ClientKind {
+    pub(crate) fn kind(&self) -> ClientKind {
         match self {
             Client::Registered { .. } => ClientKind::Registered,
             Client::Configured(_) => ClientKind::Configured,
@@ -159,13 +159,13 @@ impl<'a> Client<'a> {
     }
 
     /// What codes and refresh tokens issued to this client bind.
-    pub fn binding(&self) -> ClientBinding {
+    pub(crate) fn binding(&self) -> ClientBinding {
         ClientBinding::of(self.client_id())
     }
 
     /// OAuth 2.1 §7.5.1: public clients must use PKCE; confidential ones
     /// when their entry says so.
-    pub fn requires_pkce(&self) -> bool {
+    pub(crate) fn requires_pkce(&self) -> bool {
         match self {
             Client::Registered { .. } => true,
             Client::Configured(c) => c.secret_sha256.is_none() || c.require_pkce,
@@ -183,7 +183,7 @@ impl<'a> Client<'a> {
     /// an admin provisions it as a code client that keeps its session
     /// (Gemini Enterprise refreshes), so it may use both; an operator who
     /// wants no refresh tokens at all sets `tokens.refresh_ttl = "0s"`.
-    pub fn may_use(&self, grant: GrantType) -> bool {
+    pub(crate) fn may_use(&self, grant: GrantType) -> bool {
         match (grant, self) {
             (GrantType::AuthorizationCode, _) => true,
             (GrantType::RefreshToken, Client::Registered { registration, .. }) => {
@@ -199,7 +199,7 @@ impl<'a> Client<'a> {
     /// (RFC 8252 §7.3). A dynamic client's URI must also still be allowed
     /// by some host's current policy, so removing a callback from the
     /// config takes effect for existing registrations.
-    pub fn redirect_uri(
+    pub(crate) fn redirect_uri(
         &self,
         settings: &Settings,
         requested: Option<&str>,
@@ -306,7 +306,7 @@ impl Credentials {
     }
 
     /// Checks these credentials against `client`.
-    pub fn authenticate(&self, client: &Client<'_>) -> Result<(), OAuthError> {
+    pub(crate) fn authenticate(&self, client: &Client<'_>) -> Result<(), OAuthError> {
         let basic = self.is_basic();
         let secret = match self {
             Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => Some(secret),

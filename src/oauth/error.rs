@@ -7,15 +7,15 @@ use std::borrow::Cow;
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 
+use super::redirect::ClientRedirect;
 use crate::http::body::BodyError;
 use crate::http::page;
-use crate::http::response::{self, append_query, Resp};
+use crate::http::response::{self, Resp};
 
 /// Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707
 /// §2 and OpenID Connect Core §3.1.2.6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ErrorCode {
+pub(crate) enum ErrorCode {
     InvalidRequest,
     InvalidClient,
     InvalidGrant,
@@ -35,7 +35,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidClient => "invalid_client",
@@ -55,7 +55,7 @@ impl ErrorCode {
     }
 
     /// The HTTP status when the error is answered directly (not redirected).
-    pub fn status(self) -> StatusCode {
+    pub(crate) fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidClient | ErrorCode::LoginRequired => StatusCode::UNAUTHORIZED,
             ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
@@ -68,14 +68,14 @@ impl ErrorCode {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    pub code: ErrorCode,
+    pub(crate) code: ErrorCode,
     /// `error_description`: for the developer of the client; never contains
     /// a secret the client sent, and only the characters RFC 6749 allows
     /// (see [`error_description`]), so it is also safe to log as is.
     description: Cow<'static, str>,
     /// The client tried `client_secret_basic`: a 401 must then carry
     /// `WWW-Authenticate: Basic` (RFC 6749 §5.2).
-    pub basic_auth_used: bool,
+    pub(crate) basic_auth_used: bool,
     /// The request body could not be read: its status (413, 408, 400)
     /// is the answer's, whatever the delivery.
     body: Option<BodyError>,
@@ -85,7 +85,7 @@ pub struct OAuthError {
 
 /// How a refusal reaches the client (RFC 6749 §4.1.2.1, §5.2).
 #[derive(Debug, Clone, Copy)]
-pub enum Delivery<'a> {
+pub(crate) enum Delivery<'a> {
     /// §5.2 JSON: the token and registration endpoints.
     Json,
     /// To the person in the browser, when the client or its redirect URI
@@ -93,18 +93,12 @@ pub enum Delivery<'a> {
     /// get the same error as JSON.
     Page { wants_html: bool },
     /// Back to the client's checked redirect URI with `error`, `state`
-    /// and the RFC 9207 `iss`: a 302, or a 303 when answering a form POST
-    /// (the browser must follow it with a GET).
-    Redirect {
-        redirect_uri: &'a str,
-        state: Option<&'a str>,
-        issuer: &'a str,
-        see_other: bool,
-    },
+    /// and the RFC 9207 `iss` (§4.1.2.1).
+    Redirect(ClientRedirect<'a>),
 }
 
 impl OAuthError {
-    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(crate) fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError {
             code,
             description: error_description(description.into()),
@@ -115,7 +109,7 @@ impl OAuthError {
     }
 
     /// A request body that could not be read (`invalid_request`).
-    pub fn body(e: BodyError) -> OAuthError {
+    pub(crate) fn body(e: BodyError) -> OAuthError {
         OAuthError {
             body: Some(e),
             ..OAuthError::invalid_request(e.to_string())
@@ -123,30 +117,30 @@ impl OAuthError {
     }
 
     #[cfg(test)]
-    pub fn description(&self) -> &str {
+    pub(crate) fn description(&self) -> &str {
         &self.description
     }
 
-    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(crate) fn invalid_request(d: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(ErrorCode::InvalidRequest, d)
     }
 
-    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(crate) fn invalid_client(d: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(ErrorCode::InvalidClient, d)
     }
 
-    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(crate) fn invalid_grant(d: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(ErrorCode::InvalidGrant, d)
     }
 
-    pub fn with_basic(mut self, used: bool) -> OAuthError {
+    pub(crate) fn with_basic(mut self, used: bool) -> OAuthError {
         self.basic_auth_used = used;
         self
     }
 
     /// The caller has logged this refusal with more context than the
     /// generic line: [`OAuthError::respond`] only counts it.
-    pub fn logged(mut self) -> OAuthError {
+    pub(crate) fn logged(mut self) -> OAuthError {
         self.logged = true;
         self
     }
@@ -155,7 +149,7 @@ impl OAuthError {
     /// (`mcpgate_oauth_errors_total{endpoint,error}`), logs it at `info`
     /// unless the caller did (the code and description hold no secret),
     /// and renders it as `delivery` says with the status chosen here.
-    pub fn respond(self, endpoint: &'static str, delivery: Delivery<'_>) -> Resp {
+    pub(crate) fn respond(self, endpoint: &'static str, delivery: Delivery<'_>) -> Resp {
         crate::metrics::oauth_error(endpoint, self.code.as_str());
         if !self.logged {
             tracing::info!(
@@ -165,50 +159,32 @@ impl OAuthError {
                 "oauth request refused"
             );
         }
-        let status = self.status(delivery);
-        match delivery {
-            Delivery::Json => self.json(status),
-            Delivery::Page { wants_html: false } => {
-                response::json_no_store(status, &self.body_json())
-            }
-            Delivery::Page { wants_html: true } => self.page(status),
-            Delivery::Redirect {
-                redirect_uri,
-                state,
-                issuer,
-                ..
-            } => {
-                let mut params = vec![
+        let wants_html = match delivery {
+            // RFC 6749 §4.1.2.1: 302 (303 after a form), chosen there.
+            Delivery::Redirect(to) => {
+                return to.with(&[
                     ("error", self.code.as_str()),
-                    ("error_description", &*self.description),
-                ];
-                if let Some(s) = state {
-                    params.push(("state", s));
-                }
-                params.push(("iss", issuer));
-                response::redirect(status, &append_query(redirect_uri, &params))
+                    ("error_description", &self.description),
+                ])
             }
-        }
-    }
-
-    /// The status of this refusal delivered as `delivery`.
-    fn status(&self, delivery: Delivery<'_>) -> StatusCode {
-        match (delivery, self.body) {
-            (
-                Delivery::Redirect {
-                    see_other: true, ..
-                },
-                _,
-            ) => StatusCode::SEE_OTHER,
-            (Delivery::Redirect { .. }, _) => StatusCode::FOUND,
+            Delivery::Json => {
+                let status = self.body.map_or(self.code.status(), BodyError::status);
+                return self.json(status);
+            }
+            Delivery::Page { wants_html } => wants_html,
+        };
+        let status = match self.body {
             // RFC 9110 §15.5.14 / §15.5.9: the body's own problem.
-            (_, Some(body)) => body.status(),
+            Some(body) => body.status(),
             // A client the person's browser named is not authenticating:
-            // the request is at fault (400), no `WWW-Authenticate` applies.
-            (Delivery::Page { .. }, None) if self.code == ErrorCode::InvalidClient => {
-                StatusCode::BAD_REQUEST
-            }
-            _ => self.code.status(),
+            // the request is at fault (400); no `WWW-Authenticate` applies.
+            None if self.code == ErrorCode::InvalidClient => StatusCode::BAD_REQUEST,
+            None => self.code.status(),
+        };
+        if wants_html {
+            self.page(status)
+        } else {
+            response::json_no_store(status, &self.body_json())
         }
     }
 
@@ -291,12 +267,12 @@ mod tests {
     fn redirect_keeps_the_registered_query_and_adds_iss() {
         let r = OAuthError::invalid_request("no PKCE").respond(
             "test",
-            Delivery::Redirect {
+            Delivery::Redirect(ClientRedirect {
                 redirect_uri: "https://app.example/cb?tenant=1",
                 state: Some("xyz"),
                 issuer: "https://mcp.example.com",
                 see_other: false,
-            },
+            }),
         );
         assert_eq!(r.status(), StatusCode::FOUND);
         assert_eq!(
@@ -342,12 +318,12 @@ mod tests {
             StatusCode::PAYLOAD_TOO_LARGE
         );
         // The answer to a form POST is a 303.
-        let back = Delivery::Redirect {
+        let back = Delivery::Redirect(ClientRedirect {
             redirect_uri: "https://app.example/cb",
             state: None,
             issuer: "https://mcp.example.com",
             see_other: true,
-        };
+        });
         let r = OAuthError::new(ErrorCode::AccessDenied, "no").respond("test", back);
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
     }

@@ -7,6 +7,7 @@
 //! - [`client`]: resolving and authenticating clients.
 //! - [`params`]: form and query parameters.
 //! - [`resource`]: RFC 8707 `resource` parameters.
+//! - `redirect`: the authorization response back to the client.
 //! - [`error`]: the one OAuth error type and its responses.
 
 pub(crate) mod authorize;
@@ -14,6 +15,7 @@ pub(crate) mod client;
 mod consent;
 pub(crate) mod error;
 pub(crate) mod params;
+mod redirect;
 pub(crate) mod register;
 pub(crate) mod resource;
 pub(crate) mod token;

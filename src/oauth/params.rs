@@ -37,13 +37,13 @@ pub struct Params<'a> {
 /// which before it can decide where the error goes (RFC 6749 §4.1.2.1), so
 /// this is a value, not yet an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Repeated {
+pub(crate) struct Repeated {
     names: Vec<String>,
 }
 
 impl Repeated {
     /// The error for `name`, if it is one of the repeated parameters.
-    pub fn error_for(&self, name: &str) -> Option<OAuthError> {
+    pub(crate) fn error_for(&self, name: &str) -> Option<OAuthError> {
         self.names
             .iter()
             .any(|n| n == name)
@@ -51,7 +51,7 @@ impl Repeated {
     }
 
     /// The error naming the first parameter repeated.
-    pub fn into_error(self) -> OAuthError {
+    pub(crate) fn into_error(self) -> OAuthError {
         repeated_error(&self.names[0])
     }
 }
@@ -76,7 +76,7 @@ impl<'a> Params<'a> {
     /// single-valued parameter and returning which ones repeated beside the
     /// parameters, for a caller that must look at other parameters before
     /// it answers.
-    pub fn parse_noting_repeats(
+    pub(crate) fn parse_noting_repeats(
         input: &'a [u8],
     ) -> Result<(Params<'a>, Option<Repeated>), OAuthError> {
         let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();

@@ -13,9 +13,10 @@ use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
 use crate::http::Ctx;
 use crate::settings::redirect;
-use crate::settings::{Site, SCOPES_SUPPORTED};
+use crate::settings::Site;
 use crate::tokens::grants::ClientRegistration;
 use crate::tokens::scope;
+use crate::tokens::scope::SCOPES_SUPPORTED;
 use crate::tokens::sealed;
 
 /// Registration bodies are small JSON documents.
@@ -107,9 +108,12 @@ async fn register(ctx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, OAuthEr
     out.insert(
         "grant_types".into(),
         if registration.refresh {
-            json!(["authorization_code", "refresh_token"])
+            json!([
+                GrantType::AuthorizationCode.as_str(),
+                GrantType::RefreshToken.as_str()
+            ])
         } else {
-            json!(["authorization_code"])
+            json!([GrantType::AuthorizationCode.as_str()])
         },
     );
     out.insert("response_types".into(), json!(["code"]));

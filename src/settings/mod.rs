@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::config::{Config, IdentitySource, LogFormat};
+use crate::config::Config;
+pub(crate) use crate::config::{ConsentPolicy, IdentitySource, LogFormat};
 pub(crate) mod id_token;
 pub mod redirect;
 
@@ -203,12 +204,6 @@ impl Default for Limits {
         }
     }
 }
-
-/// Scopes this authorization server knows. `mcp` is the resource's;
-/// `offline_access` asks for a refresh token.
-pub const SCOPES_SUPPORTED: &[&str] = &["mcp", "offline_access"];
-/// The scope granted when a client asks for none.
-pub(crate) const DEFAULT_SCOPE: &str = "mcp";
 
 fn header_name(key: &str, value: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(value.as_bytes())

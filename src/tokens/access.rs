@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 // Every part of a presented token is read with base64-simd's decoder (AVX2
-// or SSE4.1 where the CPU has them, chosen at run time): a token's payload
-// is most of its bytes, and the scalar decoder was its largest cost. The
-// base64 crate still writes what we issue.
+// or SSE4.1 where the CPU has them, chosen at run time): decoding is most
+// of the work of reading a token. The base64 crate still writes what we
+// issue.
 use base64_simd::{AsOut as _, URL_SAFE_NO_PAD as SIMD_URL_SAFE_NO_PAD};
 use josekit::jws::{JwsHeader, JwsVerifier};
 use serde::{Deserialize, Serialize};

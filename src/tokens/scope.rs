@@ -3,7 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::settings::{DEFAULT_SCOPE, SCOPES_SUPPORTED};
+/// Scopes this authorization server knows. `mcp` is the resource's;
+/// `offline_access` asks for a refresh token.
+pub const SCOPES_SUPPORTED: &[&str] = &["mcp", "offline_access"];
+/// The scope granted when a client asks for none.
+pub(crate) const DEFAULT_SCOPE: &str = "mcp";
 
 /// A scope this server granted: known tokens only, each once, the
 /// resource's own (`DEFAULT_SCOPE`) always first. Sealed into codes and

@@ -25,14 +25,14 @@ use hyper::body::Incoming;
 use super::consent::{self, Decision};
 use super::error::{Delivery, ErrorCode, OAuthError};
 use super::params::{Params, CONSENT_FIELD, DEV_EMAIL_FIELD};
+use super::redirect::ClientRedirect;
 use crate::clock::unix_now;
-use crate::config::IdentitySource;
 use crate::http::error::HttpError;
-use crate::http::response::{self, append_query, Resp};
+use crate::http::response::Resp;
 use crate::http::Ctx;
-use crate::identity::id_token::IdTokenError;
 use crate::identity::{Evidence, Identity, IdentityError, SignIn};
 use crate::random::random_id;
+use crate::settings::IdentitySource;
 use crate::tokens::grants::CodeGrant;
 use crate::tokens::sealed;
 use request::{AuthorizeRequest, Target};
@@ -97,12 +97,13 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incomin
         Ok(t) => t,
         Err(e) => return e.respond(ENDPOINT, answering.page()),
     };
-    let back_to_client = Delivery::Redirect {
+    let to_client = ClientRedirect {
         redirect_uri: target.redirect_uri.as_str(),
         state: params.get("state"),
         issuer: &ctx.host.site.issuer,
         see_other: answering.form_post,
     };
+    let back_to_client = Delivery::Redirect(to_client);
 
     // 2. The rest of the request.
     let request =
@@ -205,18 +206,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incomin
     }
     tracing::info!(client, email = %grant.email, "authorization code issued");
     crate::metrics::code_issued();
-    let mut q = vec![("code", code.as_str())];
-    if let Some(s) = params.get("state") {
-        q.push(("state", s));
-    }
-    // RFC 9207 §2: `iss` is exactly the metadata's issuer.
-    q.push(("iss", &ctx.host.site.issuer));
-    let status = if answering.form_post {
-        http::StatusCode::SEE_OTHER
-    } else {
-        http::StatusCode::FOUND
-    };
-    let mut r = response::redirect(status, &append_query(redirect_uri, &q));
+    let mut r = to_client.with(&[("code", code.as_str())]);
     for cookie in set_cookies {
         r.headers_mut().append(http::header::SET_COOKIE, cookie);
     }
@@ -225,13 +215,12 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incomin
 
 /// The refusal for a sign-in that established no identity.
 fn identity_refusal(e: &IdentityError) -> OAuthError {
-    let code = match e {
-        IdentityError::DomainNotAllowed(_) | IdentityError::NotAnEmail(_) => {
-            ErrorCode::AccessDenied
-        }
-        // Google's keys are not loaded yet: not the person's fault.
-        IdentityError::IdToken(IdTokenError::KeysUnavailable) => ErrorCode::TemporarilyUnavailable,
-        _ => ErrorCode::LoginRequired,
+    let code = if e.is_denied() {
+        ErrorCode::AccessDenied
+    } else if e.is_temporary() {
+        ErrorCode::TemporarilyUnavailable
+    } else {
+        ErrorCode::LoginRequired
     };
     OAuthError::new(code, e.to_string())
 }

@@ -27,7 +27,7 @@ pub(super) enum CsrfError {
 /// What a consent answer is bound to: one authorize request, on one host,
 /// by one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Binding<'a> {
+pub(super) struct AnswerBinding<'a> {
     pub client: &'a ClientBinding,
     pub redirect_uri: &'a str,
     /// [`request_hash`] of the request.
@@ -35,15 +35,15 @@ pub(super) struct Binding<'a> {
     pub email: &'a str,
 }
 
-impl<'a> Binding<'a> {
+impl<'a> AnswerBinding<'a> {
     pub(super) fn new(
         issuer: &str,
         client: &'a ClientBinding,
         redirect_uri: &'a str,
         params: &Params<'_>,
         email: &'a str,
-    ) -> Binding<'a> {
-        Binding {
+    ) -> AnswerBinding<'a> {
+        AnswerBinding {
             client,
             redirect_uri,
             request: request_hash(issuer, params),

@@ -30,10 +30,9 @@ use http::header::{HeaderMap, HeaderValue};
 
 use super::client::{Client, ClientKind};
 use super::params::{Params, CSRF_FIELD};
-use crate::config::ConsentPolicy;
 use crate::http::response::Resp;
 use crate::keys::KeyRing;
-use crate::settings::{IdentitySettings, Site};
+use crate::settings::{ConsentPolicy, IdentitySettings, Site};
 use crate::tokens::grants::ClientBinding;
 
 /// What consent is asked about.
@@ -110,7 +109,8 @@ pub(super) fn decide(
     now: u64,
 ) -> Decision {
     let client = q.client.name().unwrap_or("-");
-    let bound = csrf::Binding::new(&q.site.issuer, q.binding, q.redirect_uri, q.params, q.email);
+    let bound =
+        csrf::AnswerBinding::new(&q.site.issuer, q.binding, q.redirect_uri, q.params, q.email);
     let Some(answer) = q.answer else {
         let remembered = || {
             may_remember(q.redirect_uri)

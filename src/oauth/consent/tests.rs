@@ -5,7 +5,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use super::cookie::{
     self, cookie_values, expire_oldest, remembered, MAX_COOKIE_BYTES, MAX_REMEMBERED,
 };
-use super::csrf::{request_hash, Binding, CsrfError, CSRF_TTL_SECS};
+use super::csrf::{request_hash, AnswerBinding, CsrfError, CSRF_TTL_SECS};
 use super::page::{client_html, redirect_label};
 use crate::http::page::form_action_source;
 use crate::keys::file::generate_set;
@@ -175,7 +175,7 @@ fn csrf_tokens_bind_request_host_and_person() {
     let cb = b("cb");
     let p = Params::parse(b"client_id=c&state=s1&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb")
         .unwrap();
-    let b = Binding::new(
+    let b = AnswerBinding::new(
         "https://a",
         &cb,
         "http://127.0.0.1:9/cb",
@@ -193,7 +193,7 @@ fn csrf_tokens_bind_request_host_and_person() {
     let other_state =
         Params::parse(b"client_id=c&state=s2&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb")
             .unwrap();
-    let b2 = Binding::new(
+    let b2 = AnswerBinding::new(
         "https://a",
         &cb,
         "http://127.0.0.1:9/cb",
@@ -204,7 +204,7 @@ fn csrf_tokens_bind_request_host_and_person() {
         b2.check(&ring, Some(&t), 200),
         Err(CsrfError::Mismatch("authorize request"))
     );
-    let other_host = Binding::new(
+    let other_host = AnswerBinding::new(
         "https://b",
         &cb,
         "http://127.0.0.1:9/cb",
@@ -212,7 +212,7 @@ fn csrf_tokens_bind_request_host_and_person() {
         "alice@example.com",
     );
     assert!(other_host.check(&ring, Some(&t), 200).is_err());
-    let bob = Binding::new(
+    let bob = AnswerBinding::new(
         "https://a",
         &cb,
         "http://127.0.0.1:9/cb",
