@@ -8,6 +8,7 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::http::host::Host;
+use crate::http::page::{self, escape_html};
 use crate::http::response::{self, Resp};
 use crate::keys::Keys;
 use crate::settings::{Settings, Site};
@@ -50,6 +51,36 @@ impl Documents {
         let doc = &self.hosts[host.index].protected_resource;
         response::json_bytes(StatusCode::OK, doc.clone())
     }
+}
+
+/// `GET /` from a browser: what this service is and where its MCP
+/// endpoint is, for a person who opened the URL an admin gave them.
+pub(crate) fn home(settings: &Settings, host: &Host) -> Resp {
+    let site = &host.site;
+    let others: String = settings
+        .sites
+        .iter()
+        .filter(|s| s.issuer != site.issuer)
+        .map(|s| format!("<li><code>{}</code></li>", escape_html(&s.resource)))
+        .collect();
+    let others = if others.is_empty() {
+        String::new()
+    } else {
+        format!("<p>The same tools are also served at:</p><ul>{others}</ul>")
+    };
+    let body = format!(
+        "<h1>mcpgate</h1>\
+         <p>This is the MCP server of your organization. Add it to your AI assistant \
+         (Claude, Cursor, VS Code, ChatGPT, Gemini…) as a remote MCP server with this URL:</p>\
+         <p class=\"who\"><code>{resource}</code></p>\
+         <p>The assistant will open a sign-in page; sign in with your organization account.</p>\
+         {others}\
+         <p class=\"note\">For developers: <code>{issuer}/.well-known/oauth-authorization-server</code> \
+         (RFC 8414) and <code>{issuer}/.well-known/oauth-protected-resource/mcp</code> (RFC 9728).</p>",
+        resource = escape_html(&site.resource),
+        issuer = escape_html(&site.issuer),
+    );
+    page::render(StatusCode::OK, "mcpgate", &body, None)
 }
 
 /// `GET /.well-known/jwks.json`: every key a replica may sign with, pending

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{Method, Request};
+use http::{HeaderValue, Method, Request};
 use hyper::body::Incoming;
 
 use crate::app::App;
@@ -28,6 +28,8 @@ pub(crate) enum Endpoint {
     Authorize,
     Token,
     Mcp,
+    /// `/`: a page for a person who opened the service in a browser.
+    Home,
     NotFound,
 }
 
@@ -46,6 +48,7 @@ impl Endpoint {
             "/oauth/authorize" => Endpoint::Authorize,
             "/oauth/token" => Endpoint::Token,
             "/mcp" | "/mcp/" => Endpoint::Mcp,
+            "/" => Endpoint::Home,
             _ => Endpoint::NotFound,
         }
     }
@@ -62,13 +65,14 @@ impl Endpoint {
             Endpoint::Authorize => "authorize",
             Endpoint::Token => "token",
             Endpoint::Mcp => "mcp",
+            Endpoint::Home => "home",
             Endpoint::NotFound => "other",
         }
     }
 
     /// This endpoint's request metrics.
     pub(crate) fn metrics(self) -> &'static RouteMetrics {
-        static METRICS: [RouteMetrics; 10] = [
+        static METRICS: [RouteMetrics; 11] = [
             RouteMetrics::new(Endpoint::Healthz.name()),
             RouteMetrics::new(Endpoint::Readyz.name()),
             RouteMetrics::new(Endpoint::AuthorizationServerMetadata.name()),
@@ -78,6 +82,7 @@ impl Endpoint {
             RouteMetrics::new(Endpoint::Authorize.name()),
             RouteMetrics::new(Endpoint::Token.name()),
             RouteMetrics::new(Endpoint::Mcp.name()),
+            RouteMetrics::new(Endpoint::Home.name()),
             RouteMetrics::new(Endpoint::NotFound.name()),
         ];
         &METRICS[self as usize]
@@ -96,7 +101,12 @@ impl Endpoint {
     }
 }
 
-pub(crate) async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+pub(crate) async fn route(
+    app: Arc<App>,
+    peer: SocketAddr,
+    request_id: &HeaderValue,
+    req: Request<Incoming>,
+) -> Resp {
     use Endpoint as E;
     let endpoint = E::for_path(req.uri().path());
     let method = req.method().clone();
@@ -116,6 +126,7 @@ pub(crate) async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming
         keys: &app.keys,
         host,
         peer,
+        request_id: request_id.to_str().unwrap_or("-"),
     };
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     if method == Method::OPTIONS {
@@ -134,11 +145,22 @@ pub(crate) async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming
         (E::Mcp, _) => mcp::handle(&ctx, &app.verified_tokens, req).await,
         (E::Register | E::Token, _) => HttpError::MethodNotAllowed { allow: "POST" }.respond(),
         (E::Authorize, _) => HttpError::MethodNotAllowed { allow: "GET, POST" }.respond(),
-        (E::NotFound, _) => HttpError::NotFound.respond(),
+        // A browser gets a page saying where the MCP endpoint is; a script
+        // asking for `/` gets what any unknown path gets.
+        (E::Home, &Method::GET) if wants_html(&req) => discovery::home(&app.settings, host),
+        (E::Home | E::NotFound, _) => HttpError::NotFound.respond(),
         _ => HttpError::MethodNotAllowed { allow: "GET" }.respond(),
     };
     cors::decorate(&ctx, endpoint.cors(), origin.as_ref(), &mut resp);
     resp
+}
+
+/// Whether the client prefers a page (a browser's navigation).
+fn wants_html<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
 }
 
 #[cfg(test)]
@@ -158,6 +180,7 @@ mod tests {
             E::Authorize,
             E::Token,
             E::Mcp,
+            E::Home,
             E::NotFound,
         ] {
             assert_eq!(e.metrics().route(), e.name());

@@ -423,7 +423,9 @@ async fn handle(
     let id = request_id(&req);
     let log_access = app.settings.log_access;
     let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
-    let mut resp = router::route(app, peer, req).instrument(span.clone()).await;
+    let mut resp = router::route(app, peer, &id, req)
+        .instrument(span.clone())
+        .await;
     let elapsed = started.elapsed();
     metrics.record(resp.status().as_u16(), elapsed);
     if log_access {

@@ -723,6 +723,12 @@ dir = "{}"
     let a = send(s.get(DEV, "/oauth/authorize").query(&params)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_page_headers(&a, "http://127.0.0.1:33418");
+    assert!(
+        a.text
+            .contains("Addresses allowed to sign in here: <code>@example.com</code>."),
+        "the form names the allowed domains: {}",
+        a.text
+    );
     let sign_in = with(&a.form_fields(), "mcpgate_dev_email", Some(ALICE));
 
     // Login CSRF: the email in a link, or posted from another site (or a

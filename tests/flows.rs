@@ -580,3 +580,29 @@ async fn a_retried_refresh_is_honoured_within_grace_and_real_reuse_kills_the_fam
     );
     assert!(body.get("access_token").is_none());
 }
+
+#[tokio::test]
+async fn a_browser_at_the_root_sees_where_the_mcp_endpoint_is() {
+    let s = Server::start("");
+    let a = send(s.get(PUBLIC, "/").header("accept", "text/html")).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/html")));
+    assert!(
+        a.text.contains("<code>https://mcp.example.com/mcp</code>"),
+        "{}",
+        a.text
+    );
+    assert!(
+        a.text.contains("https://mcp.internal.example/mcp"),
+        "the other host: {}",
+        a.text
+    );
+    assert_eq!(a.header("x-frame-options"), Some("DENY"));
+    // A script asking for `/` gets what any unknown path gets.
+    let a = send(s.get(PUBLIC, "/")).await;
+    assert_eq!(a.status, 404, "{}", a.text);
+    let a = send(s.post(PUBLIC, "/").header("accept", "text/html")).await;
+    assert_eq!(a.status, 404, "{}", a.text);
+}

@@ -379,3 +379,35 @@ async fn a_duplicated_forwarded_host_from_the_trusted_proxy_is_a_bad_request() {
         assert_eq!(a.json["issuer"], format!("https://{INTERNAL}"));
     }
 }
+
+#[tokio::test]
+async fn a_request_for_an_unknown_host_is_logged_once_with_the_name_and_the_issuers() {
+    let s = Server::start("");
+    // The wrong-port mistake: the issuers name no port, the client does.
+    for _ in 0..5 {
+        let a = send(s.get("mcp.internal.example:8082", "/.well-known/jwks.json")).await;
+        assert_eq!(a.status, 421, "{}", a.text);
+    }
+    let log = s
+        .log_containing("request for a host this server does not serve")
+        .await;
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request for a host this server does not serve"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line per interval, not per request: {log}"
+    );
+    assert!(
+        lines[0].contains("mcp.internal.example:8082"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("https://mcp.internal.example, https://mcp.example.com"),
+        "the configured issuers: {}",
+        lines[0]
+    );
+}

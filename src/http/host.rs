@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::header::{HeaderMap, HeaderValue};
 use http::{Request, StatusCode, Version};
@@ -41,7 +42,16 @@ pub(crate) struct Hosts {
     docs: Vec<Host>,
     /// Normalized `host[:port]` → index into `docs`.
     by_authority: HashMap<String, usize>,
+    /// Every issuer, for the log line about a host we do not serve.
+    issuers: String,
+    /// When that line was last written (unix seconds), and how many were
+    /// left out since: one line per interval, whatever the rate.
+    unknown_logged_at: AtomicU64,
+    unknown_since: AtomicU64,
 }
+
+/// At most one "unknown host" line per this many seconds.
+const UNKNOWN_HOST_LOG_EVERY_SECS: u64 = 10;
 
 impl Hosts {
     pub(crate) fn new(settings: &Settings) -> Hosts {
@@ -69,7 +79,19 @@ impl Hosts {
                 None => by_authority.insert(format!("{a}{port_suffix}"), i),
             };
         }
-        Hosts { docs, by_authority }
+        let issuers = settings
+            .sites
+            .iter()
+            .map(|s| s.issuer.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Hosts {
+            docs,
+            by_authority,
+            issuers,
+            unknown_logged_at: AtomicU64::new(0),
+            unknown_since: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn all(&self) -> &[Host] {
@@ -94,10 +116,43 @@ impl Hosts {
         } else {
             None
         };
-        match forwarded.or(authority) {
+        let found = match forwarded.or(authority) {
             Some(name) => self.lookup(name),
             None => Err(HostError::NoHost),
+        };
+        if let Err(e @ (HostError::UnknownHost | HostError::NoHost)) = found {
+            self.note_unknown(e, forwarded.or(authority), peer);
         }
+        found
+    }
+
+    /// Logs a request for a host we do not serve, at most once per
+    /// [`UNKNOWN_HOST_LOG_EVERY_SECS`]: a wrong port, a proxy that does
+    /// not pass `Host`, or a DNS name that is not in `[[hosts]]` all look
+    /// like this, and the operator needs to see which name arrived.
+    fn note_unknown(&self, e: HostError, name: Option<&str>, peer: IpAddr) {
+        let now = crate::clock::unix_now();
+        let last = self.unknown_logged_at.load(Ordering::Relaxed);
+        if now < last.saturating_add(UNKNOWN_HOST_LOG_EVERY_SECS)
+            || self
+                .unknown_logged_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            self.unknown_since.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let left_out = self.unknown_since.swap(0, Ordering::Relaxed);
+        // The name is the client's text: bounded and shown with `{:?}`.
+        let host = name.map(|n| crate::http::response::truncate(n, 100));
+        tracing::warn!(
+            host = ?host,
+            peer = %peer,
+            issuers = %self.issuers,
+            similar_requests_not_logged = left_out,
+            reason = e.description(),
+            "request for a host this server does not serve (421); set [[hosts]] issuer to the URL clients use, or have the proxy pass Host / X-Forwarded-Host",
+        );
     }
 
     /// The site named `host[:port]` (any case; the scheme's default port

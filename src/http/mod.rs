@@ -26,6 +26,9 @@ pub(crate) struct Ctx<'a> {
     pub host: &'a Host,
     /// The TCP peer (the proxy, behind oauth2-proxy).
     pub peer: SocketAddr,
+    /// This request's id (`X-Request-Id`): error pages show it, so that a
+    /// person can quote it and an operator can find the log lines.
+    pub request_id: &'a str,
 }
 
 impl Ctx<'_> {

@@ -91,7 +91,11 @@ pub(crate) enum Delivery<'a> {
     /// To the person in the browser, when the client or its redirect URI
     /// cannot be trusted: no redirect. Scripts that do not ask for HTML
     /// get the same error as JSON.
-    Page { wants_html: bool },
+    Page {
+        wants_html: bool,
+        /// Shown on the page with the time, for the person to quote.
+        request_id: &'a str,
+    },
     /// Back to the client's checked redirect URI with `error`, `state`
     /// and the RFC 9207 `iss` (§4.1.2.1).
     Redirect(ClientRedirect<'a>),
@@ -159,7 +163,7 @@ impl OAuthError {
                 "oauth request refused"
             );
         }
-        let wants_html = match delivery {
+        let (wants_html, request_id) = match delivery {
             // RFC 6749 §4.1.2.1: 302 (303 after a form), chosen there.
             Delivery::Redirect(to) => {
                 return to.with(&[
@@ -171,7 +175,10 @@ impl OAuthError {
                 let status = self.body.map_or(self.code.status(), BodyError::status);
                 return self.json(status);
             }
-            Delivery::Page { wants_html } => wants_html,
+            Delivery::Page {
+                wants_html,
+                request_id,
+            } => (wants_html, request_id),
         };
         let status = match self.body {
             // RFC 9110 §15.5.14 / §15.5.9: the body's own problem.
@@ -182,7 +189,7 @@ impl OAuthError {
             None => self.code.status(),
         };
         if wants_html {
-            self.page(status)
+            self.page(status, request_id)
         } else {
             response::json_no_store(status, &self.body_json())
         }
@@ -204,14 +211,18 @@ impl OAuthError {
         r
     }
 
-    /// The error page shown to the person.
-    fn page(&self, status: StatusCode) -> Resp {
+    /// The error page shown to the person: what went wrong, what to do,
+    /// and the request id and time to quote to whoever runs the service.
+    fn page(&self, status: StatusCode, request_id: &str) -> Resp {
         let body = format!(
             "<h1>This sign-in cannot continue</h1><p>{}</p><p>Error: <code>{}</code></p>\
              <p>Close this window and start again from your assistant. If it keeps happening, \
-             show this page to whoever runs this service.</p>",
+             send whoever runs this service the error above with this reference:</p>\
+             <p class=\"note\">Request <code>{}</code> at {}</p>",
             page::escape_html(&self.description),
-            self.code.as_str()
+            self.code.as_str(),
+            page::escape_html(request_id),
+            crate::clock::rfc3339(crate::clock::unix_now()),
         );
         page::render(status, "Sign-in error", &body, None)
     }
@@ -297,8 +308,14 @@ mod tests {
 
     #[test]
     fn each_delivery_chooses_its_status_once() {
-        let page = Delivery::Page { wants_html: true };
-        let script = Delivery::Page { wants_html: false };
+        let page = Delivery::Page {
+            wants_html: true,
+            request_id: "r1",
+        };
+        let script = Delivery::Page {
+            wants_html: false,
+            request_id: "r1",
+        };
         // A client the browser named is the request's fault on a page.
         let r = OAuthError::invalid_client("unknown client_id").respond("test", page);
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);

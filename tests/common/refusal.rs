@@ -88,6 +88,16 @@ impl Answer {
         );
         assert!(self.header("location").is_none(), "{case}: redirected");
         assert_eq!(self.header("x-frame-options"), Some("DENY"), "{case}");
+        // The person can quote the request to whoever runs the service.
+        let id = self
+            .header("x-request-id")
+            .expect("every answer has a request id");
+        assert!(
+            self.text
+                .contains(&format!("Request <code>{id}</code> at 20")),
+            "{case}: the page does not name request {id}: {}",
+            self.text
+        );
         self.nothing_minted(case);
     }
 

@@ -58,17 +58,18 @@ fn posted_from(headers: &HeaderMap, issuer: &str) -> bool {
 /// is a redirect to the client, which the page's CSP allows.
 pub(super) fn render(ctx: &Ctx<'_>, params: &Params<'_>, target: &Target<'_>) -> Resp {
     let hidden = hidden_inputs(params.pairs().filter(|(k, _)| !is_own_form_field(k)));
-    let domain = ctx
-        .settings
-        .identity
-        .allowed_domains
-        .first()
-        .cloned()
-        .unwrap_or_default();
+    let domains = &ctx.settings.identity.allowed_domains;
+    let domain = domains.first().cloned().unwrap_or_default();
+    let allowed = domains
+        .iter()
+        .map(|d| format!("<code>@{}</code>", escape_html(d)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let body = format!(
         "<h1>Dev sign-in</h1>\
          <p><strong>{}</strong> wants to use your MCP tools on <code>{}</code>.</p>\
          <p>This development server trusts the email you type. In production oauth2-proxy signs you in with Google.</p>\
+         <p>Addresses allowed to sign in here: {allowed}.</p>\
          <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
          <label>Email<br><input type=\"email\" name=\"{DEV_EMAIL_FIELD}\" value=\"dev@{}\" required></label>\
          <br><button type=\"submit\">Sign in</button></form>",

@@ -46,15 +46,17 @@ const ENDPOINT: &str = "authorize";
 /// How this request is answered: as a page to a browser (or JSON to a
 /// script), and with a 303 when it is a form's POST.
 #[derive(Debug, Clone, Copy)]
-struct Answering {
+struct Answering<'a> {
     wants_html: bool,
     form_post: bool,
+    request_id: &'a str,
 }
 
-impl Answering {
-    fn page(self) -> Delivery<'static> {
+impl<'a> Answering<'a> {
+    fn page(self) -> Delivery<'a> {
         Delivery::Page {
             wants_html: self.wants_html,
+            request_id: self.request_id,
         }
     }
 }
@@ -69,6 +71,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incomin
     let answering = Answering {
         wants_html,
         form_post: parts.method == Method::POST,
+        request_id: ctx.request_id,
     };
     let raw = if answering.form_post {
         match ctx.read_body(&parts.headers, body, MAX_FORM_BODY).await {
