@@ -148,6 +148,39 @@ fn load_settings(explicit: Option<&Path>) -> Result<(ConfigSource, Config, Setti
     Ok((source, config, settings))
 }
 
+/// What a developer who just ran `cargo run` does next: where the MCP
+/// endpoint is, how to connect a client, and who may sign in. To stderr,
+/// with the logs: stdout carries only the lines scripts wait for.
+fn dev_banner(settings: &Settings) -> String {
+    let mut out = String::from("\nmcpgate dev server (identity.source = \"dev\"):\n");
+    for (i, site) in settings.sites.iter().enumerate() {
+        let label = if i == 0 {
+            "MCP endpoint:"
+        } else {
+            "also:        "
+        };
+        out.push_str(&format!("  {label} {}\n", site.resource));
+    }
+    if let Some(site) = settings.sites.first() {
+        out.push_str(&format!(
+            "  Claude Code:  claude mcp add --transport http mcpgate {}\n",
+            site.resource
+        ));
+    }
+    let domains = settings
+        .identity
+        .allowed_domains
+        .iter()
+        .map(|d| format!("@{d}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    out.push_str(&format!(
+        "  Sign in:      the browser shows a form that trusts the email you type; any address at {domains}\n"
+    ));
+    out.push_str("  Production:   oauth2-proxy and a config file (README, Deploy)\n");
+    out
+}
+
 /// Logs go to stderr through a writer thread. Formatting stays on the
 /// request's thread, but the `write(2)` of each line does not: lines that
 /// arrive while the thread writes leave together in one buffered write
@@ -239,6 +272,9 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
         }
         // Scripts wait for this exact line.
         println!("mcpgate listening on {local}");
+        if app.settings.identity.source == IdentitySource::Dev {
+            eprintln!("{}", dev_banner(&app.settings));
+        }
         if let Some(addr) = app.settings.metrics_listen {
             let l = tokio::net::TcpListener::bind(addr)
                 .await

@@ -313,13 +313,30 @@ fn serve_without_keys_in_proxy_mode_explains_how_to_create_them() {
 async fn cargo_run_serves_the_dev_config_with_generated_keys() {
     // What `cargo run` does in a fresh clone: no config file, no keys.
     let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
     let mut cmd = Command::new(bin());
     cmd.current_dir(dir.path())
         .env("MCPGATE_LISTEN", "127.0.0.1:0")
-        .stderr(std::process::Stdio::null());
+        .stderr(std::fs::File::create(&log_path).unwrap());
     let server =
         Listening::spawn(cmd, &["mcpgate listening on "]).unwrap_or_else(|line| panic!("{line}"));
     let addr = server.addr();
+    // It says what to do next: the endpoint, a client, who may sign in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let banner = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("Production:") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for line in [
+        "MCP endpoint: http://127.0.0.1:8080/mcp",
+        "claude mcp add --transport http mcpgate http://127.0.0.1:8080/mcp",
+        "any address at @example.com",
+    ] {
+        assert!(banner.contains(line), "{line:?} not in:\n{banner}");
+    }
     assert_eq!(
         std::fs::read_dir(dir.path().join("keys")).unwrap().count(),
         3,
