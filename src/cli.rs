@@ -11,9 +11,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::App;
 use crate::clock::{rfc3339, unix_now};
-use crate::config::{Config, ConfigSource, IdentitySource, LogFormat};
+use crate::config::{Config, ConfigSource, Effective, IdentitySource, LogFormat};
 use crate::keys::file::{self, KeyKind};
-use crate::keys::{KeyRing, Keys};
+use crate::keys::{FileProblem, KeyRing, Keys};
 use crate::server;
 use crate::settings::{encode_hex, Settings};
 
@@ -142,10 +142,17 @@ pub fn main() -> ExitCode {
 
 fn load_settings(explicit: Option<&Path>) -> Result<(ConfigSource, Config, Settings), String> {
     let source = Config::source_for(explicit);
-    let config = Config::load(&source)?;
-    let settings =
-        Settings::from_config(&config).map_err(|e| format!("invalid config ({source}): {e}"))?;
-    Ok((source, config, settings))
+    let (effective, settings) = load_from(&source)?;
+    Ok((source, effective.config, settings))
+}
+
+/// The config `source` names, loaded and validated; every error names
+/// the source and the key.
+fn load_from(source: &ConfigSource) -> Result<(Effective, Settings), String> {
+    let effective = Effective::load(source)?;
+    let settings = Settings::from_config(&effective.config)
+        .map_err(|e| format!("invalid config ({source}): {}", effective.locate(&e)))?;
+    Ok((effective, settings))
 }
 
 /// What a developer who just ran `cargo run` does next: where the MCP
@@ -257,6 +264,9 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
+        if let Some(w) = crate::settings::warnings::listen_port(&settings, local.port()) {
+            tracing::warn!("{w}");
+        }
         let metrics_handle = crate::metrics::install();
         crate::metrics::key_ring(ring.generation);
         let keys = Arc::new(Keys::new(
@@ -320,11 +330,7 @@ async fn wait_for_signal() {
 /// fresh keys, so `cargo run` works on a fresh clone.
 fn load_or_create_keys(settings: &Settings) -> Result<KeyRing, String> {
     let dir = &settings.keys_dir;
-    let empty = match file::read_dir(dir) {
-        Ok((files, _)) => files.is_empty(),
-        Err(_) => true,
-    };
-    if empty && settings.identity.source == IdentitySource::Dev {
+    if dev_keys_wanted(settings) {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         for f in file::generate_set(unix_now(), &file::random_tag()) {
@@ -333,18 +339,34 @@ fn load_or_create_keys(settings: &Settings) -> Result<KeyRing, String> {
         }
         tracing::info!(dir = %dir.display(), "generated dev keys");
     }
-    let (ring, problems) = KeyRing::load_with_deny(dir, &settings.deny_path, 1, unix_now())
-        .map_err(|e| {
-            format!(
-                "{e}\n  (keys directory: {}; create keys with `mcpgate keys generate --dir {}`)",
-                dir.display(),
-                dir.display()
-            )
-        })?;
+    let (ring, problems) = load_key_ring(settings)?;
     for p in problems {
         tracing::warn!(file = %p.file.display(), reason = %p.reason, "key file skipped");
     }
     Ok(ring)
+}
+
+/// Whether `serve` generates keys at start: in dev mode, into an empty or
+/// missing key directory.
+fn dev_keys_wanted(settings: &Settings) -> bool {
+    let empty = match file::read_dir(&settings.keys_dir) {
+        Ok((files, _)) => files.is_empty(),
+        Err(_) => true,
+    };
+    empty && settings.identity.source == IdentitySource::Dev
+}
+
+/// The key ring `settings` name, as `serve` and `config check` load it:
+/// an active key of every kind, or an error saying how to create them.
+fn load_key_ring(settings: &Settings) -> Result<(KeyRing, Vec<FileProblem>), String> {
+    let dir = &settings.keys_dir;
+    KeyRing::load_with_deny(dir, &settings.deny_path, 1, unix_now()).map_err(|e| {
+        format!(
+            "{e}\n  (keys directory: {}; create keys with `mcpgate keys generate --dir {}`)",
+            dir.display(),
+            dir.display()
+        )
+    })
 }
 
 // ===== keys =====
@@ -566,13 +588,22 @@ fn clients_add(
 // ===== config =====
 
 fn config_check(explicit: Option<&Path>) -> Result<(), String> {
-    let (source, mut config, settings) = load_settings(explicit)?;
-    for c in &mut config.clients {
+    let source = Config::source_for(explicit);
+    // First, whatever follows: what is being checked.
+    match &source {
+        ConfigSource::File(p) => println!("checking {} (with MCPGATE_* variables)", p.display()),
+        ConfigSource::EmbeddedDev => {
+            println!("checking the embedded dev config (with MCPGATE_* variables)")
+        }
+    }
+    let (effective, settings) = load_from(&source)?;
+    let mut redacted = effective.config.clone();
+    for c in &mut redacted.clients {
         if c.client_secret_sha256.is_some() {
             c.client_secret_sha256 = Some("<redacted>".into());
         }
     }
-    let rendered = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
+    let rendered = effective.render(&redacted)?;
     println!("# effective config, from {source} and MCPGATE_* variables\n{rendered}");
     for s in &settings.sites {
         println!("host {}", s.issuer);
@@ -591,7 +622,42 @@ fn config_check(explicit: Option<&Path>) -> Result<(), String> {
         );
         println!("  authorize / token / register: {0}/oauth/authorize {0}/oauth/token {0}/oauth/register", s.issuer);
     }
-    println!("config ok");
+
+    let mut warnings = crate::settings::warnings::placeholders(&effective.config, &settings);
+    // Port 0 is any port: `serve` says so once it knows which.
+    if settings.listen.port() != 0 {
+        warnings.extend(crate::settings::warnings::listen_port(
+            &settings,
+            settings.listen.port(),
+        ));
+    }
+    // The keys, as `serve` loads them (after making dev keys, if it would).
+    let mut error = None;
+    if dev_keys_wanted(&settings) {
+        warnings.push(format!(
+            "keys.dir: {} holds no keys; `serve` will generate dev keys there",
+            settings.keys_dir.display()
+        ));
+    } else {
+        match load_key_ring(&settings) {
+            Ok((_, problems)) => warnings.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("key file {} skipped: {}", p.file.display(), p.reason)),
+            ),
+            Err(e) => error = Some(format!("keys.dir: {e}")),
+        }
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(e) = error {
+        return Err(format!("config check failed ({source}): {e}"));
+    }
+    match warnings.len() {
+        0 => println!("config ok"),
+        n => println!("config ok, with {n} warning(s) on stderr"),
+    }
     Ok(())
 }
 

@@ -299,7 +299,7 @@ impl std::fmt::Display for ConfigSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigSource::File(p) => write!(f, "{}", p.display()),
-            ConfigSource::EmbeddedDev => f.write_str("embedded dev config"),
+            ConfigSource::EmbeddedDev => f.write_str("the embedded dev config"),
         }
     }
 }
@@ -318,15 +318,28 @@ impl Config {
     }
 
     pub fn load(source: &ConfigSource) -> Result<Config, String> {
-        Self::load_with_env(
-            source,
-            Env::prefixed("MCPGATE_")
-                .filter(|k| !is_kubernetes_service_link(k.as_str()))
-                .split("__"),
-        )
+        Effective::load(source).map(|e| e.config)
+    }
+}
+
+/// The prefix of the environment variables that override the config.
+const ENV_PREFIX: &str = "MCPGATE_";
+
+/// A loaded config and the layers it came from, which remember what
+/// operators wrote: `config check` echoes durations as written (`30d`,
+/// not humantime's `30days`).
+pub(crate) struct Effective {
+    pub(crate) config: Config,
+    figment: Figment,
+    env_prefix: String,
+}
+
+impl Effective {
+    pub(crate) fn load(source: &ConfigSource) -> Result<Effective, String> {
+        Self::load_with_env(source, ENV_PREFIX)
     }
 
-    fn load_with_env(source: &ConfigSource, env: Env) -> Result<Config, String> {
+    fn load_with_env(source: &ConfigSource, env_prefix: &str) -> Result<Effective, String> {
         let base = Figment::from(Serialized::defaults(Config::default()));
         let figment = match source {
             ConfigSource::File(path) => {
@@ -337,10 +350,84 @@ impl Config {
             }
             ConfigSource::EmbeddedDev => base.merge(Toml::string(DEV_CONFIG)),
         };
-        figment
-            .merge(env)
+        let env = Env::prefixed(env_prefix)
+            .filter(|k| !is_kubernetes_service_link(k.as_str()))
+            .split("__");
+        let figment = figment.merge(env);
+        let config = figment
             .extract::<Config>()
-            .map_err(|e| describe_figment_error(e, source))
+            .map_err(|e| describe_figment_error(e, source, env_prefix))?;
+        Ok(Effective {
+            config,
+            figment,
+            env_prefix: env_prefix.to_owned(),
+        })
+    }
+
+    /// A validation error (`key: what`), naming the environment variable
+    /// too when the key's value came from one.
+    pub(crate) fn locate(&self, error: &str) -> String {
+        let Some((key, what)) = error.split_once(": ") else {
+            return error.to_owned();
+        };
+        if key.contains(' ') {
+            return error.to_owned();
+        }
+        // A list comes from one place as a whole: look its key up.
+        let path: Vec<&str> = key.split('[').next().unwrap_or(key).split('.').collect();
+        let from_env = self
+            .figment
+            .find_metadata(&path.join("."))
+            .is_some_and(is_environment);
+        if from_env {
+            format!("{} ({key}): {what}", env_var_name(&self.env_prefix, &path))
+        } else {
+            error.to_owned()
+        }
+    }
+
+    /// `config` (a possibly redacted copy of this one) as TOML, each
+    /// duration as the operator wrote it.
+    pub(crate) fn render(&self, config: &Config) -> Result<String, String> {
+        let rendered = toml::to_string_pretty(config).map_err(|e| e.to_string())?;
+        let mut table = String::new();
+        let mut out = String::with_capacity(rendered.len());
+        for line in rendered.lines() {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                // `[[hosts]]` entries hold no durations: no path into them.
+                table = if name.starts_with('[') {
+                    String::new()
+                } else {
+                    format!("{name}.")
+                };
+            } else if let Some(written) = self.written_duration(&table, line) {
+                out.push_str(&written);
+                out.push('\n');
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
+    /// `line` (`key = "…"` inside `table`) with the duration as written,
+    /// when its value is a duration written another way.
+    fn written_duration(&self, table: &str, line: &str) -> Option<String> {
+        let (key, value) = line.split_once(" = ")?;
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return None;
+        }
+        let shown = value.strip_prefix('"')?.strip_suffix('"')?;
+        let figment::value::Value::String(_, written) =
+            self.figment.find_value(&format!("{table}{key}")).ok()?
+        else {
+            return None;
+        };
+        let same = humantime::parse_duration(written.trim()).ok()?
+            == humantime::parse_duration(shown).ok()?;
+        (same && written != shown)
+            .then(|| format!("{key} = {}", toml::Value::String(written.trim().to_owned())))
     }
 }
 
@@ -354,40 +441,238 @@ fn is_kubernetes_service_link(key: &str) -> bool {
         || k.starts_with("service_port")
 }
 
-fn describe_figment_error(err: figment::Error, source: &ConfigSource) -> String {
-    let mut out = Vec::new();
-    for e in err {
-        let key = if e.path.is_empty() {
-            String::new()
+/// A key path in the notation the settings errors use: `hosts[1].issuer`.
+pub(crate) fn key_path<S: AsRef<str>>(path: &[S]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        let seg = seg.as_ref();
+        if seg.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{seg}]"));
         } else {
-            format!(" (key `{}`)", e.path.join("."))
-        };
-        let origin = e
-            .metadata
-            .as_ref()
-            .map(|m| format!(" in {}", m.name))
-            .unwrap_or_default();
-        out.push(format!("{}{key}{origin}", e.kind));
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
     }
-    format!("invalid config ({source}): {}", out.join("; "))
+    out
+}
+
+/// The environment variable that sets `path`: `MCPGATE_TOKENS__ACCESS_TTL`.
+/// A list is set whole, so the variable stops at the first index.
+fn env_var_name<S: AsRef<str>>(prefix: &str, path: &[S]) -> String {
+    let levels: Vec<String> = path
+        .iter()
+        .map(AsRef::as_ref)
+        .take_while(|seg| seg.parse::<usize>().is_err())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    format!("{prefix}{}", levels.join("__"))
+}
+
+/// The candidate nearest to `word` when it is a plausible misspelling
+/// (an edit distance of at most a third of its length, and at least 1),
+/// or else the one it abbreviates (`redirect` for `redirect_uris`).
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    let near = candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c);
+    near.or_else(|| {
+        let word = word.to_ascii_lowercase();
+        let mut longer = candidates
+            .iter()
+            .filter(|c| word.len() >= 4 && c.starts_with(word.as_str()));
+        match (longer.next(), longer.next()) {
+            (Some(one), None) => Some(*one),
+            _ => None,
+        }
+    })
+}
+
+/// Whether a value came from the `MCPGATE_*` environment variables.
+fn is_environment(m: &figment::Metadata) -> bool {
+    m.source.is_none() && m.name.contains("environment variable")
+}
+
+/// Levenshtein distance, by characters, case-insensitively.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+fn describe_figment_error(err: figment::Error, source: &ConfigSource, env_prefix: &str) -> String {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| describe_one(&e, env_prefix))
+        .collect();
+    match lines.as_slice() {
+        [one] => format!("invalid config ({source}): {one}"),
+        _ => format!("invalid config ({source}):\n  {}", lines.join("\n  ")),
+    }
+}
+
+/// One error: where (the key, and the variable when the value came from
+/// the environment), then what is wrong.
+fn describe_one(e: &figment::Error, env_prefix: &str) -> String {
+    use figment::error::Kind;
+    let from_env = e.metadata.as_ref().is_some_and(is_environment);
+    let name = |path: &[&str]| {
+        if from_env {
+            format!("{} ({})", env_var_name(env_prefix, path), key_path(path))
+        } else {
+            key_path(path)
+        }
+    };
+    let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
+    let list = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let place = if path.is_empty() {
+        String::new()
+    } else {
+        name(&path)
+    };
+    let what = match &e.kind {
+        Kind::UnknownField(field, expected) => {
+            // The path ends with the unknown key itself.
+            let parent = &path[..path.len().saturating_sub(1)];
+            let suggestion = match did_you_mean(field, expected) {
+                // A variable names the key itself, unless the key is
+                // inside a list (`MCPGATE_HOSTS` sets all of them).
+                Some(near) if from_env && parent.iter().all(|p| p.parse::<usize>().is_err()) => {
+                    let mut p = parent.to_vec();
+                    p.push(near);
+                    format!("; did you mean {}?", env_var_name(env_prefix, &p))
+                }
+                Some(near) => format!("; did you mean `{near}`?"),
+                None => String::new(),
+            };
+            let within = if parent.is_empty() {
+                String::from("the top level")
+            } else {
+                format!("`{}`", key_path(parent))
+            };
+            format!(
+                "unknown key{suggestion} ({within} takes {})",
+                list(expected)
+            )
+        }
+        Kind::UnknownVariant(value, expected) => {
+            let suggestion = did_you_mean(value, expected)
+                .map(|near| format!("; did you mean \"{near}\"?"))
+                .unwrap_or_default();
+            format!(
+                "\"{value}\" is not one of {}{suggestion}",
+                expected
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        Kind::InvalidType(actual, expected) => {
+            format!("expected {expected}, found {actual}")
+        }
+        Kind::InvalidValue(actual, expected) => {
+            format!("expected {expected}, found {actual}")
+        }
+        Kind::MissingField(field) => {
+            let mut p = path.clone();
+            p.push(field);
+            return format!("{}: missing", name(&p));
+        }
+        Kind::Message(m) => m.clone(),
+        other => other.to_string(),
+    };
+    if place.is_empty() {
+        what
+    } else {
+        format!("{place}: {what}")
+    }
 }
 
 /// Serde adapter for durations written as `"60s"`, `"1h"`, `"30d"`.
 pub(crate) mod humantime_serde {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
     use std::time::Duration;
 
+    /// In the largest whole unit, as operators write them (`"30d"`, not
+    /// humantime's `"30days"`); a written value is echoed as written
+    /// (`Effective::render`).
     pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
+        let secs = d.as_secs();
+        let text = match secs {
+            _ if d.subsec_nanos() != 0 => humantime::format_duration(*d).to_string(),
+            0 => "0s".to_owned(),
+            _ if secs % 86_400 == 0 => format!("{}d", secs / 86_400),
+            _ if secs % 3_600 == 0 => format!("{}h", secs / 3_600),
+            _ if secs % 60 == 0 => format!("{}m", secs / 60),
+            _ => format!("{secs}s"),
+        };
+        s.serialize_str(&text)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "`{s}` is not a duration like \"60s\", \"1h\" or \"30d\": {e}"
-            ))
-        })
+        d.deserialize_any(DurationVisitor)
+    }
+
+    struct DurationVisitor;
+
+    /// A number is the likeliest mistake (`rescan = 30`): say what to write.
+    fn unitless<E: Error>(n: impl std::fmt::Display) -> E {
+        E::custom(format!(
+            "`{n}` has no unit: write a duration such as \"{n}s\" (s, m, h, d)"
+        ))
+    }
+
+    impl Visitor<'_> for DurationVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration such as \"30s\"")
+        }
+
+        fn visit_str<E: Error>(self, s: &str) -> Result<Duration, E> {
+            humantime::parse_duration(s.trim()).map_err(|e| {
+                E::custom(format!(
+                    "`{s}` is not a duration such as \"30s\", \"15m\", \"1h\" or \"30d\" ({e})"
+                ))
+            })
+        }
+
+        fn visit_u64<E: Error>(self, n: u64) -> Result<Duration, E> {
+            Err(unitless(n))
+        }
+
+        fn visit_i64<E: Error>(self, n: i64) -> Result<Duration, E> {
+            Err(unitless(n))
+        }
+
+        fn visit_f64<E: Error>(self, n: f64) -> Result<Duration, E> {
+            Err(unitless(n))
+        }
     }
 }
 
@@ -397,20 +682,15 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_naming_the_key() {
-        let err = Config::load_with_env(
-            &ConfigSource::EmbeddedDev,
-            Env::prefixed("MCPGATE_TEST_NOTHING_").split("__"),
-        )
-        .map(|_| ());
+        let err = Effective::load_with_env(&ConfigSource::EmbeddedDev, "MCPGATE_TEST_NOTHING_")
+            .map(|_| ());
         assert!(err.is_ok());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[identity]\nallowed_domain = [\"x\"]\n").unwrap();
-        let err = Config::load_with_env(
-            &ConfigSource::File(path),
-            Env::prefixed("MCPGATE_TEST_NOTHING_").split("__"),
-        )
-        .unwrap_err();
+        let err = Effective::load_with_env(&ConfigSource::File(path), "MCPGATE_TEST_NOTHING_")
+            .map(|_| ())
+            .unwrap_err();
         assert!(err.contains("allowed_domain"), "{err}");
     }
 
@@ -423,11 +703,9 @@ mod tests {
             "[tokens]\naccess_ttl = \"15m\"\nrefresh_ttl = \"30d\"\n",
         )
         .unwrap();
-        let c = Config::load_with_env(
-            &ConfigSource::File(path),
-            Env::prefixed("MCPGATE_TEST_NOTHING_").split("__"),
-        )
-        .unwrap();
+        let c = Effective::load_with_env(&ConfigSource::File(path), "MCPGATE_TEST_NOTHING_")
+            .unwrap()
+            .config;
         assert_eq!(c.tokens.access_ttl, Duration::from_secs(900));
         assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(30 * 86400));
         assert_eq!(c.tokens.code_ttl, Duration::from_secs(60));
@@ -441,12 +719,100 @@ mod tests {
             "[\"corp.example\"]",
         );
         std::env::set_var("MCPGATE_T_ENV_TOKENS__ACCESS_TTL", "5m");
-        let c = Config::load_with_env(
-            &ConfigSource::EmbeddedDev,
-            Env::prefixed("MCPGATE_T_ENV_").split("__"),
-        )
-        .unwrap();
+        let c = Effective::load_with_env(&ConfigSource::EmbeddedDev, "MCPGATE_T_ENV_")
+            .unwrap()
+            .config;
         assert_eq!(c.identity.allowed_domains, vec!["corp.example".to_string()]);
         assert_eq!(c.tokens.access_ttl, Duration::from_secs(300));
+    }
+    /// The dev config with `edit` applied, loaded from a file.
+    fn load_file(edit: impl FnOnce(&str) -> String, env_prefix: &str) -> Result<Effective, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, edit(DEV_CONFIG)).unwrap();
+        Effective::load_with_env(&ConfigSource::File(path), env_prefix)
+    }
+
+    #[test]
+    fn near_misses_get_a_suggestion_and_far_ones_none() {
+        let near = did_you_mean("acess_ttl", &["access_ttl", "code_ttl"]);
+        assert_eq!(near, Some("access_ttl"));
+        assert_eq!(
+            did_you_mean("rotation", &["dir", "rescan", "deny_file"]),
+            None
+        );
+        let host_keys = ["issuer", "redirect_uris"];
+        assert_eq!(did_you_mean("redirect", &host_keys), Some("redirect_uris"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(
+            key_path(&["hosts", "1", "redirect_uris", "0"]),
+            "hosts[1].redirect_uris[0]"
+        );
+        assert_eq!(
+            env_var_name("MCPGATE_", &["hosts", "0", "issuer"]),
+            "MCPGATE_HOSTS"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_in_one_notation_and_suggest() {
+        let err = load_file(
+            |c| format!("{c}\n[tokens]\nacess_ttl = \"1h\"\n"),
+            "MCPGATE_T_NONE_",
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            err.contains("tokens.acess_ttl: unknown key; did you mean `access_ttl`?"),
+            "{err}"
+        );
+        assert!(!err.contains("`one of"), "{err}");
+        let err = load_file(
+            |c| format!("{c}\n[[hosts]]\nissuer = 3\n"),
+            "MCPGATE_T_NONE_",
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            err.contains("): hosts[2].issuer: expected a string"),
+            "{err}"
+        );
+        let err = load_file(
+            |c| c.replace("[keys]\n", "[keys]\nrescan = 30\n"),
+            "MCPGATE_T_NONE_",
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            err.contains("): keys.rescan: ") && err.contains("a duration such as \"30s\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_from_the_environment_name_the_variable() {
+        std::env::set_var("MCPGATE_T_BAD_TOKENS__CODE_TTL", "soon");
+        let err = Effective::load_with_env(&ConfigSource::EmbeddedDev, "MCPGATE_T_BAD_")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            err.contains("MCPGATE_T_BAD_TOKENS__CODE_TTL (tokens.code_ttl): `soon`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn durations_are_echoed_as_written() {
+        let e = load_file(
+            |c| format!("{c}\n[tokens]\naccess_ttl = \"120m\"\nrefresh_ttl = \"2 days\"\n"),
+            "MCPGATE_T_NONE_",
+        )
+        .unwrap();
+        let text = e.render(&e.config).unwrap();
+        assert!(text.contains("access_ttl = \"120m\"\n"), "{text}");
+        assert!(text.contains("refresh_ttl = \"2 days\"\n"), "{text}");
+        // Not written: the largest whole unit.
+        assert!(text.contains("code_ttl = \"1m\"\n"), "{text}");
+        assert!(text.contains("consent_ttl = \"30d\"\n"), "{text}");
     }
 }

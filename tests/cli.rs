@@ -242,6 +242,7 @@ async fn clients_add_prints_a_secret_once_and_a_stanza_that_works() {
 fn config_check_names_bad_keys_and_applies_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
+    generate_keys(&keys);
     let cfg = dir.path().join("c.toml");
     std::fs::write(
         &cfg,
@@ -289,6 +290,221 @@ fn config_check_names_bad_keys_and_applies_the_environment() {
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+/// `config check --config <file>` in `dir`, with `env`.
+fn check(dir: &Path, cfg: &Path, env: &[(&str, &str)]) -> Output {
+    mcpgate(
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        dir,
+        env,
+    )
+}
+
+#[test]
+fn config_check_fails_when_serve_would_find_no_keys_and_names_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("nokeys");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config(&keys, "")).unwrap();
+    let out = check(dir.path(), &cfg, &[]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let first = stdout(&out).lines().next().unwrap_or_default().to_owned();
+    assert_eq!(
+        first,
+        format!("checking {} (with MCPGATE_* variables)", cfg.display())
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot read key directory {}", keys.display())),
+        "{err}"
+    );
+    assert!(err.contains("mcpgate keys generate --dir"), "{err}");
+    assert!(!stdout(&out).contains("config ok"), "{}", stdout(&out));
+
+    // A directory with keys of two kinds only: still not what serve needs.
+    generate_keys(&keys);
+    for f in std::fs::read_dir(&keys).unwrap() {
+        let f = f.unwrap().path();
+        if std::fs::read_to_string(&f)
+            .unwrap()
+            .contains("registration")
+        {
+            std::fs::remove_file(&f).unwrap();
+        }
+    }
+    let out = check(dir.path(), &cfg, &[]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("no registration key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_check_warns_about_placeholders_on_stderr_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    generate_keys(&keys);
+    let cfg = dir.path().join("c.toml");
+    let zero = "0".repeat(64);
+    let text = config(&keys, "").replace(&sha256_hex(GEMINI_SECRET), &zero);
+    assert!(text.contains(&zero));
+    std::fs::write(&cfg, text).unwrap();
+    let out = check(dir.path(), &cfg, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: clients[0].client_secret_sha256")),
+        "{err}"
+    );
+    // The test config's issuers are example names, in proxy mode.
+    assert!(
+        err.contains("warning: hosts[1].issuer: `https://mcp.example.com`"),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).contains("config ok, with 3 warning(s)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A real hash: no warning about it.
+    std::fs::write(&cfg, config(&keys, "")).unwrap();
+    let out = check(dir.path(), &cfg, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("client_secret_sha256"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_check_on_the_embedded_dev_config_says_so_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcpgate(&["config", "check"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("checking the embedded dev config (with MCPGATE_* variables)")
+    );
+    // serve would create the dev keys: said, not an error.
+    assert!(
+        stderr(&out).contains("warning: keys.dir"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_errors_suggest_name_the_variable_and_explain_durations() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    generate_keys(&keys);
+    let cfg = dir.path().join("c.toml");
+
+    std::fs::write(&cfg, config(&keys, "[tokens]\nacess_ttl = \"1h\"")).unwrap();
+    let out = check(dir.path(), &cfg, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("tokens.acess_ttl: unknown key; did you mean `access_ttl`?"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(&cfg, config(&keys, "")).unwrap();
+    let out = check(dir.path(), &cfg, &[("MCPGATE_TOKENS__ACCESS_TTL", "bogus")]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("MCPGATE_TOKENS__ACCESS_TTL (tokens.access_ttl): `bogus` is not a duration"),
+        "{err}"
+    );
+
+    // A value that parses but does not validate: the variable too.
+    let out = check(dir.path(), &cfg, &[("MCPGATE_TOKENS__ACCESS_TTL", "2d")]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("MCPGATE_TOKENS__ACCESS_TTL (tokens.access_ttl): must be between"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        &cfg,
+        config(&keys, "").replace("[keys]", "[keys]\nrescan = 30"),
+    )
+    .unwrap();
+    let out = check(dir.path(), &cfg, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("c.toml): keys.rescan: "), "{err}");
+    assert!(err.contains("a duration such as \"30s\""), "{err}");
+
+    // Keys in one notation, as the validation errors write them.
+    std::fs::write(
+        &cfg,
+        config(&keys, "").replace("redirect_uris = [\"loopback\"]", "redirect_uris = [7]"),
+    )
+    .unwrap();
+    let out = check(dir.path(), &cfg, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("c.toml): hosts[0].redirect_uris[0]: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_check_echoes_durations_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    generate_keys(&keys);
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &keys,
+            "[tokens]\naccess_ttl = \"120m\"\nrefresh_ttl = \"30d\"",
+        ),
+    )
+    .unwrap();
+    let out = check(dir.path(), &cfg, &[("MCPGATE_TOKENS__CODE_TTL", "90s")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("access_ttl = \"120m\"\n"), "{text}");
+    assert!(text.contains("refresh_ttl = \"30d\"\n"), "{text}");
+    assert!(text.contains("code_ttl = \"90s\"\n"), "{text}");
+}
+
+#[tokio::test]
+async fn serve_warns_when_no_loopback_issuer_names_the_port_it_listens_on() {
+    // `MCPGATE_LISTEN=127.0.0.1:8082 cargo run`: the listener moved, the
+    // dev issuers still name 8080.
+    let s = Server::start_custom(|keys| {
+        config_with_identity(
+            keys,
+            "[identity]\nsource = \"dev\"\nallowed_domains = [\"example.com\"]",
+        )
+        .replace("https://mcp.internal.example", "http://127.0.0.1:8080")
+    });
+    let port = s.addr.port();
+    let log = s.log_containing("no issuer names it").await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("no issuer names it"))
+        .unwrap();
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains(&format!("listening on port {port}")),
+        "{line}"
+    );
+    assert!(line.contains("issuers: http://127.0.0.1:8080"), "{line}");
+    assert!(line.contains("MCPGATE_HOSTS"), "{line}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use crate::config::Config;
 pub(crate) use crate::config::{ConsentPolicy, IdentitySource, LogFormat};
 pub(crate) mod id_token;
 pub mod redirect;
+pub(crate) mod warnings;
 
 use redirect::{PolicyEntry, RedirectPolicy};
 
