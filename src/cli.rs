@@ -13,9 +13,11 @@ use crate::app::App;
 use crate::clock::{rfc3339, unix_now};
 use crate::config::{Config, ConfigSource, Effective, IdentitySource, LogFormat};
 use crate::keys::file::{self, KeyKind};
+use crate::keys::state::{key_state, prune_verdict, KeyState, PruneVerdict};
 use crate::keys::{FileProblem, KeyRing, Keys};
 use crate::server;
-use crate::settings::{encode_hex, Settings};
+use crate::settings::{encode_hex, Settings, Site, TokenSettings};
+use crate::tokens::access::{self, AccessClaims};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,13 +46,18 @@ enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Mint access tokens by hand (for testing CLI clients).
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Args)]
 struct KeyDirArgs {
-    /// The key directory.
+    /// The key directory (default: `keys.dir` of the config, as `serve`
+    /// would read it: --config, else config/mcpgate.toml, else the embedded
+    /// dev config's `keys`).
     #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +69,11 @@ enum KeysCommand {
         /// Delay before the keys sign and seal (e.g. "5m"); default now.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         activate_in: Option<Duration>,
+        /// Write keys even though DIR already holds active ones (new keys
+        /// take over before other replicas see them; `keys rotate` is the
+        /// safe way to add keys).
+        #[arg(long)]
+        force: bool,
     },
     /// Write successors for every kind that activate later.
     Rotate {
@@ -77,12 +89,24 @@ enum KeysCommand {
         #[command(flatten)]
         dir: KeyDirArgs,
     },
-    /// Remove keys whose successor has been active longer than DURATION.
+    /// Remove keys whose successor has been active longer than DURATION
+    /// and that nothing alive depends on (state retired-by-successor).
     Prune {
         #[command(flatten)]
         dir: KeyDirArgs,
+        /// Only keys superseded longer ago than this (e.g. "31d"); the
+        /// token lifetimes of the config decide, in addition, which of
+        /// them are still in use.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         older_than: Duration,
+        /// Print what would be removed and kept, and why; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove keys still in use (state retiring): tokens they
+        /// signed or sealed stop working, clients registered under a
+        /// registration key must register again. Never the active key.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -90,6 +114,8 @@ enum KeysCommand {
 enum ClientsCommand {
     /// Mint a confidential client: prints its secret once and its [[clients]] stanza.
     Add {
+        /// The client id to provision: 1 to 200 characters, no `.`
+        /// (dynamically registered ids contain one).
         #[arg(long, value_name = "ID")]
         client_id: String,
         /// Redirect URI(s) the client may use (repeat the flag or list them).
@@ -107,6 +133,35 @@ enum ConfigCommand {
     Check,
 }
 
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print an access token for EMAIL, with the claims /oauth/token would
+    /// give it, signed with the active signing key.
+    Mint(MintArgs),
+}
+
+#[derive(Debug, Args)]
+struct MintArgs {
+    /// Whose token (sub and email); its domain must be in
+    /// identity.allowed_domains.
+    #[arg(long, value_name = "EMAIL")]
+    email: String,
+    /// The token's client_id claim.
+    #[arg(long, value_name = "ID", default_value = "mcpgate-cli")]
+    client_id: String,
+    /// How long the token lives (default and maximum: tokens.access_ttl).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    ttl: Option<Duration>,
+    /// The host the token is for, as one of the configured issuers
+    /// (default: the first [[hosts]]).
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// Mint even though identity.source is not `dev`: a token for a real
+    /// person who never signed in.
+    #[arg(long)]
+    force: bool,
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration like 30s, 5m, 1h: {e}"))
@@ -114,22 +169,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config = cli.config.as_deref();
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config.as_deref()),
-        Command::Keys(KeysCommand::Generate { dir, activate_in }) => {
-            keys_generate(&dir.dir, activate_in.unwrap_or_default())
-        }
-        Command::Keys(KeysCommand::Rotate { dir, activate_in }) => {
-            keys_generate(&dir.dir, activate_in)
-        }
-        Command::Keys(KeysCommand::List { dir }) => keys_list(&dir.dir, cli.config.as_deref()),
-        Command::Keys(KeysCommand::Prune { dir, older_than }) => keys_prune(&dir.dir, older_than),
+        Command::Serve => serve(config),
+        Command::Keys(keys) => keys_command(keys, config),
         Command::Clients(ClientsCommand::Add {
             client_id,
             redirect_uris,
             name,
-        }) => clients_add(&client_id, &redirect_uris, name.as_deref()),
-        Command::Config(ConfigCommand::Check) => config_check(cli.config.as_deref()),
+        }) => clients_add(&client_id, &redirect_uris, name.as_deref(), config),
+        Command::Config(ConfigCommand::Check) => config_check(config),
+        Command::Token(TokenCommand::Mint(args)) => token_mint(&args, config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -371,7 +421,86 @@ fn load_key_ring(settings: &Settings) -> Result<(KeyRing, Vec<FileProblem>), Str
 
 // ===== keys =====
 
-fn keys_generate(dir: &Path, activate_in: Duration) -> Result<(), String> {
+fn keys_command(command: KeysCommand, config: Option<&Path>) -> Result<(), String> {
+    match command {
+        KeysCommand::Generate {
+            dir,
+            activate_in,
+            force,
+        } => {
+            let dir = key_dir(dir.dir, config)?;
+            if !force {
+                refuse_live_dir(&dir)?;
+            }
+            write_key_set(&dir, activate_in.unwrap_or_default())
+        }
+        KeysCommand::Rotate { dir, activate_in } => {
+            write_key_set(&key_dir(dir.dir, config)?, activate_in)
+        }
+        KeysCommand::List { dir } => keys_list(&key_dir(dir.dir, config)?, config),
+        KeysCommand::Prune {
+            dir,
+            older_than,
+            dry_run,
+            force,
+        } => keys_prune(
+            &key_dir(dir.dir, config)?,
+            config,
+            PruneOptions {
+                older_than,
+                dry_run,
+                force,
+            },
+        ),
+    }
+}
+
+/// The directory a `keys` command works on: `--dir`, else `keys.dir` of
+/// the config `serve` would load, so that on a deployed machine the
+/// commands act on the keys the server uses. Said on stderr, since the
+/// operator did not name it.
+fn key_dir(dir: Option<PathBuf>, config: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(dir) = dir {
+        return Ok(dir);
+    }
+    let (source, _, settings) = load_settings(config).map_err(|e| {
+        format!("{e}\n  (without --dir the key directory is keys.dir of this config)")
+    })?;
+    eprintln!(
+        "mcpgate: key directory {} (keys.dir of {source})",
+        settings.keys_dir.display()
+    );
+    Ok(settings.keys_dir)
+}
+
+/// `keys generate` writes keys that sign and seal at once: in a directory
+/// replicas already use, they would take over before every replica has
+/// seen them, so it refuses (an absent or unreadable directory holds no
+/// keys; writing to it reports its own error).
+fn refuse_live_dir(dir: &Path) -> Result<(), String> {
+    let Ok((files, _)) = file::read_dir(dir) else {
+        return Ok(());
+    };
+    let now = unix_now();
+    let live: Vec<&str> = files
+        .iter()
+        .filter(|f| f.activates_at <= now)
+        .map(|f| f.kid.as_str())
+        .collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} already holds active keys ({}); new keys there would sign and seal before \
+         every replica has seen them.\n  Use `mcpgate keys rotate --dir {}` for successors \
+         that activate later, or pass --force to generate anyway",
+        dir.display(),
+        live.join(", "),
+        dir.display()
+    ))
+}
+
+fn write_key_set(dir: &Path, activate_in: Duration) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // A delayed key is rounded up: it must never activate sooner than asked.
     let at = if activate_in.is_zero() {
@@ -392,81 +521,6 @@ fn keys_generate(dir: &Path, activate_in: Duration) -> Result<(), String> {
     Ok(())
 }
 
-/// A key's place in its kind's succession at a moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyState {
-    /// Published (signing keys) but not used to sign or seal yet.
-    Pending,
-    /// The newest key already active: signs or seals.
-    Active,
-    /// Superseded; what it signed or sealed may still be alive.
-    Retiring { since: u64 },
-    /// Superseded for longer than anything it signed or sealed lives.
-    RetiredBySuccessor { since: u64 },
-}
-
-impl std::fmt::Display for KeyState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeyState::Pending => f.write_str("pending"),
-            KeyState::Active => f.write_str("active"),
-            KeyState::Retiring { .. } => f.write_str("retiring"),
-            KeyState::RetiredBySuccessor { .. } => f.write_str("retired-by-successor"),
-        }
-    }
-}
-
-/// How long what a key of `kind` produced can stay alive: after this much
-/// time under a successor, removing it breaks nothing. Registration keys
-/// seal client ids that never expire.
-fn lifetime(kind: KeyKind, tokens: &crate::settings::TokenSettings) -> Option<u64> {
-    match kind {
-        KeyKind::Signing => Some(tokens.access_ttl.as_secs() + crate::tokens::access::LEEWAY_SECS),
-        KeyKind::Sealing => Some(tokens.code_ttl.max(tokens.refresh_ttl).as_secs()),
-        KeyKind::Registration => None,
-    }
-}
-
-/// The state of `files[i]` among the keys of its kind at `now`.
-pub(crate) fn key_state(
-    files: &[file::KeyFile],
-    i: usize,
-    now: u64,
-    tokens: &crate::settings::TokenSettings,
-) -> KeyState {
-    let f = &files[i];
-    if f.activates_at > now {
-        return KeyState::Pending;
-    }
-    // The successor: the earliest newer key of the kind that is active.
-    let successor = files
-        .iter()
-        .filter(|o| {
-            o.kind == f.kind
-                && o.activates_at <= now
-                && (o.activates_at, &o.kid) > (f.activates_at, &f.kid)
-        })
-        .map(|o| o.activates_at)
-        .min();
-    match successor {
-        None => KeyState::Active,
-        Some(since) => match lifetime(f.kind, tokens) {
-            Some(l) if now.saturating_sub(since) > l => KeyState::RetiredBySuccessor { since },
-            _ => KeyState::Retiring { since },
-        },
-    }
-}
-
-fn default_token_settings() -> crate::settings::TokenSettings {
-    let t = crate::config::TokensConfig::default();
-    crate::settings::TokenSettings {
-        access_ttl: t.access_ttl,
-        code_ttl: t.code_ttl,
-        refresh_ttl: t.refresh_ttl,
-        refresh_grace: t.refresh_grace,
-    }
-}
-
 fn keys_list(dir: &Path, config: Option<&Path>) -> Result<(), String> {
     // The token lifetimes decide when a superseded key is safe to remove,
     // so they come from the same config `serve` would use; only when that
@@ -477,7 +531,7 @@ fn keys_list(dir: &Path, config: Option<&Path>) -> Result<(), String> {
         (Some(_), Err(e)) => return Err(e),
         (None, Err(e)) => {
             eprintln!("mcpgate: {e}; states below assume the default token lifetimes");
-            default_token_settings()
+            TokenSettings::from_config(&crate::config::TokensConfig::default())
         }
     };
     let (mut files, problems) = file::read_dir(dir).map_err(|e| e.to_string())?;
@@ -511,39 +565,72 @@ fn keys_list(dir: &Path, config: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
-fn keys_prune(dir: &Path, older_than: Duration) -> Result<(), String> {
+#[derive(Debug, Clone, Copy)]
+struct PruneOptions {
+    older_than: Duration,
+    dry_run: bool,
+    force: bool,
+}
+
+fn keys_prune(dir: &Path, config: Option<&Path>, opts: PruneOptions) -> Result<(), String> {
+    // Unlike `keys list`, no fallback to default lifetimes: removing a key
+    // on a guess is what this command must never do.
+    let (source, _, settings) = load_settings(config).map_err(|e| {
+        format!(
+            "{e}\n  (prune needs the token lifetimes `serve` uses to know which keys are \
+             still in use; name that config with --config)"
+        )
+    })?;
     let (files, _) = file::read_dir(dir).map_err(|e| e.to_string())?;
     let now = unix_now();
-    let tokens = default_token_settings();
-    let mut removed = 0;
+    let (mut removed, mut kept) = (0, 0);
+    // Each verdict is on the directory as it was: removing a superseded
+    // key changes no other key's state (states depend on successors only).
     for (i, f) in files.iter().enumerate() {
-        // Only superseded keys: never a pending or the active key, so every
-        // kind (the registration keys included) keeps its active key.
-        let since = match key_state(&files, i, now, &tokens) {
-            KeyState::Retiring { since } | KeyState::RetiredBySuccessor { since } => since,
-            KeyState::Pending | KeyState::Active => continue,
-        };
-        if now.saturating_sub(since) <= older_than.as_secs() {
-            continue;
-        }
         let Some(path) = &f.path else { continue };
-        std::fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
-        println!(
-            "removed {} ({} key superseded {})",
-            path.display(),
-            f.kind,
-            rfc3339(since)
-        );
-        if f.kind == KeyKind::Registration {
-            println!("  clients registered under {} must register again", f.kid);
+        match prune_verdict(&files, i, now, &settings.tokens, opts.older_than) {
+            PruneVerdict::Keep => {}
+            PruneVerdict::Remove { why } => {
+                remove_key(f, path, &why, opts.dry_run)?;
+                removed += 1;
+            }
+            PruneVerdict::InUse { why } if opts.force => {
+                remove_key(f, path, &format!("{why}; --force"), opts.dry_run)?;
+                removed += 1;
+            }
+            PruneVerdict::InUse { why } => {
+                let verb = if opts.dry_run { "would keep" } else { "kept" };
+                println!("{verb} {}: {why}", path.display());
+                kept += 1;
+            }
         }
-        removed += 1;
     }
-    if removed == 0 {
+    if kept > 0 {
+        let were = if opts.dry_run { "would be" } else { "were" };
+        eprintln!(
+            "mcpgate: {kept} key(s) still in use {were} kept (lifetimes from {source}); \
+             --force removes them anyway"
+        );
+    }
+    if removed == 0 && kept == 0 {
         println!(
             "nothing superseded longer than {}",
-            humantime::format_duration(older_than)
+            humantime::format_duration(opts.older_than)
         );
+    }
+    Ok(())
+}
+
+/// Removes one key file (or, in a dry run, says it would) and why.
+fn remove_key(f: &file::KeyFile, path: &Path, why: &str, dry_run: bool) -> Result<(), String> {
+    if dry_run {
+        println!("would remove {} ({why})", path.display());
+        return Ok(());
+    }
+    std::fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+    println!("removed {} ({why})", path.display());
+    if f.kind == KeyKind::Registration {
+        println!("  clients registered under {} must register again", f.kid);
     }
     Ok(())
 }
@@ -554,6 +641,7 @@ fn clients_add(
     client_id: &str,
     redirect_uris: &[String],
     name: Option<&str>,
+    config: Option<&Path>,
 ) -> Result<(), String> {
     if client_id.is_empty() || client_id.contains('.') || client_id.len() > 200 {
         return Err("--client-id must be 1 to 200 characters without `.`".into());
@@ -562,6 +650,9 @@ fn clients_add(
         crate::settings::redirect::check_uri(uri)
             .map_err(|e| format!("--redirect-uri `{uri}` {e}"))?;
     }
+    // Loaded before the secret exists: a config named but broken stops
+    // here, rather than after a secret was shown that no one can use.
+    let sites = hosts_for_endpoints(config)?;
     let mut secret = [0u8; 32];
     crate::random::fill(&mut secret);
     use base64::Engine as _;
@@ -582,7 +673,122 @@ fn clients_add(
     if let Some(n) = name {
         println!("client_name = {n:?}");
     }
+    print_client_endpoints(&sites);
     Ok(())
+}
+
+/// The hosts whose endpoints `clients add` prints: from the named config
+/// (which must load), else from the default one when it loads.
+fn hosts_for_endpoints(config: Option<&Path>) -> Result<Vec<Site>, String> {
+    match (config, load_settings(config)) {
+        (_, Ok((_, _, settings))) => Ok(settings.sites),
+        (Some(_), Err(e)) => Err(e),
+        (None, Err(e)) => {
+            eprintln!("mcpgate: {e}; name the config with --config to print its endpoints");
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// What the client's admin needs besides the id and secret, per host. As
+/// TOML comments: scripts that paste everything from `[[clients]]` on into
+/// the config keep working.
+fn print_client_endpoints(sites: &[Site]) {
+    if sites.is_empty() {
+        return;
+    }
+    println!("\n# For the client's admin (e.g. Gemini Enterprise), on the host it reaches:");
+    for s in sites {
+        println!("# {}", s.issuer);
+        println!("#   authorization URL: {}/oauth/authorize", s.issuer);
+        println!("#   token URL:         {}/oauth/token", s.issuer);
+    }
+}
+
+// ===== token =====
+
+/// `token mint`: the token `/oauth/token` would give EMAIL after a sign-in,
+/// without the sign-in, which is why it is for dev configs unless forced.
+fn token_mint(args: &MintArgs, config: Option<&Path>) -> Result<(), String> {
+    let (source, _, settings) = load_settings(config)?;
+    if settings.identity.source != IdentitySource::Dev && !args.force {
+        return Err(format!(
+            "identity.source is not `dev` in {source}: a token minted here acts for a real \
+             person who never signed in.\n  Pass --force if that is what you mean"
+        ));
+    }
+    let person =
+        crate::identity::named_by_operator(&settings.identity, &args.email).map_err(|e| {
+            format!(
+                "--email: {e} (identity.allowed_domains: {})",
+                settings.identity.allowed_domains.join(", ")
+            )
+        })?;
+    let site = mint_site(&settings, args.issuer.as_deref())?;
+    let ttl = mint_ttl(&settings.tokens, args.ttl)?;
+    let ring = load_or_create_keys(&settings)?;
+    let now = unix_now();
+    // The claims `oauth::token` mints for a sign-in with the default scope.
+    let claims = AccessClaims {
+        iss: site.issuer.clone(),
+        sub: person.subject,
+        aud: site.resource.clone(),
+        exp: now + ttl.as_secs(),
+        iat: now,
+        nbf: now,
+        jti: crate::random::random_id(),
+        client_id: args.client_id.clone(),
+        scope: crate::tokens::scope::Scope::granted(None, false)
+            .expect("the default scope is known")
+            .as_str()
+            .to_owned(),
+        email: person.email,
+    };
+    println!("{}", access::issue(&ring, &claims, now));
+    eprintln!(
+        "mcpgate: token for {} at {}, client_id {}, expires {}",
+        claims.email,
+        claims.aud,
+        claims.client_id,
+        rfc3339(claims.exp)
+    );
+    Ok(())
+}
+
+/// The configured host named by `--issuer`, else the first.
+fn mint_site<'a>(settings: &'a Settings, issuer: Option<&str>) -> Result<&'a Site, String> {
+    let found = match issuer {
+        None => settings.sites.first(),
+        Some(i) => settings
+            .sites
+            .iter()
+            .find(|s| s.issuer == i.trim_end_matches('/')),
+    };
+    found.ok_or_else(|| {
+        let known: Vec<&str> = settings.sites.iter().map(|s| s.issuer.as_str()).collect();
+        format!(
+            "--issuer {} is not a configured host; the [[hosts]] issuers are: {}",
+            issuer.unwrap_or_default(),
+            known.join(", ")
+        )
+    })
+}
+
+/// `--ttl`, or `tokens.access_ttl`; never longer, since no server would
+/// mint such a token.
+fn mint_ttl(tokens: &TokenSettings, ttl: Option<Duration>) -> Result<Duration, String> {
+    let max = tokens.access_ttl;
+    match ttl {
+        None => Ok(max),
+        Some(t) if t.is_zero() => Err("--ttl must be longer than zero".into()),
+        Some(t) if t > max => Err(format!(
+            "--ttl {} is longer than tokens.access_ttl ({}); ask for at most that, \
+             or raise tokens.access_ttl",
+            humantime::format_duration(t),
+            humantime::format_duration(max)
+        )),
+        Some(t) => Ok(t),
+    }
 }
 
 // ===== config =====
@@ -664,36 +870,6 @@ fn config_check(explicit: Option<&Path>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_states_follow_activation_and_succession() {
-        let tokens = default_token_settings();
-        let now = 1_000_000;
-        let files = vec![
-            file::KeyFile::generate(KeyKind::Signing, now - 10_000, "a"),
-            file::KeyFile::generate(KeyKind::Signing, now - 100, "b"),
-            file::KeyFile::generate(KeyKind::Signing, now + 300, "c"),
-            file::KeyFile::generate(KeyKind::Registration, now - 50_000, "d"),
-            file::KeyFile::generate(KeyKind::Registration, now - 10, "e"),
-        ];
-        assert_eq!(
-            key_state(&files, 0, now, &tokens),
-            KeyState::Retiring { since: now - 100 }
-        );
-        assert_eq!(key_state(&files, 1, now, &tokens), KeyState::Active);
-        assert_eq!(key_state(&files, 2, now, &tokens), KeyState::Pending);
-        // An hour and a minute after its successor took over, nothing the
-        // old signing key signed is alive.
-        assert_eq!(
-            key_state(&files, 0, now + 3_700, &tokens),
-            KeyState::RetiredBySuccessor { since: now - 100 }
-        );
-        // Client ids never expire: a registration key only ever retires.
-        assert_eq!(
-            key_state(&files, 3, now + 10_000_000, &tokens),
-            KeyState::Retiring { since: now - 10 }
-        );
-    }
 
     #[test]
     fn plain_log_levels_filter_without_envfilter_and_span_directives_still_work() {

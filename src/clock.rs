@@ -3,6 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Allowed clock difference between replicas and clients for an access
+/// token's `exp` and `nbf`. Here, below `tokens` and `keys`, because both
+/// depend on it: a signing key's tokens live `access_ttl` plus this.
+pub const LEEWAY_SECS: u64 = 60;
+
 /// Seconds since the Unix epoch; 0 if the system clock is before it.
 pub fn unix_now() -> u64 {
     SystemTime::now()

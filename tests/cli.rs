@@ -130,8 +130,22 @@ fn keys_generate_list_rotate_and_prune() {
     );
     assert_eq!(stdout(&out).matches(" retiring").count(), 2);
 
+    // The signing key is retired; the sealing key (refresh tokens live
+    // 30 d) and the registration key are still in use: kept.
     let out = mcpgate(
         &["keys", "prune", "--dir", k, "--older-than", "5d"],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(&keys).unwrap().count(),
+        5,
+        "{}",
+        stdout(&out)
+    );
+    let out = mcpgate(
+        &["keys", "prune", "--dir", k, "--older-than", "5d", "--force"],
         dir.path(),
         &[],
     );
@@ -602,4 +616,299 @@ async fn cargo_run_serves_the_dev_config_with_generated_keys() {
     let out = mcpgate(&[], dir.path(), &[("MCPGATE_LISTEN", "0.0.0.0:0")]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("identity.source"), "{}", stderr(&out));
+}
+
+/// The key files of `dir` whose kid starts with `prefix` (`sig`, `seal`,
+/// `reg`).
+fn key_files(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{prefix}-"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A directory after a rotation: the first set activated two days ago,
+/// its successors `successor_age` seconds ago. Returns the first set.
+fn rotated_keys(keys: &Path, cwd: &Path, successor_age: u64) -> Vec<std::path::PathBuf> {
+    generate_keys(keys);
+    let first: Vec<_> = std::fs::read_dir(keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let out = mcpgate(
+        &["keys", "rotate", "--dir", keys.to_str().unwrap()],
+        cwd,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for f in std::fs::read_dir(keys).unwrap() {
+        let f = f.unwrap().path();
+        let age = if first.contains(&f) {
+            2 * 86400
+        } else {
+            successor_age
+        };
+        set_activation(&f, unix_now() - age);
+    }
+    first
+}
+
+fn prune(keys: &Path, cwd: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["keys", "prune", "--dir", keys.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = mcpgate(&args, cwd, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
+/// The reported case: successors 3 h old, `--older-than 2h`. Only the
+/// signing key is past its use (1 h access tokens); the sealing key seals
+/// 30-day refresh tokens and the registration key client ids.
+#[test]
+fn keys_prune_keeps_keys_still_in_use_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let first = rotated_keys(&keys, dir.path(), 3 * 3600);
+    let list = stdout(&mcpgate(
+        &["keys", "list", "--dir", keys.to_str().unwrap()],
+        dir.path(),
+        &[],
+    ));
+    assert_eq!(list.matches(" retiring").count(), 2, "{list}");
+
+    let out = prune(&keys, dir.path(), &["--older-than", "2h"]);
+    let text = stdout(&out);
+    assert_eq!(key_files(&keys, "sig").len(), 1, "{text}");
+    assert_eq!(key_files(&keys, "seal").len(), 2, "{text}");
+    assert_eq!(key_files(&keys, "reg").len(), 2, "{text}");
+    assert!(text.contains("refresh_ttl"), "{text}");
+    assert!(text.contains("register again"), "{text}");
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    // What `keys list` said is still true.
+    let list = stdout(&mcpgate(
+        &["keys", "list", "--dir", keys.to_str().unwrap()],
+        dir.path(),
+        &[],
+    ));
+    assert_eq!(list.matches(" retiring").count(), 2, "{list}");
+
+    let out = prune(&keys, dir.path(), &["--older-than", "2h", "--force"]);
+    for f in &first {
+        assert!(!f.exists(), "{} forced out: {}", f.display(), stdout(&out));
+    }
+    // Never the key each kind signs or seals with, whatever is forced:
+    // the newest registration key included.
+    prune(&keys, dir.path(), &["--older-than", "0s", "--force"]);
+    for kind in ["sig", "seal", "reg"] {
+        assert_eq!(key_files(&keys, kind).len(), 1, "{kind}");
+    }
+}
+
+#[test]
+fn keys_prune_dry_run_says_what_and_why_and_removes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let first = rotated_keys(&keys, dir.path(), 3 * 3600);
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["--older-than", "2h", "--dry-run"];
+        args.extend_from_slice(force);
+        let text = stdout(&prune(&keys, dir.path(), &args));
+        assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 6, "{text}");
+        let sig = first.iter().find(|f| key_files(&keys, "sig").contains(f));
+        let sig = sig.unwrap().display().to_string();
+        assert!(text.contains(&format!("would remove {sig}")), "{text}");
+        let removals = text.matches("would remove").count();
+        assert_eq!(removals, if force.is_empty() { 1 } else { 3 }, "{text}");
+        assert!(text.contains("retired-by-successor"), "{text}");
+    }
+}
+
+#[test]
+fn keys_generate_refuses_a_directory_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let k = keys.to_str().unwrap();
+    generate_keys(&keys);
+    let out = mcpgate(&["keys", "generate", "--dir", k], dir.path(), &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(k), "{err}");
+    assert!(err.contains("keys rotate"), "{err}");
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 3);
+    let out = mcpgate(
+        &["keys", "generate", "--dir", k, "--force"],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 6);
+}
+
+#[test]
+fn keys_commands_take_the_directory_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("from-config");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config(&keys, "")).unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = mcpgate(&["keys", "generate", "--config", c], dir.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("keys.dir"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 3);
+    let list = stdout(&mcpgate(&["keys", "list", "--config", c], dir.path(), &[]));
+    assert_eq!(list.matches(" active").count(), 3, "{list}");
+    // `--dir` still wins.
+    let other = dir.path().join("other");
+    let out = mcpgate(
+        &[
+            "keys",
+            "rotate",
+            "--config",
+            c,
+            "--dir",
+            other.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 3);
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 3);
+}
+
+fn mint(cfg: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["token", "mint", "--config", cfg.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    mcpgate(&args, cfg.parent().unwrap(), &[])
+}
+
+#[tokio::test]
+async fn token_mint_in_dev_gives_a_token_the_server_accepts() {
+    let s = Server::start_custom(|keys| {
+        config_without_clients(keys).replace(r#"source = "proxy""#, r#"source = "dev""#)
+    });
+    let cfg = s.dir.path().join("mcpgate.toml");
+    let out = mint(&cfg, &["--email", "Dana@Example.com", "--ttl", "10m"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    let (status, body) = s.whoami(INTERNAL, &token).await;
+    assert_eq!(status, 200, "{body}");
+    let who = &body["result"]["structuredContent"];
+    assert_eq!(who["email"], "dana@example.com", "{body}");
+    assert_eq!(who["client_id"], "mcpgate-cli", "{body}");
+    // The claims, as /oauth/token mints them; exp from --ttl.
+    let payload: Value =
+        serde_json::from_slice(&base64_decode(token.split('.').nth(1).unwrap())).unwrap();
+    assert_eq!(payload["iss"], format!("https://{INTERNAL}"));
+    assert_eq!(payload["aud"], format!("https://{INTERNAL}/mcp"));
+    assert_eq!(payload["sub"], "dana@example.com");
+    assert_eq!(payload["scope"], "mcp");
+    let (iat, exp) = (
+        payload["iat"].as_u64().unwrap(),
+        payload["exp"].as_u64().unwrap(),
+    );
+    assert_eq!(exp - iat, 600);
+
+    // Another host, by its issuer.
+    let out = mint(
+        &cfg,
+        &[
+            "--email",
+            "dana@example.com",
+            "--issuer",
+            &format!("https://{PUBLIC}"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (status, body) = s.whoami(PUBLIC, stdout(&out).trim()).await;
+    assert_eq!(status, 200, "{body}");
+    // Never longer than the server would mint.
+    let out = mint(&cfg, &["--email", "dana@example.com", "--ttl", "2h"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("tokens.access_ttl"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[tokio::test]
+async fn token_mint_refuses_real_identities_without_force_and_foreign_domains() {
+    let s = Server::start("");
+    let cfg = s.dir.path().join("mcpgate.toml");
+    let out = mint(&cfg, &["--email", ALICE]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("identity.source"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+
+    let out = mint(&cfg, &["--email", "mallory@evil.example", "--force"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("allowed_domains"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+
+    let out = mint(&cfg, &["--email", ALICE, "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (status, body) = s.whoami(INTERNAL, stdout(&out).trim()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["structuredContent"]["email"], ALICE);
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
+}
+
+#[test]
+fn clients_add_names_each_hosts_endpoints_for_the_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config(&dir.path().join("keys"), "")).unwrap();
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "clients",
+            "add",
+            "--client-id",
+            "gemini-enterprise",
+            "--redirect-uri",
+            GEMINI_CALLBACK,
+        ];
+        args.extend_from_slice(extra);
+        mcpgate(&args, dir.path(), &[])
+    };
+    let out = add(&["--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let stanza = &text[text.find("[[clients]]").unwrap()..];
+    for host in [INTERNAL, PUBLIC] {
+        for path in ["/oauth/authorize", "/oauth/token"] {
+            let url = format!("https://{host}{path}");
+            assert!(stanza.contains(&url), "{url} in {text}");
+        }
+    }
+    // Still one stanza to paste: the endpoints are TOML comments.
+    let pasted: toml::Value = toml::from_str(stanza).unwrap();
+    assert_eq!(pasted["clients"][0]["client_id"].as_str(), Some(GEMINI_ID));
+
+    // Without --config: the embedded dev config's hosts.
+    let text = stdout(&add(&[]));
+    assert!(text.contains("http://127.0.0.1:8080/oauth/token"), "{text}");
+
+    // A config named but broken: no secret shown that no one can use.
+    std::fs::write(&cfg, "listen = 5").unwrap();
+    let out = add(&["--config", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(!stdout(&out).contains("client_secret"), "{}", stdout(&out));
 }

@@ -211,6 +211,16 @@ fn from_proxy(
     })
 }
 
+/// A person an operator names on the command line (`mcpgate token mint`):
+/// checked exactly as an email typed into the dev sign-in form, so the
+/// token is one that form could have led to.
+pub(crate) fn named_by_operator(
+    settings: &IdentitySettings,
+    email: &str,
+) -> Result<Identity, IdentityError> {
+    from_dev_form(settings, email)
+}
+
 /// An email typed into the dev sign-in form.
 fn from_dev_form(settings: &IdentitySettings, email: &str) -> Result<Identity, IdentityError> {
     let email = checked_email(settings, email.trim())?;

@@ -11,9 +11,12 @@
 //! - [`KeyRing`]: one complete, validated set of keys with pre-built
 //!   signers/verifiers/sealers and the pre-rendered JWKS.
 //! - [`Keys`]: the `ArcSwap` every request loads the current ring from.
+//! - [`state`]: each key's place in its kind's succession, and what
+//!   `keys prune` may remove.
 
 pub(crate) mod deny;
 pub(crate) mod file;
+pub(crate) mod state;
 pub(crate) mod watch;
 
 use std::path::{Path, PathBuf};

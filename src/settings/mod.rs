@@ -143,6 +143,19 @@ pub struct TokenSettings {
     pub refresh_grace: Duration,
 }
 
+impl TokenSettings {
+    /// The lifetimes `[tokens]` sets (its defaults too: `keys list` falls
+    /// back to them when no config loads).
+    pub(crate) fn from_config(t: &crate::config::TokensConfig) -> TokenSettings {
+        TokenSettings {
+            access_ttl: t.access_ttl,
+            code_ttl: t.code_ttl,
+            refresh_ttl: t.refresh_ttl,
+            refresh_grace: t.refresh_grace,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -404,12 +417,7 @@ impl Settings {
                 .deny_file
                 .clone()
                 .unwrap_or_else(|| config.keys.dir.join(crate::config::DENY_FILE_NAME)),
-            tokens: TokenSettings {
-                access_ttl: t.access_ttl,
-                code_ttl: t.code_ttl,
-                refresh_ttl: t.refresh_ttl,
-                refresh_grace: t.refresh_grace,
-            },
+            tokens: TokenSettings::from_config(t),
             clients,
             verified_cache_size: t.verified_cache_size,
             mcp_allowed_origins: origins,

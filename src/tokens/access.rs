@@ -18,7 +18,7 @@ use crate::keys::{KeyRing, RingVerifier};
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Allowed clock difference for `exp` and `nbf`.
-pub const LEEWAY_SECS: u64 = 60;
+pub use crate::clock::LEEWAY_SECS;
 
 /// Longest bearer token looked at; anything longer is refused unread.
 pub const MAX_TOKEN_LEN: usize = 8192;
