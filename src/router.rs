@@ -2,7 +2,6 @@
 //! is resolved, then a match on method and path.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use http::{Method, Request};
 use hyper::body::Incoming;
@@ -96,7 +95,7 @@ impl Endpoint {
     }
 }
 
-pub(crate) async fn route(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+pub(crate) async fn route(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Resp {
     use Endpoint as E;
     let endpoint = E::for_path(req.uri().path());
     let method = req.method().clone();
