@@ -49,6 +49,12 @@ impl App {
         self.accepting.load(Ordering::Relaxed) && self.keys.is_healthy()
     }
 
+    /// Shutdown has started: `/readyz` fails, and HTTP/1.1 responses
+    /// close their connection (`server`). One relaxed load.
+    pub(crate) fn draining(&self) -> bool {
+        !self.accepting.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn begin_shutdown(&self) {
         self.accepting.store(false, Ordering::Relaxed);
     }

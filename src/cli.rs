@@ -345,18 +345,8 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             tokio::spawn(server::serve_metrics(l, app.clone(), metrics_handle));
         }
         let _ = std::io::stdout().flush();
-        let shutdown_app = app.clone();
         let limits = app.settings.limits.clone();
-        let drain = limits.drain_delay;
-        let shutdown = async move {
-            wait_for_signal().await;
-            // Fail /readyz at once, keep serving while load balancers notice.
-            shutdown_app.begin_shutdown();
-            tracing::info!(drain = ?drain, "shutdown requested; draining");
-            tokio::time::sleep(drain).await;
-            tracing::info!("no longer accepting; finishing in-flight requests");
-        };
-        server::serve(listener, app, limits, shutdown)
+        server::serve(listener, app, limits, wait_for_signal())
             .await
             .map_err(|e| e.to_string())
     })

@@ -2,7 +2,6 @@
 //! is resolved, then a match on method and path.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use http::{HeaderValue, Method, Request};
 use hyper::body::Incoming;
@@ -102,7 +101,7 @@ impl Endpoint {
 }
 
 pub(crate) async fn route(
-    app: Arc<App>,
+    app: &App,
     peer: SocketAddr,
     request_id: &HeaderValue,
     req: Request<Incoming>,

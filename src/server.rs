@@ -12,7 +12,6 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -155,25 +154,64 @@ async fn peek_rest_of_preface(stream: &TcpStream, mut seen: usize) -> std::io::R
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish
-/// (at most `limits.shutdown_grace`).
+/// Where shutdown is; every connection task holds a receiver of it.
+///
+/// The order of the variants is the order of the phases.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Serving,
+    /// From the shutdown signal for `drain_delay`: `/readyz` fails, the
+    /// listener still accepts, and every connection is told to go away
+    /// (`serve`).
+    Draining,
+    /// The listener is closed; connections finish what is in flight, for
+    /// `shutdown_grace` at most.
+    Stopping,
+}
+
+/// Serves until `drain` resolves (the shutdown signal), then drains:
+/// `/readyz` fails at once, connections are told to go away while the
+/// listener keeps accepting for `limits.drain_delay`, and then in-flight
+/// requests get `limits.shutdown_grace` to finish.
+///
+/// Going away, per protocol, from the moment draining starts:
+/// - HTTP/1.1: every response says `Connection: close` (RFC 9112 §9.6) and
+///   its connection closes after it, so a client that keeps sending
+///   learns from its next answer to connect again, and its balancer,
+///   which by then sees `/readyz` fail, picks a ready replica. This
+///   includes connections accepted while draining. Connections idle all
+///   through `drain_delay` are closed when the listener closes (see
+///   `serve_http1` for why not sooner).
+/// - HTTP/2 gets GOAWAY (RFC 9113 §6.8) at once: hyper sends one with the
+///   highest stream id and a PING, then the final one, so streams the
+///   client opened before it saw the first still run; new streams go to a
+///   new connection. GOAWAY is a message, not a close: no request races
+///   it.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     limits: Limits,
-    shutdown: impl Future<Output = ()>,
+    drain: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let protocols = Arc::new(Protocols::new(&limits));
-    let graceful = GracefulShutdown::new();
-    // Tells connections still waiting for their first byte (not yet in
-    // `graceful`'s care) to close.
-    let (stopping, stop) = watch::channel(false);
+    // Its receivers are the connections: `closed()` resolves when the last
+    // one has ended.
+    let (phase, _) = watch::channel(Phase::Serving);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    tokio::pin!(shutdown);
+    let accepting = async {
+        drain.await;
+        // `/readyz` fails and HTTP/1.1 responses say `Connection: close`
+        // from here; HTTP/2 connections hear of it through `phase`.
+        app.begin_shutdown();
+        phase.send_replace(Phase::Draining);
+        tracing::info!(drain = ?limits.drain_delay, "shutdown requested; draining");
+        tokio::time::sleep(limits.drain_delay).await;
+    };
+    tokio::pin!(accepting);
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = &mut shutdown => break,
+            _ = &mut accepting => break,
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -185,20 +223,20 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => break,
+            _ = &mut accepting => break,
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        // Taken here, before any shutdown signal can be missed.
-        let watcher = graceful.watcher();
-        let mut stop = stop.clone();
+        // Taken here, before any phase change can be missed.
+        let mut phase = phase.subscribe();
         let protocols = protocols.clone();
         tokio::spawn(async move {
             // One deadline for the whole decision, however many packets it
-            // takes.
+            // takes. A connection that has not said a byte when the
+            // listener closes is closed.
             let preface = tokio::select! {
                 p = tokio::time::timeout(protocols.header_read_timeout, peek_preface(&stream)) => p,
-                _ = stop.wait_for(|stop| *stop) => return,
+                _ = phase.wait_for(|p| *p == Phase::Stopping) => return,
             };
             // Undecided past the header timeout, closed, or an error: drop it.
             let Ok(Ok(preface)) = preface else { return };
@@ -207,22 +245,9 @@ pub(crate) async fn serve(
             // do. The rare kinds are boxed so that the task of every
             // HTTP/1.1 connection is only as large as that one needs.
             match preface {
-                Preface::Http1 => {
-                    let service = service_fn(move |req| {
-                        let app = app.clone();
-                        // Boxed: hyper keeps a slot sized for this future in
-                        // every connection, idle or not; a pointer keeps
-                        // idle ones small.
-                        Box::pin(async move {
-                            Ok::<_, std::convert::Infallible>(handle(app, peer, req).await)
-                        })
-                    });
-                    let _ = watcher
-                        .watch(protocols.http1.serve_connection(io, service))
-                        .await;
-                }
+                Preface::Http1 => serve_http1(&protocols, io, app, peer, phase).await,
                 Preface::Http2 => {
-                    Box::pin(serve_h2(&protocols, io, app, peer, watcher, stop)).await;
+                    Box::pin(serve_h2(&protocols, io, app, peer, phase)).await;
                 }
                 Preface::Closed => {}
             }
@@ -230,14 +255,81 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
-    let _ = stopping.send(true);
+    tracing::info!("no longer accepting; finishing in-flight requests");
+    phase.send_replace(Phase::Stopping);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = phase.closed() => {}
         _ = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
     Ok(())
+}
+
+/// The `Connection: close` of a response written while draining.
+const CLOSE: http::HeaderValue = http::HeaderValue::from_static("close");
+
+/// Serves an HTTP/1.1 connection; from the drain's start, each response
+/// closes it.
+///
+/// Invariant: from the drain's start until the listener closes, a
+/// request that reaches a connection is answered; the only request that
+/// can be lost is one sent on a connection its client left unused for the
+/// whole `drain_delay`, at the instant the listener closes.
+///
+/// - Every response written once `App::draining` is set carries
+///   `Connection: close`, and hyper, seeing it, closes the connection
+///   after writing it. The flag is read after the handler, as late as the
+///   service can, so the response a busy connection is producing when the
+///   drain starts carries it. (hyper 1.12's `graceful_shutdown` disables
+///   keep-alive on a busy connection but does not say so in the response:
+///   the client gets an answer, then a FIN it may not have read before
+///   sending its next request on the connection.)
+/// - An idle connection is not closed when the drain starts, though
+///   `graceful_shutdown` would: HTTP/1.1 cannot tell an idle connection
+///   to go away (§9.6), and a client may be writing its next request at
+///   that instant; a request whose bytes were not yet read when the server
+///   closes is lost, and a client must not retry it (§9.3.1). At the
+///   drain's start every connection in use is one a client may be about
+///   to use: closing them all then lost requests in `tests/restarts.rs`
+///   (1-3 in about half the runs). Left open, its next request is
+///   answered, with `Connection: close`.
+/// - When the listener closes, `graceful_shutdown` closes the
+///   connections still idle (unused for all of `drain_delay`: their
+///   clients have moved away, or are idle) and lets one with a request in
+///   flight finish it. The connection is polled first (`biased`), so a
+///   request whose bytes have arrived is read (the connection is then
+///   busy and answers it) before hyper decides it is idle: what remains is
+///   a request not yet read, in flight or not yet reported readable, a
+///   window of one poll of this task, once.
+async fn serve_http1(
+    protocols: &Protocols,
+    io: TokioIo<TcpStream>,
+    app: Arc<App>,
+    peer: SocketAddr,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        // Boxed: hyper keeps a slot sized for this future in every
+        // connection, idle or not; a pointer keeps idle ones small.
+        Box::pin(async move {
+            let mut resp = handle(&app, peer, req).await;
+            if app.draining() {
+                resp.headers_mut().insert(http::header::CONNECTION, CLOSE);
+            }
+            Ok::<_, std::convert::Infallible>(resp)
+        })
+    });
+    let conn = protocols.http1.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        biased;
+        _ = conn.as_mut() => return,
+        _ = phase.wait_for(|p| *p == Phase::Stopping) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 // --- Idle HTTP/2 connections ---
@@ -264,8 +356,7 @@ async fn serve_h2(
     io: TokioIo<TcpStream>,
     app: Arc<App>,
     peer: SocketAddr,
-    watcher: Watcher,
-    mut stop: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
 ) {
     let activity = Arc::new(Activity::default());
     let service = {
@@ -274,7 +365,7 @@ async fn serve_h2(
             let app = app.clone();
             let in_flight = activity.start();
             Box::pin(async move {
-                let resp = handle(app, peer, req).await;
+                let resp = handle(&app, peer, req).await;
                 drop(in_flight);
                 Ok::<_, std::convert::Infallible>(resp)
             })
@@ -282,11 +373,6 @@ async fn serve_h2(
     };
     let conn = protocols.http2.serve_connection(io, service);
     tokio::pin!(conn);
-    // `graceful.shutdown()` waits until every watcher is dropped: held to
-    // the end, this one makes it wait for this connection. The signal
-    // comes through `stop` instead (sent just before), because
-    // `Watcher::watch` would take the connection the idle timer needs too.
-    let _watcher = watcher;
     let period = protocols.header_read_timeout;
     let timer = tokio::time::sleep(period);
     tokio::pin!(timer);
@@ -295,7 +381,10 @@ async fn serve_h2(
     loop {
         tokio::select! {
             _ = conn.as_mut() => return,
-            _ = stop.wait_for(|stop| *stop), if !going_away => {
+            // From the drain's start (for a connection accepted while
+            // draining, at once: hyper sends the GOAWAY after the
+            // handshake, and streams opened before the client saw it run).
+            _ = phase.wait_for(|p| *p >= Phase::Draining), if !going_away => {
                 going_away = true;
                 conn.as_mut().graceful_shutdown();
             }
@@ -404,7 +493,7 @@ fn next_request_id() -> http::HeaderValue {
 }
 
 async fn handle(
-    app: Arc<App>,
+    app: &App,
     peer: SocketAddr,
     req: http::Request<hyper::body::Incoming>,
 ) -> crate::http::response::Resp {

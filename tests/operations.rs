@@ -844,9 +844,11 @@ async fn sigterm_under_load_fails_no_request_that_started_before_the_drain_ended
     for w in workers {
         let (ok, failures) = w.await.unwrap();
         total_ok += ok;
-        // At the drain's end the server closes idle keep-alive connections,
-        // and a request already on its way over one is lost: a client
-        // cannot know an idle connection is being closed (RFC 9112
+        // During the drain every answer says `Connection: close`, so each
+        // request goes on a new connection; at the drain's end the server
+        // closes the listener and the connections whose request it has not
+        // read yet, and a request already on its way over one is lost: a
+        // client cannot know a connection is being closed (RFC 9112
         // §9.3.1). `sent` is read before the client library even writes,
         // and on 2 loaded CPUs the write can come milliseconds later, so
         // the last 50 ms before the drain's end are that race, not a
@@ -863,6 +865,55 @@ async fn sigterm_under_load_fails_no_request_that_started_before_the_drain_ended
         );
     }
     assert!(total_ok > 100, "load ran: {total_ok}");
+    let status = s.wait();
+    assert!(status.success(), "clean exit: {status:?}");
+}
+
+/// From SIGTERM on, every connection is told to go away, and no request
+/// that reaches one is lost: an HTTP/1.1 connection idle when the drain
+/// starts stays open and its next answer says `Connection: close` (RFC
+/// 9112 §9.6), as does the answer on one opened during the drain; an h2c
+/// connection gets GOAWAY (RFC 9113 §6.8) and ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_the_drain_each_connection_is_told_to_go_away_by_its_next_answer() {
+    let mut s = start_with_extra_toml("drain_delay = \"2s\"\nshutdown_grace = \"5s\"");
+    let addr = s.addr;
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {PUBLIC}\r\n\r\n");
+    let says_close = |r: &str| r.to_ascii_lowercase().contains("\r\nconnection: close\r\n");
+    let mut idle = raw_connection(addr);
+    idle.write_all(req.as_bytes()).unwrap();
+    let before = read_response(&mut idle);
+    assert!(!says_close(&before), "{before}");
+    let (_h2, h2_conn) = h2c_connection(addr).await;
+
+    assert_eq!(send_sigterm(s.pid()), 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(1), h2_conn)
+        .await
+        .expect("GOAWAY ends an h2c connection with no stream open")
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        for (which, mut c) in [
+            ("idle since before", idle),
+            ("opened during", raw_connection(addr)),
+        ] {
+            c.write_all(req.as_bytes()).unwrap();
+            let answer = read_response(&mut c);
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "{which} the drain: {answer}"
+            );
+            assert!(says_close(&answer), "{which} the drain: {answer}");
+            let mut rest = [0u8; 64];
+            assert_eq!(
+                c.read(&mut rest).unwrap(),
+                0,
+                "{which} the drain: closed after"
+            );
+        }
+    })
+    .await
+    .unwrap();
     let status = s.wait();
     assert!(status.success(), "clean exit: {status:?}");
 }
