@@ -12,7 +12,7 @@ use super::response::{self, Resp, NO_STORE};
 /// loads nothing else. Inputs are sized with their padding so that they
 /// fit a phone-width screen.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222;line-height:1.45}\
-code{background:#f2f2f2;padding:.1rem .3rem}.who{font-size:1.1rem}.note{color:#555;font-size:.9rem}\
+code{background:#f2f2f2;padding:.1rem .3rem;overflow-wrap:anywhere}.who{font-size:1.1rem}.note{color:#555;font-size:.9rem}\
 form.choice{margin-top:1.5rem;display:flex;gap:1rem}\
 input[type=email]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}\
 button{margin-top:1rem;padding:.6rem 1.4rem;font-size:1rem;border-radius:.3rem;border:1px solid #888;background:#fff;cursor:pointer}\
