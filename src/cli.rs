@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::App;
-use crate::clock::{rfc3339, unix_now};
+use crate::clock::{duration_text, rfc3339, unix_now};
 use crate::config::{Config, ConfigSource, Effective, IdentitySource, LogFormat};
 use crate::keys::file::{self, KeyKind};
 use crate::keys::state::{key_state, prune_verdict, KeyState, PruneVerdict};
@@ -605,7 +605,7 @@ fn keys_prune(dir: &Path, config: Option<&Path>, opts: PruneOptions) -> Result<(
     if removed == 0 && kept == 0 {
         println!(
             "nothing superseded longer than {}",
-            humantime::format_duration(opts.older_than)
+            duration_text(opts.older_than)
         );
     }
     Ok(())
@@ -774,8 +774,8 @@ fn mint_ttl(tokens: &TokenSettings, ttl: Option<Duration>) -> Result<Duration, S
         Some(t) if t > max => Err(format!(
             "--ttl {} is longer than tokens.access_ttl ({}); ask for at most that, \
              or raise tokens.access_ttl",
-            humantime::format_duration(t),
-            humantime::format_duration(max)
+            duration_text(t),
+            duration_text(max)
         )),
         Some(t) => Ok(t),
     }

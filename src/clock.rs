@@ -32,6 +32,21 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+/// `d` as operators write durations: the largest whole unit (`"30d"`,
+/// `"90m"`, not humantime's `"30days"` or `"1h 30m"`), so that what they
+/// wrote is what they read back.
+pub(crate) fn duration_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        _ if d.subsec_nanos() != 0 => humantime::format_duration(d).to_string(),
+        0 => "0s".to_owned(),
+        _ if secs % 86_400 == 0 => format!("{}d", secs / 86_400),
+        _ if secs % 3_600 == 0 => format!("{}h", secs / 3_600),
+        _ if secs % 60 == 0 => format!("{}m", secs / 60),
+        _ => format!("{secs}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +57,15 @@ mod tests {
         assert_eq!(parse_rfc3339("2025-11-26T13:05:00Z"), Some(1_764_162_300));
         assert_eq!(parse_rfc3339("2025-11-26 13:05:00"), Some(1_764_162_300));
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn durations_read_back_in_the_largest_whole_unit() {
+        let d = |s| duration_text(Duration::from_secs(s));
+        assert_eq!(d(31 * 86_400), "31d");
+        assert_eq!(d(5400), "90m");
+        assert_eq!(d(7200), "2h");
+        assert_eq!(d(61), "61s");
+        assert_eq!(d(0), "0s");
     }
 }

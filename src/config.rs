@@ -622,16 +622,7 @@ pub(crate) mod humantime_serde {
     /// humantime's `"30days"`); a written value is echoed as written
     /// (`Effective::render`).
     pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        let secs = d.as_secs();
-        let text = match secs {
-            _ if d.subsec_nanos() != 0 => humantime::format_duration(*d).to_string(),
-            0 => "0s".to_owned(),
-            _ if secs % 86_400 == 0 => format!("{}d", secs / 86_400),
-            _ if secs % 3_600 == 0 => format!("{}h", secs / 3_600),
-            _ if secs % 60 == 0 => format!("{}m", secs / 60),
-            _ => format!("{secs}s"),
-        };
-        s.serialize_str(&text)
+        s.serialize_str(&crate::clock::duration_text(*d))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
