@@ -517,7 +517,16 @@ fn keys_list(dir: &Path, config: Option<&Path>) -> Result<(), String> {
     // one cannot load (and none was named) do the defaults stand in, said
     // out loud.
     let tokens = match (config, load_settings(config)) {
-        (_, Ok((_, _, settings))) => settings.tokens,
+        (_, Ok((source, _, settings))) => {
+            if source == ConfigSource::EmbeddedDev && dir != settings.keys_dir {
+                eprintln!(
+                    "mcpgate: states below assume the embedded dev config's token lifetimes; \
+                     pass --config with the config `serve` uses for {}",
+                    dir.display()
+                );
+            }
+            settings.tokens
+        }
         (Some(_), Err(e)) => return Err(e),
         (None, Err(e)) => {
             eprintln!("mcpgate: {e}; states below assume the default token lifetimes");
@@ -571,6 +580,17 @@ fn keys_prune(dir: &Path, config: Option<&Path>, opts: PruneOptions) -> Result<(
              still in use; name that config with --config)"
         )
     })?;
+    // The embedded dev config's lifetimes say nothing about another
+    // directory's keys: a production directory pruned with them could lose
+    // a sealing key its refresh tokens still need.
+    if source == ConfigSource::EmbeddedDev && dir != settings.keys_dir {
+        return Err(format!(
+            "no config names the lifetimes of the tokens made with {}: pass the config `serve` \
+             uses with --config (prune removes a key only once nothing it made can be alive)",
+            dir.display()
+        ));
+    }
+    eprintln!("mcpgate: token lifetimes from {source}");
     let (files, _) = file::read_dir(dir).map_err(|e| e.to_string())?;
     let now = unix_now();
     let (mut removed, mut kept) = (0, 0);
@@ -671,7 +691,10 @@ fn clients_add(
 /// (which must load), else from the default one when it loads.
 fn hosts_for_endpoints(config: Option<&Path>) -> Result<Vec<Site>, String> {
     match (config, load_settings(config)) {
-        (_, Ok((_, _, settings))) => Ok(settings.sites),
+        (_, Ok((source, _, settings))) => {
+            eprintln!("mcpgate: endpoints of the hosts of {source}");
+            Ok(settings.sites)
+        }
         (Some(_), Err(e)) => Err(e),
         (None, Err(e)) => {
             eprintln!("mcpgate: {e}; name the config with --config to print its endpoints");

@@ -204,7 +204,7 @@ pub(crate) async fn serve(
         // from here; HTTP/2 connections hear of it through `phase`.
         app.begin_shutdown();
         phase.send_replace(Phase::Draining);
-        tracing::info!(drain = ?limits.drain_delay, "shutdown requested; draining");
+        tracing::info!(drain = %crate::clock::duration_text(limits.drain_delay), "shutdown requested; draining");
         tokio::time::sleep(limits.drain_delay).await;
     };
     tokio::pin!(accepting);

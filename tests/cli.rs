@@ -130,10 +130,41 @@ fn keys_generate_list_rotate_and_prune() {
     );
     assert_eq!(stdout(&out).matches(" retiring").count(), 2);
 
+    // Prune does not guess lifetimes: a directory no config names is
+    // refused (the embedded dev config's lifetimes are not production's).
+    let out = mcpgate(
+        &["keys", "prune", "--dir", k, "--older-than", "5d"],
+        dir.path(),
+        &[],
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("pass the config `serve` uses with --config"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(&keys).unwrap().count(),
+        6,
+        "nothing removed"
+    );
+    let cfg = dir.path().join("prod.toml");
+    std::fs::write(&cfg, config(&keys, "")).unwrap();
+    let cfg = cfg.to_str().unwrap();
+
     // The signing key is retired; the sealing key (refresh tokens live
     // 30 d) and the registration key are still in use: kept.
     let out = mcpgate(
-        &["keys", "prune", "--dir", k, "--older-than", "5d"],
+        &[
+            "keys",
+            "prune",
+            "--dir",
+            k,
+            "--config",
+            cfg,
+            "--older-than",
+            "5d",
+        ],
         dir.path(),
         &[],
     );
@@ -145,7 +176,17 @@ fn keys_generate_list_rotate_and_prune() {
         stdout(&out)
     );
     let out = mcpgate(
-        &["keys", "prune", "--dir", k, "--older-than", "5d", "--force"],
+        &[
+            "keys",
+            "prune",
+            "--dir",
+            k,
+            "--config",
+            cfg,
+            "--older-than",
+            "5d",
+            "--force",
+        ],
         dir.path(),
         &[],
     );
@@ -161,7 +202,16 @@ fn keys_generate_list_rotate_and_prune() {
     assert_eq!(list.matches(" active").count(), 3, "{list}");
     // Nothing more to prune: the active keys are never removed.
     let out = mcpgate(
-        &["keys", "prune", "--dir", k, "--older-than", "0s"],
+        &[
+            "keys",
+            "prune",
+            "--dir",
+            k,
+            "--config",
+            cfg,
+            "--older-than",
+            "0s",
+        ],
         dir.path(),
         &[],
     );
@@ -662,7 +712,17 @@ fn rotated_keys(keys: &Path, cwd: &Path, successor_age: u64) -> Vec<std::path::P
 }
 
 fn prune(keys: &Path, cwd: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["keys", "prune", "--dir", keys.to_str().unwrap()];
+    // The config `serve` would use, so that prune knows the lifetimes.
+    let cfg = cwd.join("prod.toml");
+    std::fs::write(&cfg, config(keys, "")).unwrap();
+    let mut args = vec![
+        "keys",
+        "prune",
+        "--dir",
+        keys.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let out = mcpgate(&args, cwd, &[]);
     assert!(out.status.success(), "{}", stderr(&out));

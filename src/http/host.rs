@@ -143,8 +143,9 @@ impl Hosts {
             return;
         }
         let left_out = self.unknown_since.swap(0, Ordering::Relaxed);
-        // The name is the client's text: bounded and shown with `{:?}`.
-        let host = name.map(|n| crate::http::response::truncate(n, 100));
+        // The name is the client's text: bounded, and quoted and escaped
+        // by `{:?}` (an empty string: no name at all).
+        let host = name.map_or("", |n| crate::http::response::truncate(n, 100));
         tracing::warn!(
             host = ?host,
             peer = %peer,

@@ -232,6 +232,22 @@ pub(crate) fn random_tag() -> String {
     format!("{:02x}{:02x}", b[0], b[1])
 }
 
+/// Whether `path` with `mode` has not been warned about yet in this
+/// process: the directory is read again on every change and rescan, and a
+/// mode that stays the same (a Kubernetes Secret mounted 0440 on purpose)
+/// is said once, not every `keys.rescan`.
+#[cfg(unix)]
+fn first_warning(path: &Path, mode: u32) -> bool {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static WARNED: OnceLock<Mutex<HashSet<(PathBuf, u32)>>> = OnceLock::new();
+    WARNED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((path.to_owned(), mode))
+}
+
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -449,8 +465,9 @@ pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<KeyFile>, Vec<FileProblem>), R
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            if meta.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(file = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 && first_warning(&path, mode) {
+                tracing::warn!(file = %path.display(), mode = format!("{mode:o}"),
                     "key file is readable by group or others; chmod 600 it");
             }
         }
@@ -481,6 +498,15 @@ pub(crate) fn read_dir(dir: &Path) -> Result<(Vec<KeyFile>, Vec<FileProblem>), R
 mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_loose_mode_is_warned_about_once_per_file_and_mode() {
+        let p = Path::new("/nonexistent/warned-once.json");
+        assert!(first_warning(p, 0o640));
+        assert!(!first_warning(p, 0o640), "a rescan says nothing new");
+        assert!(first_warning(p, 0o644), "a new mode is said again");
+    }
 
     #[test]
     fn a_generated_key_round_trips_through_its_file() {

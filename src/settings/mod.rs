@@ -313,11 +313,25 @@ impl Settings {
             .iter()
             .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
             .collect();
-        if let Some(bad) = allowed_domains
-            .iter()
-            .find(|d| d.is_empty() || d.contains('@'))
-        {
-            return Err(format!("identity.allowed_domains: `{bad}` is not a domain"));
+        // A domain name (RFC 1035 §2.3.1 letters, digits, hyphens; dots
+        // between labels). No wildcard: an email's domain must equal one of
+        // these exactly, so `*.example.com` would match no one.
+        let is_domain = |d: &str| {
+            !d.is_empty()
+                && d.split('.').all(|label| {
+                    !label.is_empty()
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        };
+        if let Some(bad) = allowed_domains.iter().find(|d| !is_domain(d)) {
+            return Err(format!(
+                "identity.allowed_domains: `{bad}` is not a domain name (letters, digits, `-` and `.`; \
+                 each one matches exactly, not its subdomains)"
+            ));
         }
         if id.source == IdentitySource::Dev && !config.listen.ip().is_loopback() {
             return Err(format!(
@@ -512,6 +526,16 @@ mod tests {
         assert!(Settings::from_config(&c)
             .unwrap_err()
             .starts_with("identity.source"));
+        for bad in ["*.example.com", "example..com", "-x.com", "a b.com", ""] {
+            let mut c = config();
+            c.identity.allowed_domains = vec![bad.into()];
+            assert!(
+                Settings::from_config(&c)
+                    .unwrap_err()
+                    .starts_with("identity.allowed_domains"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
