@@ -38,6 +38,11 @@
 //! default log level (`info`, the per-request access log off), whatever
 //! `RUST_LOG` says. Loopback only; every loop is bounded by a request
 //! count.
+//!
+//! `MCPGATE_BENCH_SATURATE=1` runs the saturation mode instead of the cases
+//! (see `saturate`): (d) with the code replay memory full of live codes,
+//! `MCPGATE_BENCH_FILL` (default 1,000,000) and `MCPGATE_BENCH_SATURATED`
+//! (default 2,000) set its size; it takes a few minutes.
 
 // The integration tests' harness starts the server here too: one copy of
 // how mcpgate is configured, started and waited for.
@@ -194,6 +199,9 @@ enum Keep {
     CodeFromLocation,
     /// The `access_token` member of the JSON body (token endpoint).
     AccessToken,
+    /// The status of every response, whatever it is (the saturation mode,
+    /// where 200 and 503 are both answers); `expect` is not checked.
+    Statuses,
 }
 
 struct Outcome {
@@ -256,6 +264,10 @@ async fn worker(
         };
         out.latencies_us
             .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        if matches!(keep, Keep::Statuses) {
+            out.kept.push((i, status.as_str().to_owned()));
+            continue;
+        }
         if status != expect {
             out.unexpected += 1;
             out.sample.get_or_insert_with(|| {
@@ -267,7 +279,7 @@ async fn worker(
             continue;
         }
         match keep {
-            Keep::Nothing => {}
+            Keep::Nothing | Keep::Statuses => {}
             Keep::CodeFromLocation => {
                 if let Some(code) = location.as_deref().and_then(|l| query_param(l, "code")) {
                     out.kept.push((i, code));
@@ -788,6 +800,208 @@ fn requests_per_case() -> usize {
     env_usize("MCPGATE_BENCH_REQUESTS", 40_000).max(100)
 }
 
+/// Registers the benchmark's public client (as Claude Code registers);
+/// its `client_id`.
+async fn register(addr: SocketAddr) -> String {
+    let reg = serde_json::json!({
+        "redirect_uris": [REDIRECT_URI],
+        "client_name": "bench client",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+    })
+    .to_string();
+    let (status, _, body) = once(
+        addr,
+        request(
+            Method::POST,
+            "/oauth/register",
+            INTERNAL,
+            Bytes::from(reg.clone()),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(reg)))
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body:?}");
+    json_string_member(&body, "client_id").expect("client_id")
+}
+
+/// `GET /oauth/authorize` for `user<i>`, as oauth2-proxy forwards it: a
+/// 302 with a fresh code.
+fn authorize_maker(client_id: &str) -> MakeRequest {
+    let challenge = challenge(VERIFIER);
+    let authorize_query: Arc<str> = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "bench-state")
+        .finish()
+        .into();
+    Arc::new(move |i| {
+        request(
+            Method::GET,
+            &format!("/oauth/authorize?{authorize_query}"),
+            INTERNAL,
+            Bytes::new(),
+        )
+        .header("x-forwarded-email", format!("user{i}@example.com"))
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+    })
+}
+
+/// `POST /oauth/token` exchanging `codes[i]`.
+fn exchange_maker(client_id: &str, codes: Arc<Vec<String>>) -> MakeRequest {
+    let form_client_id: Arc<str> = client_id.into();
+    Arc::new(move |i| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("code", &codes[i])
+            .append_pair("client_id", &form_client_id)
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("code_verifier", VERIFIER)
+            .finish();
+        let body = Bytes::from(body);
+        request(Method::POST, "/oauth/token", INTERNAL, body.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(body))
+            .unwrap()
+    })
+}
+
+/// Statuses answered, counted: `{"200": 917504, "503": 82496}`.
+fn tally(statuses: &[String]) -> std::collections::BTreeMap<&str, usize> {
+    let mut t = std::collections::BTreeMap::new();
+    for s in statuses {
+        *t.entry(s.as_str()).or_default() += 1;
+    }
+    t
+}
+
+/// The saturation mode (`MCPGATE_BENCH_SATURATE=1`), instead of the cases:
+/// fills the code replay memory past its capacity with live codes
+/// (`MCPGATE_BENCH_FILL` exchanges, default 1,000,000, in chunks of 50,000
+/// codes minted then exchanged), then times (d) at saturation:
+/// `MCPGATE_BENCH_SATURATED` (default 2,000) exchanges of fresh codes, which
+/// a full memory must refuse (503), and as many replays of the first codes
+/// filled, which it must still refuse (400). Reports p50/p99 of each and
+/// the statuses. Codes live 600 s here, so none expires during the run.
+async fn saturate() {
+    let fill = env_usize("MCPGATE_BENCH_FILL", 1_000_000);
+    let n = saturated_requests();
+    let conns = env_usize("MCPGATE_BENCH_CONNECTIONS", 64).max(1);
+    let keys = tempfile::tempdir().expect("temp dir");
+    generate_keys(keys.path());
+    let server = Server::start_on_keys(keys.path(), config);
+    let addr = server.addr;
+    let mcpgate = Target {
+        addr,
+        cpu: Cpu::Process(server.pid()),
+    };
+    println!(
+        "mcpgate saturation benchmark: {fill} codes exchanged, then {n} timed exchanges \
+         and {n} replays, {conns} keep-alive HTTP/1.1 connections, loopback {addr}"
+    );
+    println!("server: {} (pid {})", common::bin(), server.pid());
+    let client_id = register(addr).await;
+    let make_authorize = authorize_maker(&client_id);
+    let started = Instant::now();
+    let mut filled: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut first_codes: Vec<String> = Vec::new();
+    let mut done = 0;
+    while done < fill {
+        let chunk = (fill - done).min(50_000);
+        let codes = run(
+            "fill: authorize",
+            mcpgate,
+            conns,
+            0..chunk,
+            make_authorize.clone(),
+            StatusCode::FOUND,
+            Keep::CodeFromLocation,
+        )
+        .await
+        .kept;
+        assert_eq!(codes.len(), chunk, "one code per authorize");
+        if first_codes.is_empty() {
+            first_codes = codes[..n.min(chunk)].to_vec();
+        }
+        let r = run(
+            "fill: exchange",
+            mcpgate,
+            conns,
+            0..chunk,
+            exchange_maker(&client_id, Arc::new(codes)),
+            StatusCode::OK,
+            Keep::Statuses,
+        )
+        .await;
+        for (status, count) in tally(&r.kept) {
+            *filled.entry(status.to_owned()).or_default() += count;
+        }
+        done += chunk;
+        eprintln!(
+            "  fill: {done} exchanged in {:.0} s: {:?}; last chunk p50 {} µs, p99 {} µs",
+            started.elapsed().as_secs_f64(),
+            filled,
+            r.percentile(0.5),
+            r.percentile(0.99)
+        );
+    }
+    println!("fill: {filled:?}");
+    let codes = run(
+        "authorize",
+        mcpgate,
+        conns,
+        0..n,
+        make_authorize,
+        StatusCode::FOUND,
+        Keep::CodeFromLocation,
+    )
+    .await
+    .kept;
+    let cases = [
+        ("(d) at saturation, fresh codes", codes),
+        ("(d) at saturation, replays", first_codes),
+    ];
+    for (label, codes) in cases {
+        let len = codes.len();
+        let r = run(
+            label,
+            mcpgate,
+            conns,
+            0..len,
+            exchange_maker(&client_id, Arc::new(codes)),
+            StatusCode::OK,
+            Keep::Statuses,
+        )
+        .await;
+        println!(
+            "{label}: {:.0} req/s, p50 {} µs, p99 {} µs (p99/p50 {:.1}), server CPU {:.1} µs/req; {:?}",
+            r.rate(),
+            r.percentile(0.5),
+            r.percentile(0.99),
+            r.percentile(0.99) as f64 / r.percentile(0.5).max(1) as f64,
+            r.server_us(),
+            tally(&r.kept)
+        );
+    }
+    let (rss, hwm) = server.memory_kib();
+    println!(
+        "server memory: VmRSS {:.1} MiB, VmHWM {:.1} MiB; {:.0} s in all",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn saturated_requests() -> usize {
+    env_usize("MCPGATE_BENCH_SATURATED", 2_000).max(100)
+}
+
 async fn bench() {
     let n = requests_per_case();
     let conns = env_usize("MCPGATE_BENCH_CONNECTIONS", 64).max(1);
@@ -820,29 +1034,7 @@ async fn bench() {
     );
 
     // --- setup: one registered public client (as Claude Code registers) ---
-    let reg = serde_json::json!({
-        "redirect_uris": [REDIRECT_URI],
-        "client_name": "bench client",
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "none",
-    })
-    .to_string();
-    let (status, _, body) = once(
-        addr,
-        request(
-            Method::POST,
-            "/oauth/register",
-            INTERNAL,
-            Bytes::from(reg.clone()),
-        )
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(reg)))
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body:?}");
-    let client_id = json_string_member(&body, "client_id").expect("client_id");
-    let challenge = challenge(VERIFIER);
+    let client_id = register(addr).await;
 
     // --- (e) discovery ---
     let make_e: MakeRequest = Arc::new(|_| {
@@ -868,26 +1060,7 @@ async fn bench() {
     .await;
 
     // --- codes for (d): one authorize per code, as oauth2-proxy forwards it ---
-    let authorize_query: Arc<str> = form_urlencoded::Serializer::new(String::new())
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &client_id)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("state", "bench-state")
-        .finish()
-        .into();
-    let make_authorize: MakeRequest = Arc::new(move |i| {
-        request(
-            Method::GET,
-            &format!("/oauth/authorize?{authorize_query}"),
-            INTERNAL,
-            Bytes::new(),
-        )
-        .header("x-forwarded-email", format!("user{i}@example.com"))
-        .body(Full::new(Bytes::new()))
-        .unwrap()
-    });
+    let make_authorize = authorize_maker(&client_id);
     let (authorize, codes) = case(
         "authorize",
         mcpgate,
@@ -902,22 +1075,7 @@ async fn bench() {
     assert_eq!(codes.len(), warm + n, "one code per authorize");
 
     // --- (d) code exchanges ---
-    let codes: Arc<Vec<String>> = Arc::new(codes);
-    let form_client_id: Arc<str> = client_id.clone().into();
-    let make_d: MakeRequest = Arc::new(move |i| {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "authorization_code")
-            .append_pair("code", &codes[i])
-            .append_pair("client_id", &form_client_id)
-            .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("code_verifier", VERIFIER)
-            .finish();
-        let body = Bytes::from(body);
-        request(Method::POST, "/oauth/token", INTERNAL, body.clone())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(body))
-            .unwrap()
-    });
+    let make_d = exchange_maker(&client_id, Arc::new(codes));
     let (d, tokens) = case(
         "(d)",
         mcpgate,
@@ -1204,9 +1362,24 @@ fn main() {
         .expect("client runtime");
     // A server that stops answering must not hang the run: past the limit
     // the benchmark is dropped (which kills the server) and fails.
-    let limit = Duration::from_secs(300) + Duration::from_millis(5 * requests_per_case() as u64);
+    let saturation = std::env::var_os("MCPGATE_BENCH_SATURATE").is_some_and(|v| v != "0");
+    let limit = if saturation {
+        // Filling at ≥ 2,000 codes/s; refusals at ≤ 50 ms each.
+        Duration::from_secs(300)
+            + Duration::from_micros(500 * env_usize("MCPGATE_BENCH_FILL", 1_000_000) as u64)
+            + Duration::from_millis(50 * saturated_requests() as u64)
+    } else {
+        Duration::from_secs(300) + Duration::from_millis(5 * requests_per_case() as u64)
+    };
     client.block_on(async {
-        tokio::time::timeout(limit, bench())
+        let run = async {
+            if saturation {
+                saturate().await
+            } else {
+                bench().await
+            }
+        };
+        tokio::time::timeout(limit, run)
             .await
             .unwrap_or_else(|_| panic!("the load benchmark took more than {limit:?}"))
     });

@@ -8,6 +8,21 @@
 //! the family on this replica. A stateless design cannot see reuse across
 //! replicas; the family's total lifetime (`tokens.refresh_ttl`) and the
 //! deny file bound what a stolen token is worth.
+//!
+//! # Bound and eviction
+//!
+//! At most `crate::store::FAMILIES` (1,000,000) families, ~97 bytes each
+//! (measured: `store::replay::tests::bytes_per_entry`), so ~92 MiB at most.
+//! Past that `quick_cache` evicts a cold family, forgetting its generation
+//! (and a revocation). That weakens reuse detection only as far as the
+//! stateless design already concedes: the next token of that family seen
+//! here is taken as current, as on a replica that never saw the family; once
+//! the thief's and the client's branches both rotate here again, the older
+//! generation is reuse again. Filling the ledger takes a million distinct
+//! families rotated on one replica, each from a signed-in code exchange.
+//! Unlike codes, no refusal guards it: refusing rotations when full would
+//! sign people out, and the hard bounds (`tokens.refresh_ttl`, the deny
+//! file) hold either way.
 
 #[derive(Debug, Clone, Copy)]
 struct Latest {
