@@ -23,6 +23,20 @@
 //! Unlike codes, no refusal guards it: refusing rotations when full would
 //! sign people out, and the hard bounds (`tokens.refresh_ttl`, the deny
 //! file) hold either way.
+//!
+//! # One rotation at a time per family
+//!
+//! Reading a family's state and writing the next is one step: a striped
+//! lock (by the family id's hash) is held across both, so two concurrent
+//! presentations of one token cannot both rotate it outside the grace
+//! window. Different families rarely share a stripe; nothing else waits.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+
+/// Lock stripes; a power of two.
+const STRIPES: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 struct Latest {
@@ -40,12 +54,17 @@ pub(crate) struct Reused;
 
 pub(crate) struct RefreshLedger {
     families: quick_cache::sync::Cache<String, Latest>,
+    /// Held across one family's read and write (see the module doc).
+    stripes: Box<[Mutex<()>]>,
+    hasher: RandomState,
 }
 
 impl RefreshLedger {
     pub(crate) fn new(capacity: usize) -> RefreshLedger {
         RefreshLedger {
             families: quick_cache::sync::Cache::new(capacity.max(1)),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -58,6 +77,10 @@ impl RefreshLedger {
         now: u64,
         grace: u64,
     ) -> Result<(), Reused> {
+        let stripe = self.hasher.hash_one(family) as usize & (STRIPES - 1);
+        let _one_at_a_time = self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(latest) = self.families.get(family) {
             if latest.revoked {
                 return Err(Reused);
@@ -115,5 +138,31 @@ mod tests {
         let l = RefreshLedger::new(100);
         assert_eq!(l.rotate("f", 1, 1000, 0), Ok(()));
         assert_eq!(l.rotate("f", 1, 1000, 0), Err(Reused));
+    }
+
+    #[test]
+    fn concurrent_presentations_of_one_token_rotate_it_once_without_grace() {
+        use std::sync::Arc;
+        for round in 0..300 {
+            let l = Arc::new(RefreshLedger::new(100));
+            let family = format!("f{round}");
+            assert_eq!(l.rotate(&family, 1, 1000, 0), Ok(()));
+            // Eight presentations of generation 2 released at once: one
+            // rotation, the rest reuse (and the family then revoked).
+            let start = Arc::new(std::sync::Barrier::new(8));
+            let wins: usize = (0..8)
+                .map(|_| {
+                    let (l, family, start) = (l.clone(), family.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        l.rotate(&family, 2, 1001, 0).is_ok()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| usize::from(t.join().unwrap()))
+                .sum();
+            assert_eq!(wins, 1, "round {round}");
+        }
     }
 }
