@@ -881,6 +881,19 @@ fn tally(statuses: &[String]) -> std::collections::BTreeMap<&str, usize> {
     t
 }
 
+/// mcpgate on fresh keys (kept in the returned directory, which must
+/// outlive the server) and the target the timed loops measure.
+fn start_mcpgate() -> (tempfile::TempDir, Server, Target) {
+    let keys = tempfile::tempdir().expect("temp dir");
+    generate_keys(keys.path());
+    let server = Server::start_on_keys(keys.path(), config);
+    let mcpgate = Target {
+        addr: server.addr,
+        cpu: Cpu::Process(server.pid()),
+    };
+    (keys, server, mcpgate)
+}
+
 /// The saturation mode (`MCPGATE_BENCH_SATURATE=1`), instead of the cases:
 /// fills the code replay memory past its capacity with live codes
 /// (`MCPGATE_BENCH_FILL` exchanges, default 1,000,000, in chunks of 50,000
@@ -893,14 +906,8 @@ async fn saturate() {
     let fill = env_usize("MCPGATE_BENCH_FILL", 1_000_000);
     let n = saturated_requests();
     let conns = env_usize("MCPGATE_BENCH_CONNECTIONS", 64).max(1);
-    let keys = tempfile::tempdir().expect("temp dir");
-    generate_keys(keys.path());
-    let server = Server::start_on_keys(keys.path(), config);
+    let (_keys, server, mcpgate) = start_mcpgate();
     let addr = server.addr;
-    let mcpgate = Target {
-        addr,
-        cpu: Cpu::Process(server.pid()),
-    };
     println!(
         "mcpgate saturation benchmark: {fill} codes exchanged, then {n} timed exchanges \
          and {n} replays, {conns} keep-alive HTTP/1.1 connections, loopback {addr}"
@@ -1010,14 +1017,8 @@ async fn bench() {
     let total_started = Instant::now();
 
     // The keys outlive this server: a fresh replica uses them at the end.
-    let keys = tempfile::tempdir().expect("temp dir");
-    generate_keys(keys.path());
-    let server = Server::start_on_keys(keys.path(), config);
+    let (keys, server, mcpgate) = start_mcpgate();
     let addr = server.addr;
-    let mcpgate = Target {
-        addr,
-        cpu: Cpu::Process(server.pid()),
-    };
 
     println!(
         "mcpgate load benchmark: {n} timed requests per case (+{warm} warm-up), \

@@ -17,7 +17,7 @@ use crate::keys::state::{key_state, prune_verdict, KeyState, PruneVerdict};
 use crate::keys::{FileProblem, KeyRing, Keys};
 use crate::server;
 use crate::settings::{encode_hex, Settings, Site, TokenSettings};
-use crate::tokens::access::{self, AccessClaims};
+use crate::tokens::access::{self, AccessClaims, Grantee};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,7 +67,7 @@ enum KeysCommand {
         #[command(flatten)]
         dir: KeyDirArgs,
         /// Delay before the keys sign and seal (e.g. "5m"); default now.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
         activate_in: Option<Duration>,
         /// Write keys even though DIR already holds active ones (new keys
         /// take over before other replicas see them; `keys rotate` is the
@@ -81,7 +81,7 @@ enum KeysCommand {
         dir: KeyDirArgs,
         /// Delay before the successors sign and seal: longer than the time
         /// every replica needs to see the new files.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+        #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration, default_value = "5m")]
         activate_in: Duration,
     },
     /// Show each key: kid, kind, alg, activation, state.
@@ -97,7 +97,7 @@ enum KeysCommand {
         /// Only keys superseded longer ago than this (e.g. "31d"); the
         /// token lifetimes of the config decide, in addition, which of
         /// them are still in use.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
         older_than: Duration,
         /// Print what would be removed and kept, and why; remove nothing.
         #[arg(long)]
@@ -150,7 +150,7 @@ struct MintArgs {
     #[arg(long, value_name = "ID", default_value = "mcpgate-cli")]
     client_id: String,
     /// How long the token lives (default and maximum: tokens.access_ttl).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
     ttl: Option<Duration>,
     /// The host the token is for, as one of the configured issuers
     /// (default: the first [[hosts]]).
@@ -160,11 +160,6 @@ struct MintArgs {
     /// person who never signed in.
     #[arg(long)]
     force: bool,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration like 30s, 5m, 1h: {e}"))
 }
 
 pub fn main() -> ExitCode {
@@ -741,22 +736,20 @@ fn token_mint(args: &MintArgs, config: Option<&Path>) -> Result<(), String> {
     let ttl = mint_ttl(&settings.tokens, args.ttl)?;
     let ring = load_or_create_keys(&settings)?;
     let now = unix_now();
-    // The claims `oauth::token` mints for a sign-in with the default scope.
-    let claims = AccessClaims {
-        iss: site.issuer.clone(),
-        sub: person.subject,
-        aud: site.resource.clone(),
-        exp: now + ttl.as_secs(),
-        iat: now,
-        nbf: now,
-        jti: crate::random::random_id(),
-        client_id: args.client_id.clone(),
-        scope: crate::tokens::scope::Scope::granted(None, false)
-            .expect("the default scope is known")
-            .as_str()
-            .to_owned(),
-        email: person.email,
-    };
+    // What `oauth::token` mints for a sign-in with the default scope.
+    let claims = AccessClaims::new(
+        &site.issuer,
+        site.resource.clone(),
+        Grantee {
+            sub: person.subject,
+            email: person.email,
+            client_id: args.client_id.clone(),
+            scope: crate::tokens::scope::Scope::granted(None, false)
+                .expect("the default scope is known"),
+        },
+        now,
+        ttl.as_secs(),
+    );
     println!("{}", access::issue(&ring, &claims, now));
     eprintln!(
         "mcpgate: token for {} at {}, client_id {}, expires {}",

@@ -32,6 +32,24 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+/// A duration as operators write it (`"30s"`, `"15m"`, `"1h"`, `"30d"`),
+/// from the config or the command line; the error says what to write.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(unitless(t));
+    }
+    humantime::parse_duration(t).map_err(|e| {
+        format!("`{s}` is not a duration such as \"30s\", \"15m\", \"1h\" or \"30d\" ({e})")
+    })
+}
+
+/// The error for a bare number where a duration belongs (`rescan = 30`),
+/// the likeliest mistake.
+pub(crate) fn unitless(n: impl std::fmt::Display) -> String {
+    format!("`{n}` has no unit: write a duration such as \"{n}s\" (s, m, h, d)")
+}
+
 /// `d` as operators write durations: the largest whole unit (`"30d"`,
 /// `"90m"`, not humantime's `"30days"` or `"1h 30m"`), so that what they
 /// wrote is what they read back.
@@ -67,5 +85,17 @@ mod tests {
         assert_eq!(d(7200), "2h");
         assert_eq!(d(61), "61s");
         assert_eq!(d(0), "0s");
+    }
+
+    #[test]
+    fn a_duration_needs_a_unit_and_the_error_says_which() {
+        assert_eq!(
+            parse_duration(" 30d "),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        assert!(parse_duration("3600").unwrap_err().contains("has no unit"));
+        assert!(parse_duration("1x")
+            .unwrap_err()
+            .contains("such as \"30s\""));
     }
 }

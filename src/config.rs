@@ -633,9 +633,7 @@ pub(crate) mod humantime_serde {
 
     /// A number is the likeliest mistake (`rescan = 30`): say what to write.
     fn unitless<E: Error>(n: impl std::fmt::Display) -> E {
-        E::custom(format!(
-            "`{n}` has no unit: write a duration such as \"{n}s\" (s, m, h, d)"
-        ))
+        E::custom(crate::clock::unitless(n))
     }
 
     impl Visitor<'_> for DurationVisitor {
@@ -646,11 +644,7 @@ pub(crate) mod humantime_serde {
         }
 
         fn visit_str<E: Error>(self, s: &str) -> Result<Duration, E> {
-            humantime::parse_duration(s.trim()).map_err(|e| {
-                E::custom(format!(
-                    "`{s}` is not a duration such as \"30s\", \"15m\", \"1h\" or \"30d\" ({e})"
-                ))
-            })
+            crate::clock::parse_duration(s).map_err(E::custom)
         }
 
         fn visit_u64<E: Error>(self, n: u64) -> Result<Duration, E> {

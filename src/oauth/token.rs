@@ -19,7 +19,7 @@ use crate::keys::deny::Subject as DenySubject;
 use crate::keys::KeyRing;
 use crate::random::random_id;
 use crate::store::Store;
-use crate::tokens::access::{self, AccessClaims};
+use crate::tokens::access::{self, AccessClaims, Grantee};
 use crate::tokens::grants::{CodeGrant, RefreshGrant};
 use crate::tokens::scope::Scope;
 use crate::tokens::sealed::{self, OpenError};
@@ -336,18 +336,18 @@ fn mint(
     now: u64,
 ) -> TokenResponse {
     let ttl = ctx.settings.tokens.access_ttl.as_secs();
-    let claims = AccessClaims {
-        iss: ctx.host.site.issuer.clone(),
-        sub: subject.sub,
-        aud: subject.resource,
-        exp: now + ttl,
-        iat: now,
-        nbf: now,
-        jti: random_id(),
-        client_id: client.client_id().to_owned(),
-        scope: subject.scope.as_str().to_owned(),
-        email: subject.email,
-    };
+    let claims = AccessClaims::new(
+        &ctx.host.site.issuer,
+        subject.resource,
+        Grantee {
+            sub: subject.sub,
+            email: subject.email,
+            client_id: client.client_id().to_owned(),
+            scope: subject.scope,
+        },
+        now,
+        ttl,
+    );
     crate::metrics::token_issued(client.kind().metric_label(), grant_type.as_str());
     let refresh_token = refresh
         .filter(|_| !ctx.settings.tokens.refresh_ttl.is_zero())

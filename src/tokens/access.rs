@@ -12,6 +12,7 @@ use base64_simd::{AsOut as _, URL_SAFE_NO_PAD as SIMD_URL_SAFE_NO_PAD};
 use josekit::jws::{JwsHeader, JwsVerifier};
 use serde::{Deserialize, Serialize};
 
+use super::scope::Scope;
 use crate::keys::{KeyRing, RingVerifier};
 
 /// RFC 9068 §2.1: the `typ` of a JWT access token.
@@ -36,6 +37,41 @@ pub struct AccessClaims {
     pub client_id: String,
     pub scope: String,
     pub email: String,
+}
+
+/// Who an access token is for: what a grant (or the operator's
+/// `token mint`) decided.
+pub(crate) struct Grantee {
+    pub(crate) sub: String,
+    pub(crate) email: String,
+    pub(crate) client_id: String,
+    pub(crate) scope: Scope,
+}
+
+impl AccessClaims {
+    /// The claims of a token for `grantee`, issued by `iss` for the
+    /// resource `aud`, valid from `now` for `ttl_secs`, with a fresh `jti`.
+    /// The one place the token endpoint and `token mint` build them.
+    pub(crate) fn new(
+        iss: &str,
+        aud: String,
+        grantee: Grantee,
+        now: u64,
+        ttl_secs: u64,
+    ) -> AccessClaims {
+        AccessClaims {
+            iss: iss.to_owned(),
+            sub: grantee.sub,
+            aud,
+            exp: now + ttl_secs,
+            iat: now,
+            nbf: now,
+            jti: crate::random::random_id(),
+            client_id: grantee.client_id,
+            scope: grantee.scope.as_str().to_owned(),
+            email: grantee.email,
+        }
+    }
 }
 
 /// The same claims as read from a token's payload, borrowed from it
