@@ -121,12 +121,7 @@ impl IdTokenSettings {
 /// local mirror).
 fn remote_url(key: &str, value: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(value).map_err(|e| format!("{key}: `{value}` is not a URL: {e}"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
+    let loopback = super::is_loopback_url(&url);
     match url.scheme() {
         "https" => Ok(url),
         "http" if loopback => Ok(url),

@@ -126,6 +126,18 @@ impl IdentitySettings {
     }
 }
 
+/// Whether `url` names this machine: `localhost` or a loopback address
+/// (where `http` is acceptable for a local mirror, and where a listener's
+/// port must match the issuer's).
+pub(crate) fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// `::ffff:127.0.0.1` is 127.0.0.1 for trust decisions.
 pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {

@@ -65,13 +65,7 @@ pub(crate) fn listen_port(settings: &Settings, port: u16) -> Option<String> {
         let Ok(url) = url::Url::parse(&s.issuer) else {
             continue;
         };
-        let loopback = match url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        if !loopback {
+        if !super::is_loopback_url(&url) {
             continue;
         }
         if url.port_or_known_default() == Some(port) {
