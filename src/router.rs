@@ -125,7 +125,7 @@ pub(crate) async fn route(
         keys: &app.keys,
         host,
         peer,
-        request_id: request_id.to_str().unwrap_or("-"),
+        request_id,
     };
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     if method == Method::OPTIONS {

@@ -28,7 +28,8 @@ pub(crate) struct Ctx<'a> {
     pub peer: SocketAddr,
     /// This request's id (`X-Request-Id`): error pages show it, so that a
     /// person can quote it and an operator can find the log lines.
-    pub request_id: &'a str,
+    /// As the header carries it: read as text only when a page shows it.
+    pub request_id: &'a http::HeaderValue,
 }
 
 impl Ctx<'_> {

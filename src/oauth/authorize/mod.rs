@@ -71,7 +71,8 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incomin
     let answering = Answering {
         wants_html,
         form_post: parts.method == Method::POST,
-        request_id: ctx.request_id,
+        // Ids are checked visible ASCII (`server::request_id`).
+        request_id: ctx.request_id.to_str().unwrap_or("-"),
     };
     let raw = if answering.form_post {
         match ctx.read_body(&parts.headers, body, MAX_FORM_BODY).await {
