@@ -22,7 +22,8 @@ pub(crate) struct App {
     pub discovery: Documents,
     /// Who is signing in (`/oauth/authorize`).
     pub sign_in: SignIn,
-    /// Single use of codes and refresh tokens (`/oauth/token`).
+    /// Single use of codes, refresh tokens (`/oauth/token`) and consent
+    /// forms (`/oauth/authorize`).
     pub store: Store,
     /// Access tokens already verified (`/mcp`).
     pub verified_tokens: VerifiedTokens,
@@ -31,17 +32,18 @@ pub(crate) struct App {
 }
 
 impl App {
-    pub(crate) fn new(settings: Settings, keys: Arc<Keys>) -> App {
-        App {
+    /// Fails only on a `[store] url` the Redis client cannot use.
+    pub(crate) fn new(settings: Settings, keys: Arc<Keys>) -> Result<App, String> {
+        Ok(App {
             verified_tokens: VerifiedTokens::new(settings.verified_cache_size),
             hosts: Hosts::new(&settings),
             discovery: Documents::new(&settings),
             sign_in: SignIn::new(&settings.identity),
-            store: Store::new(),
+            store: Store::new(&settings.store)?,
             settings,
             keys,
             accepting: AtomicBool::new(true),
-        }
+        })
     }
 
     /// Ready for traffic: not shutting down and the key ring is current.

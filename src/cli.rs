@@ -320,8 +320,12 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             settings.deny_path.clone(),
         ));
         tokio::spawn(crate::keys::watch::run(keys.clone(), settings.keys_rescan));
-        let app = Arc::new(App::new(settings, keys));
+        let app = Arc::new(App::new(settings, keys)?);
         app.sign_in.start().await;
+        tracing::info!(store = ?app.settings.store, "single-use store");
+        if let Some(monitor) = app.store.monitor() {
+            tokio::spawn(monitor);
+        }
         for h in app.hosts.all() {
             tracing::info!(issuer = %h.site.issuer, resource = %h.site.resource, "serving host");
         }

@@ -43,6 +43,8 @@ pub struct Config {
     pub mcp: McpConfig,
     pub log: LogConfig,
     pub server: ServerConfig,
+    /// Where single use is enforced: this process, or a shared Redis.
+    pub store: StoreConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -242,6 +244,7 @@ impl Default for Config {
             mcp: McpConfig::default(),
             log: LogConfig::default(),
             server: ServerConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -284,6 +287,38 @@ impl Default for ServerConfig {
             drain_delay: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             metrics_listen: None,
+        }
+    }
+}
+
+/// `[store]`: the single-use memory shared by replicas. Unset `url`: each
+/// replica remembers on its own (`crate::store`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `redis://host:port/db` or `rediss://…` (TLS); Valkey speaks the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A file holding the password (a Kubernetes Secret), instead of one
+    /// in the URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Prepended to every key, so that several deployments can share one
+    /// database.
+    pub key_prefix: String,
+    /// The longest a token request waits on the store before it answers
+    /// 503 `temporarily_unavailable`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            password_file: None,
+            key_prefix: "mcpgate:".into(),
+            timeout: Duration::from_millis(500),
         }
     }
 }

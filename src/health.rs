@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use crate::http::response::{self, Resp};
+use crate::store::Store;
 
 /// The process is up.
 pub(crate) fn healthz() -> Resp {
@@ -11,11 +12,16 @@ pub(crate) fn healthz() -> Resp {
 }
 
 /// Whether to send traffic here: not shutting down and the key ring is
-/// current (see `App::is_ready`).
-pub(crate) fn readyz(ready: bool) -> Resp {
-    if ready {
-        response::bytes(StatusCode::OK, "text/plain", "ready\n")
+/// current (see `App::is_ready`). The body's second line says how the
+/// single-use store is; a shared store that is down does not make a
+/// replica unready: taking every replica out of the load balancer would
+/// stop `/mcp` too, which never needs the store.
+pub(crate) fn readyz(ready: bool, store: &Store) -> Resp {
+    let (status, word) = if ready {
+        (StatusCode::OK, "ready")
     } else {
-        response::bytes(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
-    }
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    };
+    let body = format!("{word}\n{}\n", store.describe());
+    response::bytes(status, "text/plain", body)
 }

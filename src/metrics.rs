@@ -143,3 +143,19 @@ pub(crate) fn key_reload_failed() {
 pub(crate) fn ready(ready: bool) {
     metrics::gauge!("mcpgate_ready").set(if ready { 1.0 } else { 0.0 });
 }
+
+/// Whether the shared store (`[store] url`) answered its last request.
+pub(crate) fn store_up(up: bool) {
+    metrics::gauge!("mcpgate_store_up").set(if up { 1.0 } else { 0.0 });
+}
+
+/// A request to the shared store failed or timed out; `op`: what it was
+/// for (`code`, `consent`, `refresh`, `ping`).
+pub(crate) fn store_error(op: &'static str) {
+    metrics::counter!("mcpgate_store_errors_total", "op" => op).increment(1);
+}
+
+/// A shared-store outage began (counted once per outage).
+pub(crate) fn store_outage() {
+    metrics::counter!("mcpgate_store_outages_total").increment(1);
+}

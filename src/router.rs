@@ -112,7 +112,7 @@ pub(crate) async fn route(
     // Load balancers probe by IP: health needs no known host.
     match (endpoint, &method) {
         (E::Healthz, &Method::GET) => return health::healthz(),
-        (E::Readyz, &Method::GET) => return health::readyz(app.is_ready()),
+        (E::Readyz, &Method::GET) => return health::readyz(app.is_ready(), &app.store),
         _ => {}
     }
     // A malformed host is 400, an unknown or missing one 421.
@@ -137,7 +137,7 @@ pub(crate) async fn route(
         (E::Jwks, &Method::GET) => discovery::jwks(&app.keys),
         (E::Register, &Method::POST) => oauth::register::handle(&ctx, req).await,
         (E::Authorize, &Method::GET | &Method::POST) => {
-            oauth::authorize::handle(&ctx, &app.sign_in, req).await
+            oauth::authorize::handle(&ctx, &app.sign_in, &app.store, req).await
         }
         (E::Token, &Method::POST) => oauth::token::handle(&ctx, &app.store, req).await,
         // `/mcp` answers every method itself (405 after authentication).

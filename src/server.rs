@@ -558,7 +558,7 @@ pub(crate) async fn serve_metrics(
                     )
                 }
                 "/healthz" => crate::health::healthz(),
-                "/readyz" => crate::health::readyz(app.is_ready()),
+                "/readyz" => crate::health::readyz(app.is_ready(), &app.store),
                 _ => crate::http::error::HttpError::NotFound.respond(),
             };
             async move { Ok::<_, std::convert::Infallible>(resp) }

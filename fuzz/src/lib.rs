@@ -222,6 +222,7 @@ pub fn sample_consent_request() -> ConsentRequest {
         redirect_uri: "https://claude.ai/api/mcp/auth_callback".into(),
         req: "x".repeat(43),
         email: "person@example.com".into(),
+        jti: "fz-consent-form-jti-01".into(),
         exp: NOW + 600,
     }
 }

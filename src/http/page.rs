@@ -3,7 +3,7 @@
 //! Security Policy. Pages run no script, cannot be framed (clickjacking on
 //! sign-in and consent) and are never cached.
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 
 use super::response::{self, Resp, NO_STORE};
@@ -107,6 +107,20 @@ pub(crate) fn escape_html(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whether a form POST was sent from a page of `issuer` (login CSRF, RFC
+/// 6749 §10.12): by `Sec-Fetch-Site` when the browser sends it, else by
+/// `Origin` (every current browser sends one on a form POST). A request
+/// with neither comes from no browser form, so no other site can forge it.
+pub(crate) fn posted_from(headers: &HeaderMap, issuer: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(o) => o.as_bytes().eq_ignore_ascii_case(issuer.as_bytes()),
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use super::redirect::ClientRedirect;
 use crate::http::body::BodyError;
 use crate::http::page;
 use crate::http::response::{self, Resp};
+use crate::store::StoreError;
 
 /// Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707
 /// §2 and OpenID Connect Core §3.1.2.6.
@@ -120,6 +121,19 @@ impl OAuthError {
         }
     }
 
+    /// The single-use store could not decide (503, RFC 6749 §5.2 and
+    /// §4.1.2.1 `temporarily_unavailable`). Not logged per request: the
+    /// store logs an outage once (`store::Health`).
+    pub(crate) fn store(e: StoreError) -> OAuthError {
+        let description = match e {
+            StoreError::Full => "too many codes in flight; retry shortly",
+            StoreError::Unavailable => {
+                "the single-use store is unreachable; nothing was issued, retry shortly"
+            }
+        };
+        OAuthError::new(ErrorCode::TemporarilyUnavailable, description).logged()
+    }
+
     #[cfg(test)]
     pub(crate) fn description(&self) -> &str {
         &self.description
@@ -202,6 +216,11 @@ impl OAuthError {
     /// RFC 6749 §5.2 JSON error (token, registration endpoints).
     fn json(&self, status: StatusCode) -> Resp {
         let mut r = response::json_no_store(status, &self.body_json());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // RFC 9110 §10.2.3: when to try again.
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED && self.basic_auth_used {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

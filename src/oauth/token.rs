@@ -1,8 +1,10 @@
 //! `POST /oauth/token` (RFC 6749 §3.2, §4.1.3, §6; OAuth 2.1 §4.1.3, §4.3).
 //!
 //! Client authentication first, then the grant: a sealed code (PKCE and/or
-//! secret, redeemed once per process) or a sealed refresh token (rotated on
-//! every use). Success is a signed RFC 9068 access token.
+//! secret, redeemed once) or a sealed refresh token (rotated on every use).
+//! Success is a signed RFC 9068 access token. Single use is the store's
+//! (`crate::store`): per replica, or exact across replicas with Redis; one
+//! store round trip per request, after every other check.
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
@@ -18,7 +20,7 @@ use crate::http::Ctx;
 use crate::keys::deny::Subject as DenySubject;
 use crate::keys::KeyRing;
 use crate::random::random_id;
-use crate::store::Store;
+use crate::store::{Once, Store};
 use crate::tokens::access::{self, AccessClaims, Grantee};
 use crate::tokens::grants::{CodeGrant, RefreshGrant};
 use crate::tokens::scope::Scope;
@@ -105,8 +107,10 @@ async fn token(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Result<R
     }
 
     let issued = match grant_type {
-        GrantType::AuthorizationCode => exchange_code(ctx, store, &ring, &client, &params, now)?,
-        GrantType::RefreshToken => refresh(ctx, store, &ring, &client, &params, now)?,
+        GrantType::AuthorizationCode => {
+            exchange_code(ctx, store, &ring, &client, &params, now).await?
+        }
+        GrantType::RefreshToken => refresh(ctx, store, &ring, &client, &params, now).await?,
     };
     Ok(response::json_no_store(StatusCode::OK, &issued))
 }
@@ -133,7 +137,7 @@ fn check_resource(ctx: &Ctx<'_>, params: &Params<'_>, granted: &str) -> Result<(
     }
 }
 
-fn exchange_code(
+async fn exchange_code(
     ctx: &Ctx<'_>,
     store: &Store,
     ring: &KeyRing,
@@ -192,15 +196,12 @@ fn exchange_code(
         },
     )?;
     // Last: a request that failed any check above does not burn the code.
-    match store.used_codes.first_use(&grant.jti, grant.exp, now) {
-        Ok(true) => {}
-        Ok(false) => return Err(OAuthError::invalid_grant("the code was already used")),
-        Err(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "too many codes in flight; retry shortly",
-            ))
-        }
+    let first = store
+        .first_use(Once::Code, &grant.jti, grant.exp, now)
+        .await
+        .map_err(OAuthError::store)?;
+    if !first {
+        return Err(OAuthError::invalid_grant("the code was already used"));
     }
     // Only a client registered for the refresh_token grant gets a refresh
     // token: `offline_access` cannot widen its grant types (authorize
@@ -236,7 +237,7 @@ fn exchange_code(
     ))
 }
 
-fn refresh(
+async fn refresh(
     ctx: &Ctx<'_>,
     store: &Store,
     ring: &KeyRing,
@@ -274,15 +275,15 @@ fn refresh(
             issued_at: grant.auth_time,
         },
     )?;
-    // Rotation (OAuth 2.1 §4.3.1): this replica honours each generation
-    // once, but for a retry within the grace window.
+    // Rotation (OAuth 2.1 §4.3.1): each generation is honoured once, but
+    // for a retry within the grace window.
     let grace = ctx.settings.tokens.refresh_grace.as_secs();
-    if store
-        .refresh_ledger
-        .rotate(&grant.fam, grant.gen, now, grace)
-        .is_err()
-    {
-        tracing::warn!(email = %grant.email, generation = grant.gen, "refresh token reuse detected; family revoked on this replica");
+    let rotated = store
+        .rotate(&grant.fam, grant.gen, grant.exp, now, grace)
+        .await
+        .map_err(OAuthError::store)?;
+    if rotated.is_err() {
+        tracing::warn!(email = %grant.email, generation = grant.gen, shared = store.is_shared(), "refresh token reuse detected; family revoked");
         return Err(OAuthError::invalid_grant(
             "the refresh token was already used",
         ));

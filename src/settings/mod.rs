@@ -12,9 +12,11 @@ use crate::config::Config;
 pub(crate) use crate::config::{ConsentPolicy, IdentitySource, LogFormat};
 pub(crate) mod id_token;
 pub mod redirect;
+pub(crate) mod store;
 pub(crate) mod warnings;
 
 use redirect::{PolicyEntry, RedirectPolicy};
+pub(crate) use store::{RedisSettings, StoreSettings};
 
 /// One name the service is reached by.
 #[derive(Debug, Clone)]
@@ -194,6 +196,8 @@ pub struct Settings {
     pub log_access: bool,
     pub limits: Limits,
     pub metrics_listen: Option<SocketAddr>,
+    /// Where single use is enforced.
+    pub store: StoreSettings,
 }
 
 /// Limits on what one client can hold.
@@ -458,6 +462,7 @@ impl Settings {
                 ..Default::default()
             },
             metrics_listen: config.server.metrics_listen,
+            store: StoreSettings::from_config(&config.store)?,
         })
     }
 

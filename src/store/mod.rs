@@ -1,64 +1,138 @@
-//! Single-use state: which codes were redeemed and which refresh-token
-//! generation is current. Only the token endpoint touches it; `/mcp`
-//! never does.
+//! Single use: which codes and consent forms were used, and which
+//! refresh-token generation is current. Only the token endpoint and the
+//! consent form touch it; `/mcp` never does.
 //!
-//! - [`replay`]: redeemed code ids, until the codes expire.
-//! - [`refresh_ledger`]: refresh-token families, rotation and reuse.
+//! Two implementations behind one interface, [`Store`], chosen by
+//! `[store] url`:
 //!
-//! # Memory
-//!
-//! Both memories are bounded in entries, so in bytes, under any load:
-//!
-//! - codes: [`CODES`] = 917,504 ids (64 shards × 14,336). A shard's
-//!   table never grows past 16,384 slots of 33 bytes (24-byte inline id,
-//!   8-byte expiry, 1 control byte), nor its expiry heap past 16,384 × 32
-//!   bytes: 64 × 1.06 MB = 65 MiB, ~74 bytes an entry; measured +67 MiB
-//!   RSS for a full cache, 77 bytes an entry. An entry leaves when its code
-//!   expires, so the cache fills only when codes are redeemed faster than
-//!   917,504 per `tokens.code_ttl` (~15,000/s at the default 60 s; ~1,500/s
-//!   at the 10 min maximum); then a new code is refused (503), never an
-//!   old one forgotten. The bound does not depend on the settings.
-//! - refresh families: [`FAMILIES`] = 1,000,000, ~97 bytes each measured
-//!   (+92 MiB RSS): `quick_cache` evicts a cold family beyond that (what
-//!   that costs: `refresh_ledger`).
-//!
-//! ≈ 160 MiB at most for both, whatever the load; the replay test
-//! `bytes_per_entry` (ignored; run it with `--ignored --nocapture`)
-//! measures both.
+//! - [`memory`]: each replica remembers on its own, bounded in bytes under
+//!   any load. Exact on one replica; across replicas a code could be
+//!   redeemed once per replica within its lifetime, and refresh reuse is
+//!   seen only by the replica that rotated the family.
+//! - [`redis`]: every replica shares one Redis or Valkey database, so both
+//!   rules are exact across replicas. One round trip per token request.
+//!   When it cannot be reached the token endpoint fails closed (503)
+//!   while `/mcp` keeps serving ([`outage`]).
 
+pub(crate) mod memory;
+mod outage;
+pub(crate) mod redis;
 pub(crate) mod refresh_ledger;
 pub(crate) mod replay;
 
-use refresh_ledger::RefreshLedger;
-use replay::ReplayCache;
+use crate::settings::StoreSettings;
 
-/// Code ids held at most: 64 shards × 14,336, each shard's hash table
-/// at its 7/8 load limit of 16,384 slots, so it never grows past that.
-/// A code lives ≤ 10 minutes (`tokens.code_ttl`, default 60 s).
-const CODES: usize = replay::SHARDS * 14_336;
+pub(crate) use refresh_ledger::Reused;
 
-/// Refresh-token families remembered at most.
-const FAMILIES: usize = 1_000_000;
-
-/// The single-use memory of this process.
-pub(crate) struct Store {
-    /// Codes redeemed here (RFC 6749 §4.1.2: a code is used once).
-    pub used_codes: ReplayCache,
-    /// Newest generation per refresh-token family (RFC 9700 §4.14.2).
-    pub refresh_ledger: RefreshLedger,
+/// What may be used once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Once {
+    /// An authorization code, by its `jti` (RFC 6749 §4.1.2).
+    Code,
+    /// A consent form's answer, by its CSRF token's `jti`.
+    ConsentForm,
 }
 
-impl Store {
-    pub(crate) fn new() -> Store {
-        Store {
-            used_codes: ReplayCache::new(CODES),
-            refresh_ledger: RefreshLedger::new(FAMILIES),
+impl Once {
+    /// The name space in a shared store's keys.
+    fn label(self) -> &'static str {
+        match self {
+            Once::Code => "code",
+            Once::ConsentForm => "consent",
         }
     }
 }
 
-impl Default for Store {
-    fn default() -> Store {
-        Store::new()
+/// The store could not decide; the request is refused with 503
+/// `temporarily_unavailable` (RFC 6749 §4.1.2.1) and nothing is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// The memory store holds as many live ids as it may (`memory`).
+    #[error("too many codes in flight")]
+    Full,
+    /// The shared store did not answer within `store.timeout`.
+    #[error("the shared store is unreachable")]
+    Unavailable,
+}
+
+/// The single-use memory every replica consults.
+pub(crate) enum Store {
+    Memory(memory::Memory),
+    Redis(redis::RedisStore),
+}
+
+impl Store {
+    /// Builds the store `settings` name. Connecting to a shared store
+    /// happens on first use and again after every failure: a replica
+    /// starts, and serves `/mcp`, while the store is down.
+    pub(crate) fn new(settings: &StoreSettings) -> Result<Store, String> {
+        Ok(match settings {
+            StoreSettings::Memory => Store::Memory(memory::Memory::new()),
+            StoreSettings::Redis(r) => Store::Redis(redis::RedisStore::new(r)?),
+        })
+    }
+
+    /// `Ok(true)` the first time `id` of `kind` is used before `exp`,
+    /// `Ok(false)` on every later use.
+    pub(crate) async fn first_use(
+        &self,
+        kind: Once,
+        id: &str,
+        exp: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(m) => m.first_use(kind, id, exp, now),
+            Store::Redis(r) => r.first_use(kind, id, exp, now).await,
+        }
+    }
+
+    /// Records that generation `presented` of refresh family `family`
+    /// (valid until `family_exp`) is rotated into `presented + 1` at `now`.
+    /// `Ok(Err(Reused))`: an older generation outside `grace`; the family is
+    /// revoked (RFC 9700 §4.14.2).
+    pub(crate) async fn rotate(
+        &self,
+        family: &str,
+        presented: u32,
+        family_exp: u64,
+        now: u64,
+        grace: u64,
+    ) -> Result<Result<(), Reused>, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m.refresh_ledger.rotate(family, presented, now, grace)),
+            Store::Redis(r) => r.rotate(family, presented, family_exp, now, grace).await,
+        }
+    }
+
+    /// Whether every replica shares this store (a revocation is seen by
+    /// all of them).
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self, Store::Redis(_))
+    }
+
+    /// What `/readyz` says of the store.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Store::Memory(_) => "store: memory (this replica)".into(),
+            Store::Redis(r) => format!(
+                "store: {} {}",
+                r.endpoint(),
+                if r.health().is_up() {
+                    "reachable"
+                } else {
+                    "UNREACHABLE: token requests answer 503 until it is back; /mcp is unaffected"
+                }
+            ),
+        }
+    }
+
+    /// Keeps the shared store's health current while no token request
+    /// asks: pings it now and then. `None` for the memory store.
+    pub(crate) fn monitor(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        match self {
+            Store::Memory(_) => None,
+            Store::Redis(r) => Some(r.monitor()),
+        }
     }
 }

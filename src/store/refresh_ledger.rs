@@ -11,7 +11,7 @@
 //!
 //! # Bound and eviction
 //!
-//! At most `crate::store::FAMILIES` (1,000,000) families, ~97 bytes each
+//! At most `crate::store::memory::FAMILIES` (1,000,000) families, ~97 bytes each
 //! (measured: `store::replay::tests::bytes_per_entry`), so ~92 MiB at most.
 //! Past that `quick_cache` evicts a cold family, forgetting its generation
 //! (and a revocation). That weakens reuse detection only as far as the

@@ -282,8 +282,8 @@ mod tests {
             let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
             pages * 4096
         }
-        let n = crate::store::CODES;
-        let ids: Vec<String> = (0..crate::store::FAMILIES)
+        let n = crate::store::memory::CODES;
+        let ids: Vec<String> = (0..crate::store::memory::FAMILIES)
             .map(|_| crate::random::random_id())
             .collect();
         let before = rss();
@@ -301,7 +301,7 @@ mod tests {
             (after - before) as f64 / 1048576.0
         );
         drop(c);
-        let n = crate::store::FAMILIES;
+        let n = crate::store::memory::FAMILIES;
         let ledger = crate::store::refresh_ledger::RefreshLedger::new(n);
         let before = rss();
         for id in &ids {

@@ -120,6 +120,8 @@ pub struct ConsentRequest {
     pub req: String,
     /// The signed-in person the page was shown to.
     pub email: String,
+    /// Random: the form is answered once (`store::Once::ConsentForm`).
+    pub jti: String,
     pub exp: u64,
 }
 

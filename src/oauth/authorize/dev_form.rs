@@ -2,7 +2,7 @@
 //! into it. Served to loopback clients only (the settings also refuse a
 //! dev config that listens elsewhere).
 
-use http::header::{self, HeaderMap};
+use http::header::HeaderMap;
 use http::StatusCode;
 
 use super::super::error::{ErrorCode, OAuthError};
@@ -30,26 +30,12 @@ pub(super) fn evidence<'a>(
     // could otherwise sign the browser in as anyone and, with no consent
     // to ask, send a code on (login CSRF).
     match posted {
-        Some(_) if !posted_from(headers, &ctx.host.site.issuer) => Err(OAuthError::new(
+        Some(_) if !page::posted_from(headers, &ctx.host.site.issuer) => Err(OAuthError::new(
             ErrorCode::AccessDenied,
             "the dev sign-in form must be sent from its own page",
         )),
         Some(email) => Ok(Some(Evidence::DevForm { email })),
         None => Ok(None),
-    }
-}
-
-/// Whether a form POST was sent from a page of `issuer` (login CSRF, RFC
-/// 6749 §10.12): by `Sec-Fetch-Site` when the browser sends it, else by
-/// `Origin` (every current browser sends one on a form POST). A request
-/// with neither comes from no browser form, so no other site can forge it.
-fn posted_from(headers: &HeaderMap, issuer: &str) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return matches!(site.as_bytes(), b"same-origin" | b"none");
-    }
-    match headers.get(header::ORIGIN) {
-        None => true,
-        Some(o) => o.as_bytes().eq_ignore_ascii_case(issuer.as_bytes()),
     }
 }
 

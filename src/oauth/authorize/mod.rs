@@ -33,6 +33,7 @@ use crate::http::Ctx;
 use crate::identity::{Evidence, Identity, IdentityError, SignIn};
 use crate::random::random_id;
 use crate::settings::IdentitySource;
+use crate::store::Store;
 use crate::tokens::grants::CodeGrant;
 use crate::tokens::sealed;
 use request::{AuthorizeRequest, Target};
@@ -61,7 +62,12 @@ impl<'a> Answering<'a> {
     }
 }
 
-pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(
+    ctx: &Ctx<'_>,
+    sign_in: &SignIn,
+    store: &Store,
+    req: Request<Incoming>,
+) -> Resp {
     let wants_html = req
         .headers()
         .get(http::header::ACCEPT)
@@ -155,7 +161,9 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incomin
         answer: params.get(CONSENT_FIELD).filter(|_| answering.form_post),
         stays_connected: request.offline,
     };
-    let set_cookies = match consent::decide(&ctx.settings.identity, &ring, &question, now) {
+    let set_cookies = match consent::decide(&ctx.settings.identity, &ring, store, &question, now)
+        .await
+    {
         Decision::Proceed { set_cookies } => set_cookies,
         Decision::Ask(page) => return page,
         Decision::Denied => {
@@ -171,6 +179,24 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incomin
         Decision::Refused(consent::Refusal::NotAnAnswer) => {
             return OAuthError::invalid_request("consent must be allow or deny")
                 .respond(ENDPOINT, answering.page())
+        }
+        Decision::Refused(consent::Refusal::CrossSite) => {
+            return OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the consent form must be answered from its own page",
+            )
+            .logged()
+            .respond(ENDPOINT, answering.page())
+        }
+        Decision::Refused(consent::Refusal::AlreadyAnswered) => {
+            return OAuthError::invalid_request(
+                "this consent form was already answered; start again from your app",
+            )
+            .logged()
+            .respond(ENDPOINT, answering.page())
+        }
+        Decision::Unavailable(e) => {
+            return OAuthError::store(e).respond(ENDPOINT, answering.page())
         }
     };
 

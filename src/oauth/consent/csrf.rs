@@ -7,6 +7,7 @@ use base64::Engine as _;
 
 use crate::keys::KeyRing;
 use crate::oauth::params::{is_own_form_field, Params};
+use crate::random::random_id;
 use crate::tokens::grants::{ClientBinding, ConsentRequest};
 use crate::tokens::sealed::{self, OpenError};
 
@@ -58,18 +59,20 @@ impl<'a> AnswerBinding<'a> {
             redirect_uri: self.redirect_uri.to_owned(),
             req: self.request.clone(),
             email: self.email.to_owned(),
+            jti: random_id(),
             exp: now + CSRF_TTL_SECS,
         };
         sealed::seal(ring, &value, now).into_string()
     }
 
-    /// Whether `token` was issued for exactly this request and person.
+    /// The form `token` seals, if it was issued for exactly this request
+    /// and person.
     pub(super) fn check(
         &self,
         ring: &KeyRing,
         token: Option<&str>,
         now: u64,
-    ) -> Result<(), CsrfError> {
+    ) -> Result<ConsentRequest, CsrfError> {
         let token = token.ok_or(CsrfError::Missing)?;
         let t = sealed::open::<ConsentRequest>(ring, token, now).map_err(CsrfError::Open)?;
         if t.client != *self.client {
@@ -84,7 +87,7 @@ impl<'a> AnswerBinding<'a> {
         if t.email != self.email {
             return Err(CsrfError::Mismatch("person"));
         }
-        Ok(())
+        Ok(t)
     }
 }
 

@@ -10,7 +10,10 @@
 //!   headers too) with `consent=allow|deny` and a sealed CSRF token
 //!   ([`csrf`]) bound to the client, the redirect URI, a SHA-256 of the
 //!   canonical authorize parameters, the host and the person. The POST is
-//!   validated exactly like the GET, then the token must match.
+//!   validated exactly like the GET; then it must come from the page
+//!   itself (`Sec-Fetch-Site`/`Origin`, as the dev sign-in form), the token
+//!   must match, and the token is used once (`store::Once::ConsentForm`):
+//!   a form posted twice mints no second code.
 //! - An Allow is remembered per client in a sealed, `HttpOnly` cookie
 //!   ([`cookie`]) bound to the client and the person, for
 //!   `identity.consent_ttl`, except when the answer goes to a loopback
@@ -30,9 +33,11 @@ use http::header::{HeaderMap, HeaderValue};
 
 use super::client::{Client, ClientKind};
 use super::params::{Params, CSRF_FIELD};
+use crate::http::page::posted_from;
 use crate::http::response::Resp;
 use crate::keys::KeyRing;
 use crate::settings::{ConsentPolicy, IdentitySettings, Site};
+use crate::store::{Once, Store, StoreError};
 use crate::tokens::grants::ClientBinding;
 
 /// What consent is asked about.
@@ -68,6 +73,8 @@ pub(super) enum Decision {
     Denied,
     /// The answer cannot be taken (logged here).
     Refused(Refusal),
+    /// The store could not say whether the form was answered before.
+    Unavailable(StoreError),
 }
 
 /// Why a consent answer was refused.
@@ -78,6 +85,10 @@ pub(super) enum Refusal {
     NotThisRequest,
     /// The answer is neither `allow` nor `deny`.
     NotAnAnswer,
+    /// The form was posted from another site (a forged Allow).
+    CrossSite,
+    /// This form was answered already.
+    AlreadyAnswered,
 }
 
 /// Whether `kind` of client must be asked under `policy`.
@@ -102,9 +113,10 @@ fn may_remember(redirect_uri: &str) -> bool {
 
 /// Decides whether the code may be issued now, must wait for the person's
 /// answer, or must not be issued.
-pub(super) fn decide(
+pub(super) async fn decide(
     settings: &IdentitySettings,
     ring: &KeyRing,
+    store: &Store,
     q: &Question<'_>,
     now: u64,
 ) -> Decision {
@@ -125,9 +137,33 @@ pub(super) fn decide(
             set_cookies: Vec::new(),
         };
     };
-    if let Err(e) = bound.check(ring, q.params.get(CSRF_FIELD), now) {
-        tracing::warn!(reason = %e, client, email = %q.email, "consent answer refused");
-        return Decision::Refused(Refusal::NotThisRequest);
+    // RFC 6749 §10.12: only the page itself may answer. The CSRF token
+    // alone is not enough: a page of another site could embed a token it
+    // obtained by showing the person's own consent page in a frame.
+    if !posted_from(q.headers, &q.site.issuer) {
+        tracing::warn!(client, email = %q.email, "consent answer refused: posted from another site");
+        return Decision::Refused(Refusal::CrossSite);
+    }
+    let form = match bound.check(ring, q.params.get(CSRF_FIELD), now) {
+        Ok(form) => form,
+        Err(e) => {
+            tracing::warn!(reason = %e, client, email = %q.email, "consent answer refused");
+            return Decision::Refused(Refusal::NotThisRequest);
+        }
+    };
+    if !matches!(answer, "allow" | "deny") {
+        return Decision::Refused(Refusal::NotAnAnswer);
+    }
+    match store
+        .first_use(Once::ConsentForm, &form.jti, form.exp, now)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(client, email = %q.email, "consent answer refused: form already answered");
+            return Decision::Refused(Refusal::AlreadyAnswered);
+        }
+        Err(e) => return Decision::Unavailable(e),
     }
     match answer {
         "allow" => {

@@ -1,0 +1,182 @@
+//! `[store]` validated: where single use is enforced.
+
+use std::time::Duration;
+
+use crate::config::StoreConfig;
+
+/// Shortest and longest `store.timeout`: below 10 ms a healthy store on
+/// another machine would time out; above 10 s a token request would
+/// outwait every client.
+const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(10));
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// Each replica remembers on its own (`crate::store::memory`).
+    Memory,
+    /// Every replica shares one Redis or Valkey database.
+    Redis(RedisSettings),
+}
+
+/// A shared store. `url` may hold a password: never logged or shown
+/// (`Debug` leaves it out).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    pub url: String,
+    /// From `store.password_file`; overrides one in the URL.
+    pub password: Option<String>,
+    pub key_prefix: String,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSettings::Memory => f.write_str("Memory"),
+            StoreSettings::Redis(r) => f
+                .debug_struct("Redis")
+                .field("endpoint", &r.endpoint())
+                .field("key_prefix", &r.key_prefix)
+                .field("timeout", &r.timeout)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl RedisSettings {
+    /// The URL without its credentials, for logs and `/readyz`.
+    pub fn endpoint(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            Err(_) => "<invalid url>".into(),
+        }
+    }
+}
+
+impl StoreSettings {
+    pub(crate) fn from_config(c: &StoreConfig) -> Result<StoreSettings, String> {
+        let Some(url) = c.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+            if c.password_file.is_some() {
+                return Err("store.password_file: set store.url too (unset, each replica remembers on its own)".into());
+            }
+            return Ok(StoreSettings::Memory);
+        };
+        // Never echo the URL: it may carry a password.
+        let parsed = url::Url::parse(url)
+            .map_err(|e| format!("store.url: not a URL ({e}); write redis://host:6379/0"))?;
+        match parsed.scheme() {
+            "redis" | "rediss" | "valkey" | "valkeys" => {
+                if parsed.host_str().is_none_or(str::is_empty) {
+                    return Err("store.url: names no host; write redis://host:6379/0".into());
+                }
+            }
+            "unix" | "redis+unix" | "valkey+unix" => {}
+            other => {
+                return Err(format!(
+                    "store.url: scheme `{other}` is not redis://, rediss:// (TLS), valkey://, valkeys:// or unix://"
+                ))
+            }
+        }
+        let password = match &c.password_file {
+            None => None,
+            Some(f) => {
+                let raw = std::fs::read_to_string(f).map_err(|e| {
+                    format!("store.password_file: cannot read {}: {e}", f.display())
+                })?;
+                let p = raw.trim_end_matches(['\r', '\n']);
+                if p.is_empty() {
+                    return Err(format!("store.password_file: {} is empty", f.display()));
+                }
+                Some(p.to_owned())
+            }
+        };
+        // `{` and `}` would change which part of a key Redis Cluster
+        // hashes (`crate::store::redis` tags the id).
+        if c.key_prefix.contains(['{', '}']) {
+            return Err(format!(
+                "store.key_prefix: `{}` must not contain `{{` or `}}` (Redis Cluster hash tags)",
+                c.key_prefix
+            ));
+        }
+        let (min, max) = TIMEOUT_RANGE;
+        if c.timeout < min || c.timeout > max {
+            return Err(format!(
+                "store.timeout: {} is outside {}..={}",
+                crate::clock::duration_text(c.timeout),
+                crate::clock::duration_text(min),
+                crate::clock::duration_text(max)
+            ));
+        }
+        Ok(StoreSettings::Redis(RedisSettings {
+            url: url.to_owned(),
+            password,
+            key_prefix: c.key_prefix.clone(),
+            timeout: c.timeout,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> StoreConfig {
+        StoreConfig {
+            url: Some(url.into()),
+            ..StoreConfig::default()
+        }
+    }
+
+    #[test]
+    fn unset_url_is_the_memory_store() {
+        assert_eq!(
+            StoreSettings::from_config(&StoreConfig::default()),
+            Ok(StoreSettings::Memory)
+        );
+    }
+
+    #[test]
+    fn a_redis_url_is_taken_and_its_password_never_shown() {
+        let s = StoreSettings::from_config(&config("redis://:hunter2@10.0.0.5:6379/2")).unwrap();
+        let StoreSettings::Redis(r) = &s else {
+            panic!("not redis")
+        };
+        assert_eq!(r.endpoint(), "redis://10.0.0.5:6379/2");
+        assert_eq!(r.timeout, Duration::from_millis(500));
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key_and_never_echo_the_url() {
+        for (url, want) in [
+            ("http://10.0.0.5:6379", "store.url: scheme `http`"),
+            ("redis:secret@host", "store.url"),
+            ("not a url :pw@", "store.url: not a URL"),
+        ] {
+            let e = StoreSettings::from_config(&config(url)).unwrap_err();
+            assert!(e.starts_with(want), "{url}: {e}");
+            assert!(!e.contains("secret") && !e.contains(":pw"), "{e}");
+        }
+        let e = StoreSettings::from_config(&StoreConfig {
+            key_prefix: "{x}".into(),
+            ..config("redis://h")
+        })
+        .unwrap_err();
+        assert!(e.starts_with("store.key_prefix"), "{e}");
+        let e = StoreSettings::from_config(&StoreConfig {
+            timeout: Duration::from_secs(60),
+            ..config("redis://h")
+        })
+        .unwrap_err();
+        assert_eq!(e, "store.timeout: 1m is outside 10ms..=10s");
+        let e = StoreSettings::from_config(&StoreConfig {
+            password_file: Some("/nonexistent/pw".into()),
+            ..StoreConfig::default()
+        })
+        .unwrap_err();
+        assert!(e.starts_with("store.password_file: set store.url"), "{e}");
+    }
+}
