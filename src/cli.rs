@@ -819,6 +819,16 @@ fn config_check(explicit: Option<&Path>) -> Result<(), String> {
             c.client_secret_sha256 = Some("<redacted>".into());
         }
     }
+    // A store URL may carry a password: shown as `redis://<redacted>@…`.
+    if let crate::settings::StoreSettings::Redis(r) = &settings.store {
+        let has_credentials = url::Url::parse(&r.url)
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+        redacted.store.url = Some(if has_credentials {
+            r.endpoint().replacen("://", "://<redacted>@", 1)
+        } else {
+            r.endpoint()
+        });
+    }
     let rendered = effective.render(&redacted)?;
     println!("# effective config, from {source} and MCPGATE_* variables\n{rendered}");
     for s in &settings.sites {

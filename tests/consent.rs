@@ -803,3 +803,75 @@ dir = "{}"
     assert_eq!(a.status, 200, "{}", a.text);
     a.no_code("second dev sign-in");
 }
+
+/// An Allow posted from another site (a page that got hold of a consent
+/// form's fields) is refused without a code, by `Sec-Fetch-Site` or, from
+/// a browser that sends none, by `Origin`; the page's own POST passes.
+#[tokio::test]
+async fn an_answer_posted_from_another_site_is_refused() {
+    let s = start("dynamic-clients");
+    let client_id = register(&s, Some("Claude Code")).await;
+    let params = authorize_params(&client_id, CB, "st-x");
+    for (header, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+    ] {
+        let fields = consent_page(&s, INTERNAL, &params, ALICE).await;
+        let a = send(
+            s.post(INTERNAL, "/oauth/authorize")
+                .header("x-forwarded-email", ALICE)
+                .header(header, value)
+                .form(&with(&fields, "consent", Some("allow"))),
+        )
+        .await;
+        let case = format!("{header}: {value}");
+        assert_eq!(a.status, 403, "{case}: {}", a.text);
+        assert!(a.text.contains("access_denied"), "{case}: {}", a.text);
+        a.no_code(&case);
+        // The refused post did not use the form up: the page's own post
+        // of the same form still answers.
+        let a = send(
+            s.post(INTERNAL, "/oauth/authorize")
+                .header("x-forwarded-email", ALICE)
+                .header("sec-fetch-site", "same-origin")
+                .header("origin", format!("https://{INTERNAL}"))
+                .form(&with(&fields, "consent", Some("allow"))),
+        )
+        .await;
+        assert_eq!(a.status, 303, "{case}: {}", a.text);
+        code_of(&a, CB, "st-x", INTERNAL);
+    }
+}
+
+/// A consent form answers once: posted again (a double click, a replay),
+/// it mints no second code.
+#[tokio::test]
+async fn a_consent_form_is_answered_once() {
+    let s = start("dynamic-clients");
+    let client_id = register(&s, Some("Claude Code")).await;
+    let params = authorize_params(&client_id, CB, "st-once");
+    let fields = consent_page(&s, INTERNAL, &params, ALICE).await;
+    let allow = with(&fields, "consent", Some("allow"));
+    let a = post_authorize(&s, INTERNAL, &allow, ALICE).await;
+    assert_eq!(a.status, 303, "{}", a.text);
+    code_of(&a, CB, "st-once", INTERNAL);
+    for answer in ["allow", "deny"] {
+        let again =
+            post_authorize(&s, INTERNAL, &with(&fields, "consent", Some(answer)), ALICE).await;
+        assert_eq!(again.status, 400, "{answer}: {}", again.text);
+        assert!(again.text.contains("already answered"), "{}", again.text);
+        again.no_code(answer);
+    }
+    // A new page is a new form.
+    let fields = consent_page(&s, INTERNAL, &params, ALICE).await;
+    let a = post_authorize(
+        &s,
+        INTERNAL,
+        &with(&fields, "consent", Some("allow")),
+        ALICE,
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.text);
+}

@@ -69,7 +69,7 @@ impl StoreSettings {
             .map_err(|e| format!("store.url: not a URL ({e}); write redis://host:6379/0"))?;
         match parsed.scheme() {
             "redis" | "rediss" | "valkey" | "valkeys" => {
-                if parsed.host_str().is_none_or(str::is_empty) {
+                if parsed.host_str().map_or(true, str::is_empty) {
                     return Err("store.url: names no host; write redis://host:6379/0".into());
                 }
             }
