@@ -15,6 +15,10 @@
 //! - (c) `tools/call whoami`, every request a distinct valid token;
 //! - (d) `POST /oauth/token` code exchanges, one pre-minted code each;
 //! - (e) `GET /.well-known/oauth-authorization-server`;
+//! - (d-mem) and (d-redis): code exchanges timed in alternating slices on
+//!   two servers on the same keys, one with the per-replica memory store
+//!   and one with `[store] url` naming a real `redis-server` started here
+//!   on a loopback port: what a shared store costs a token request;
 //! - (f) the floor for (c): a minimal hyper server (this executable run
 //!   again as a process of its own, as mcpgate is) that only parses
 //!   `Authorization: Bearer`, splits the JWS and runs ring's Ed25519
@@ -120,6 +124,11 @@ code_ttl = "600s"
 "#,
         config_without_clients(keys)
     )
+}
+
+/// [`config`] with the shared store at `url`.
+fn config_with_store(keys: &Path, url: &str) -> String {
+    format!("{}\n[store]\nurl = \"{url}\"\n", config(keys))
 }
 
 // ===== CPU time =====
@@ -1097,6 +1106,44 @@ async fn bench() {
     }
     let tokens: Arc<Vec<String>> = Arc::new(tokens);
 
+    // --- (d-mem) and (d-redis): the same exchanges on the memory store and
+    //     on a shared Redis, timed in turns. Codes from the first server
+    //     open on the second (same keys, same issuer), each used once. ---
+    let redis = common::redis::Redis::start();
+    let redis_server = Server::start_on_keys(keys.path(), |k| config_with_store(k, &redis.url()));
+    let with_redis = Target {
+        addr: redis_server.addr,
+        cpu: Cpu::Process(redis_server.pid()),
+    };
+    let mut store_codes = run(
+        "authorize (d-mem, d-redis)",
+        mcpgate,
+        conns,
+        0..2 * (warm + n),
+        authorize_maker(&client_id),
+        StatusCode::FOUND,
+        Keep::CodeFromLocation,
+    )
+    .await
+    .kept;
+    let redis_codes = Arc::new(store_codes.split_off(warm + n));
+    let (d_mem, d_redis) = paired(
+        ("(d-mem)", "(d-redis)"),
+        (mcpgate, with_redis),
+        (
+            exchange_maker(&client_id, Arc::new(store_codes)),
+            exchange_maker(&client_id, redis_codes),
+        ),
+        (StatusCode::OK, StatusCode::OK),
+        conns,
+        warm,
+        n,
+        PAIRED_SLICES,
+    )
+    .await;
+    drop(redis_server);
+    drop(redis);
+
     // --- (b) one hot token ---
     let hot = tokens[0].clone();
     let (status, _, body) = once(addr, mcp_request(Some(&bearer(&hot)))).await;
@@ -1244,6 +1291,14 @@ async fn bench() {
             result: e,
         },
         Row {
+            label: "    (d-mem) code exchange, memory store (in turns)",
+            result: d_mem,
+        },
+        Row {
+            label: "    (d-redis) code exchange, Redis store (in turns)",
+            result: d_redis,
+        },
+        Row {
             label: "(f) floor: hyper, split bearer, ring Ed25519 verify",
             result: f,
         },
@@ -1272,7 +1327,7 @@ async fn bench() {
         &rows[1].result,
         &rows[2].result,
         &rows[3].result,
-        &rows[5].result,
+        &rows[7].result,
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mib = |kib: u64| kib as f64 / 1024.0;
@@ -1287,8 +1342,8 @@ async fn bench() {
         c.rate() / a.rate(),
         c.rate() / f.rate(),
         f.server_us() / c.server_us(),
-        c.rate() / rows[6].result.rate(),
-        rows[6].result.server_us() / c.server_us(),
+        c.rate() / rows[8].result.rate(),
+        rows[8].result.server_us() / c.server_us(),
     );
     println!(
         "(d): {:.0} exchanges/s measured; {:.1} µs server CPU each, so {:.0}/s if the \
@@ -1298,7 +1353,9 @@ async fn bench() {
         cores * 1e6 / d.server_us()
     );
     println!(
-        "server memory after all cases: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        "server memory after all cases: VmRSS {:.1} MiB, VmHWM {:.1} MiB \
+         (the memory store's documented bound: ~165 MiB of single-use state at most, \
+         src/store/memory.rs)",
         mib(loaded_rss),
         mib(loaded_hwm)
     );
@@ -1331,6 +1388,14 @@ async fn bench() {
         "  (d) >= 15000 exchanges/s         {:>7.0}/s            {}",
         d.rate(),
         verdict(d.rate() >= 15_000.0)
+    );
+    let (d_mem, d_redis) = (&rows[5].result, &rows[6].result);
+    let rr = d_redis.rate() / d_mem.rate();
+    println!(
+        "  (d-redis) >= 0.5 x (d-mem)       {:>6.3}x  [{:.3}x]   {}",
+        rr,
+        d_mem.server_us() / d_redis.server_us(),
+        verdict(rr >= 0.5)
     );
     println!(
         "  RSS < 30 MiB, {idle} idle conns   {:>6.1} MiB           {}",

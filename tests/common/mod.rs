@@ -5,6 +5,7 @@
 //! and each uses a subset of it, hence the one `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod redis;
 pub mod refusal;
 
 use std::io::{BufRead as _, BufReader};
