@@ -25,7 +25,8 @@
 //! ─────────────────────────────────────────────────────────────────────────────
 //! tokens           access tokens (JWS), sealed kinds (JWE), grants, scope, PKCE,
 //!                  the verified-token cache
-//! store            single use of codes and refresh-token rotation
+//! store            single use of codes, consent forms and refresh-token
+//!                  rotation: per-replica memory or a shared Redis/Valkey
 //! keys             key files → an immutable key ring, watched and swapped whole
 //! metrics          Prometheus counters and histograms
 //! ─────────────────────────────────────────────────────────────────────────────
@@ -40,7 +41,7 @@
 //! answers `/healthz` and `/readyz` on any host, resolves the host
 //! (`http::host`), then matches path and method in one `match` and hands
 //! each endpoint the state it uses: `oauth::token::handle` gets the store,
-//! `oauth::authorize::handle` the sign-in, `mcp::handle` the
+//! `oauth::authorize::handle` the sign-in and the store (consent forms), `mcp::handle` the
 //! verified-token cache, `discovery` its pre-rendered documents. Two
 //! endpoints refine the method themselves, since the answer depends on
 //! more than the path: `/oauth/authorize` takes a POST only from its own

@@ -2,6 +2,7 @@
 """Validates the rendered Kustomize base offline; .ci/run runs it as
 
     kubectl kustomize config/kubernetes/base | python config/kubernetes/validate.py -
+    kubectl kustomize config/kubernetes/redis | python config/kubernetes/validate.py - --store
 
 1. Every object against the Kubernetes OpenAPI schemas that the
    kubernetes-validate package ships (strict: an unknown or misspelt field
@@ -14,6 +15,8 @@
    the config ConfigMaps carry kustomize's content hash, probes and ports
    agree with mcpgate.toml, and the oauth2-proxy rules that keep sign-in
    safe.
+4. With --store (the redis overlay): the shared store's objects, that
+   mcpgate's store URL names its Service, and that only mcpgate reaches it.
 
 Ends with "N passed, M failed"; exits 1 on any failure.
 """
@@ -41,6 +44,8 @@ EXPECTED_KINDS = {
     "HorizontalPodAutoscaler": 1,
     "ServiceMonitor": 1,
 }
+# The redis overlay adds one of each.
+STORE_KINDS = ["Deployment", "Service", "NetworkPolicy"]
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
 }
@@ -99,16 +104,20 @@ def schemas(objs):
                 )
 
 
-def deployment_rules(objs):
+def deployment_rules(objs, store):
     by_kind = {}
     for obj in objs:
         by_kind.setdefault(obj["kind"], []).append(obj)
-    for kind, count in EXPECTED_KINDS.items():
+    expected = dict(EXPECTED_KINDS)
+    if store:
+        for kind in STORE_KINDS:
+            expected[kind] += 1
+    for kind, count in expected.items():
         got = len(by_kind.get(kind, []))
-        check(f"the base renders {count} {kind}", got == count, f"found {got}")
+        check(f"the rendering has {count} {kind}", got == count, f"found {got}")
 
     configmaps = {c["metadata"]["name"]: c for c in by_kind.get("ConfigMap", [])}
-    deploy = by_kind["Deployment"][0]
+    deploy = named(by_kind["Deployment"], "mcpgate")
     pod = deploy["spec"]["template"]["spec"]
     containers = {c["name"]: c for c in pod["containers"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -215,8 +224,49 @@ def deployment_rules(objs):
     )
 
 
+def named(objs, name):
+    return next(o for o in objs if o["metadata"]["name"] == name)
+
+
+def store_rules(objs, mcpgate_container):
+    """The redis overlay: mcpgate's [store] url names the store's Service
+    and port, the store never evicts a key, and only mcpgate pods reach it."""
+    by_kind = {}
+    for obj in objs:
+        by_kind.setdefault(obj["kind"], []).append(obj)
+    env = {e["name"]: e.get("value") for e in mcpgate_container.get("env", [])}
+    url = env.get("MCPGATE_STORE__URL") or ""
+    m = re.fullmatch(r"rediss?://([a-z0-9-]+):(\d+)/\d+", url)
+    service = named(by_kind["Service"], "mcpgate-valkey")
+    ports = {p["port"] for p in service["spec"]["ports"]}
+    check(
+        f"MCPGATE_STORE__URL ({url or 'unset'}) names the store's Service and port",
+        bool(m) and m[1] == service["metadata"]["name"] and int(m[2]) in ports,
+        f"Service mcpgate-valkey ports {sorted(ports)}",
+    )
+    timeout = env.get("MCPGATE_STORE__TIMEOUT", "500ms")
+    check(f"store timeout {timeout} is within 10ms..10s", 0.01 <= seconds(timeout) <= 10)
+    store = named(by_kind["Deployment"], "mcpgate-valkey")
+    args = store["spec"]["template"]["spec"]["containers"][0].get("args", [])
+    check(
+        "the store never evicts a key (maxmemory-policy noeviction): an evicted key is a forgotten use",
+        "--maxmemory-policy" in args and args[args.index("--maxmemory-policy") + 1] == "noeviction",
+        f"args {args}",
+    )
+    policy = named(by_kind["NetworkPolicy"], "mcpgate-valkey")
+    sources = [f for rule in policy["spec"].get("ingress", []) for f in rule.get("from", [])]
+    check(
+        "only mcpgate pods reach the store",
+        policy["spec"]["podSelector"]["matchLabels"] == store["spec"]["selector"]["matchLabels"]
+        and sources == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mcpgate"}}}],
+        f"from {sources}",
+    )
+
+
 def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else "-"
+    args = [a for a in sys.argv[1:] if a != "--store"]
+    store = "--store" in sys.argv[1:]
+    src = args[0] if args else "-"
     text = sys.stdin.read() if src == "-" else pathlib.Path(src).read_text()
     objs = [o for o in yaml.safe_load_all(text) if o]
     if not objs:
@@ -224,7 +274,11 @@ def main():
     print(f"kubernetes-validate {kubernetes_validate.__version__}, Kubernetes {', '.join(VERSIONS)}")
     schemas(objs)
     try:
-        deployment_rules(objs)
+        deployment_rules(objs, store)
+        if store:
+            deploy = named([o for o in objs if o["kind"] == "Deployment"], "mcpgate")
+            containers = deploy["spec"]["template"]["spec"]["containers"]
+            store_rules(objs, next(c for c in containers if c["name"] == "mcpgate"))
     except Exception as e:  # a missing object or key: say which, fail
         check("deployment rules", False, f"{type(e).__name__}: {e}")
     print(f"{passed} passed, {failed} failed")
