@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo, RedisResult};
 use tokio::sync::OnceCell;
 
@@ -41,6 +42,9 @@ const SKEW: u64 = 30;
 /// How often an idle replica checks the store, so that `/readyz` and
 /// `mcpgate_store_up` are current without token traffic.
 const PING_EVERY: Duration = Duration::from_secs(2);
+
+/// Unacknowledged data this long ends a connection (`TCP_USER_TIMEOUT`).
+const DEAD_CONNECTION: Duration = Duration::from_secs(10);
 
 /// KEYS[1]: the family. ARGV: presented generation, now (s), grace (s),
 /// the key's lifetime (ms). Returns 1: rotate; 0: reuse (family revoked).
@@ -206,7 +210,20 @@ impl Inner {
                 let config = ConnectionManagerConfig::new()
                     .set_number_of_retries(0)
                     .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout);
+                    .set_response_timeout(self.timeout)
+                    .set_tcp_settings(
+                        TcpSettings::default()
+                            // Commands from concurrent requests share the
+                            // connection: none waits for an ACK (Nagle).
+                            .set_nodelay(true)
+                            // A store that vanished without a reset (a
+                            // partition, a replaced host) fails the
+                            // connection after this, rather than after the
+                            // kernel's ~15 minutes of retransmissions; the
+                            // manager then reconnects. The pings keep data
+                            // in flight, so an idle replica notices too.
+                            .set_user_timeout(DEAD_CONNECTION),
+                    );
                 ConnectionManager::new_with_config(self.client.clone(), config)
             })
             .await
