@@ -12,7 +12,8 @@
 //!   `/mcp` call fails, token requests answer 503 while it is down (one
 //!   log line per replica, however many requests), and succeed again once
 //!   it is back, with no restart;
-//! - a replica started while Redis is down serves `/mcp` and recovers.
+//! - a replica started while Redis is down serves `/mcp` and recovers;
+//! - a consent form answered on one replica is refused on another.
 
 mod common;
 
@@ -471,4 +472,61 @@ where
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// The consent form's single use holds across replicas: answered on one,
+/// it is refused on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consent_form_answered_on_one_replica_is_refused_on_another() {
+    let redis = Redis::start();
+    let keys = tempfile::tempdir().unwrap();
+    generate_keys(keys.path());
+    let with_consent = |k: &Path| {
+        replica_config(k, &redis.url(), "60s")
+            .replace("consent = \"never\"", "consent = \"dynamic-clients\"")
+    };
+    let (a, b) = (
+        Server::start_on_keys(keys.path(), with_consent),
+        Server::start_on_keys(keys.path(), with_consent),
+    );
+    let client_id = a.register_client(INTERNAL, &[LOOPBACK]).await;
+    let c = challenge(VERIFIER);
+    let page = send(
+        a.get(INTERNAL, "/oauth/authorize")
+            .header("x-forwarded-email", ALICE)
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", LOOPBACK),
+                ("code_challenge", &c),
+                ("code_challenge_method", "S256"),
+            ]),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    // The form's hidden fields, as the browser would post them.
+    let mut form: Vec<(String, String)> = Vec::new();
+    let mut rest = page.text.as_str();
+    while let Some(i) = rest.find("<input type=\"hidden\" name=\"") {
+        rest = &rest[i + 27..];
+        let (name, after) = rest.split_once("\" value=\"").unwrap();
+        let (value, after) = after.split_once("\">").unwrap();
+        form.push((name.into(), value.replace("&amp;", "&")));
+        rest = after;
+    }
+    assert!(form.iter().any(|(k, _)| k == "csrf"), "{}", page.text);
+    form.push(("consent".into(), "allow".into()));
+    let post = |s: &Server| {
+        send(
+            s.post(INTERNAL, "/oauth/authorize")
+                .header("x-forwarded-email", ALICE)
+                .form(&form),
+        )
+    };
+    let first = post(&a).await;
+    assert_eq!(first.status, 303, "{}", first.text);
+    let again = post(&b).await;
+    assert_eq!(again.status, 400, "{}", again.text);
+    assert!(again.text.contains("already answered"), "{}", again.text);
+    assert!(again.header("location").is_none());
 }
