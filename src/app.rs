@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::cimd::Resolver;
 use crate::discovery::Documents;
 use crate::http::host::Hosts;
 use crate::identity::SignIn;
@@ -24,6 +25,9 @@ pub(crate) struct App {
     pub sign_in: SignIn,
     /// Single use of codes and refresh tokens (`/oauth/token`).
     pub store: Store,
+    /// Client ID Metadata Documents: the operator's, cached and fetched
+    /// (`/oauth/authorize`, `/oauth/token`).
+    pub cimd: Resolver,
     /// Access tokens already verified (`/mcp`).
     pub verified_tokens: VerifiedTokens,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
@@ -31,8 +35,9 @@ pub(crate) struct App {
 }
 
 impl App {
-    pub(crate) fn new(settings: Settings, keys: Arc<Keys>) -> App {
+    pub(crate) fn new(settings: Settings, keys: Arc<Keys>, cimd: Resolver) -> App {
         App {
+            cimd,
             verified_tokens: VerifiedTokens::new(settings.verified_cache_size),
             hosts: Hosts::new(&settings),
             discovery: Documents::new(&settings),

@@ -300,6 +300,18 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
     let _log_writer = init_logging(settings.log_format);
     let ring = load_or_create_keys(&settings)?;
     tracing::info!(config = %source, generation = ring.generation, "key ring loaded");
+    let cimd = crate::cimd::Resolver::new(&settings.cimd)?;
+    for id in cimd.pinned_ids() {
+        tracing::info!(
+            client_id = id,
+            "client metadata document provided by the operator"
+        );
+    }
+    if settings.cimd.insecure_test_only_allow_loopback
+        || !settings.cimd.insecure_test_only_roots.is_empty()
+    {
+        tracing::warn!("cimd.insecure_test_only_* is set: client metadata documents may come from loopback or be signed by a test CA; never in production");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -320,7 +332,7 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             settings.deny_path.clone(),
         ));
         tokio::spawn(crate::keys::watch::run(keys.clone(), settings.keys_rescan));
-        let app = Arc::new(App::new(settings, keys));
+        let app = Arc::new(App::new(settings, keys, cimd));
         app.sign_in.start().await;
         for h in app.hosts.all() {
             tracing::info!(issuer = %h.site.issuer, resource = %h.site.resource, "serving host");

@@ -32,7 +32,7 @@ impl Documents {
                 .sites
                 .iter()
                 .map(|site| HostDocuments {
-                    authorization_server: render(authorization_server(site)),
+                    authorization_server: render(authorization_server(site, settings.cimd.enabled)),
                     protected_resource: render(protected_resource(site)),
                 })
                 .collect(),
@@ -91,7 +91,9 @@ pub(crate) fn jwks(keys: &Keys) -> Resp {
 
 /// RFC 8414 §2 authorization server metadata, also served as
 /// `/.well-known/openid-configuration` for clients that only look there.
-fn authorization_server(site: &Site) -> Value {
+/// `cimd`: URL client ids are accepted (draft-ietf-oauth-client-id-
+/// metadata-document §5; clients send one only when this says so).
+fn authorization_server(site: &Site, cimd: bool) -> Value {
     let i = &site.issuer;
     json!({
         "issuer": i,
@@ -107,6 +109,7 @@ fn authorization_server(site: &Site) -> Value {
         "scopes_supported": SCOPES_SUPPORTED,
         // RFC 9207: authorization responses carry `iss`.
         "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": cimd,
     })
 }
 

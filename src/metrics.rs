@@ -143,3 +143,9 @@ pub(crate) fn key_reload_failed() {
 pub(crate) fn ready(ready: bool) {
     metrics::gauge!("mcpgate_ready").set(if ready { 1.0 } else { 0.0 });
 }
+
+/// A client metadata document was fetched (`ok`) or refused after a
+/// fetch (`refused`).
+pub(crate) fn cimd_fetch(outcome: &'static str) {
+    metrics::counter!("mcpgate_cimd_fetches_total", "outcome" => outcome).increment(1);
+}

@@ -12,6 +12,7 @@ use super::client::{Client, Credentials, GrantType};
 use super::error::{Delivery, ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource;
+use crate::cimd::Resolver;
 use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
 use crate::http::Ctx;
@@ -37,14 +38,24 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-pub(crate) async fn handle(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Resp {
-    match token(ctx, store, req).await {
+pub(crate) async fn handle(
+    ctx: &Ctx<'_>,
+    store: &Store,
+    documents: &Resolver,
+    req: Request<Incoming>,
+) -> Resp {
+    match token(ctx, store, documents, req).await {
         Ok(r) => r,
         Err(e) => e.respond("token", Delivery::Json),
     }
 }
 
-async fn token(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Result<Resp, OAuthError> {
+async fn token(
+    ctx: &Ctx<'_>,
+    store: &Store,
+    documents: &Resolver,
+    req: Request<Incoming>,
+) -> Result<Resp, OAuthError> {
     let (parts, body) = req.into_parts();
     if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
         let form = ct
@@ -88,8 +99,16 @@ async fn token(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Result<R
         params.get("client_secret"),
     )?;
     let basic = credentials.is_basic();
-    let client = Client::resolve(settings, &ring, credentials.client_id(), now)
-        .map_err(|e| e.with_basic(basic))?;
+    let client = Client::resolve(
+        settings,
+        &ring,
+        documents,
+        &ctx.host.site,
+        credentials.client_id(),
+        now,
+    )
+    .await
+    .map_err(|e| e.with_basic(basic))?;
     credentials.authenticate(&client)?;
     // RFC 6749 §5.2: an authenticated client using a grant it was not
     // registered for (RFC 7591 §2 `grant_types`). Checked before the

@@ -1,0 +1,213 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document;
+//! the MCP authorization spec's preferred registration): a `client_id`
+//! that is an https URL names the client's metadata, which this server
+//! fetches from it.
+//!
+//! - [`url`]: which URLs may be client ids.
+//! - [`document`]: what a document must and must not contain.
+//! - [`limits`]: per-host fetch windows, how long a document is kept.
+//! - [`Resolver`]: the operator's documents (`cimd.documents_dir`), then
+//!   the per-replica cache, then a fetch through [`crate::egress`].
+//!
+//! Stateless like the rest: what is kept is a bounded per-replica cache
+//! of valid documents. Errors and invalid documents are never cached, so
+//! a fixed document is seen at the next request; a flood of bad URLs costs
+//! fetches, which the per-host windows and the concurrency cap bound.
+
+pub(crate) mod document;
+pub(crate) mod limits;
+pub(crate) mod url;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::egress::{self, Egress, EgressError};
+use crate::settings::CimdSettings;
+use document::{ClientDocument, DocumentError};
+use limits::HostWindows;
+pub(crate) use url::ClientIdUrl;
+
+/// Largest file read from `cimd.documents_dir`.
+const MAX_DIR_DOCUMENT_BYTES: u64 = 64 * 1024;
+
+/// Why no document could be had for a URL client id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum CimdError {
+    /// The fetch failed (address refused, TLS, redirect, size, time).
+    #[error("the client metadata document could not be fetched: {0}")]
+    Fetch(#[from] EgressError),
+    #[error("the client metadata document URL answered HTTP {0}, not 200")]
+    Status(u16),
+    #[error("{0}")]
+    Invalid(#[from] DocumentError),
+    /// This host's window of fetches is used up, on this replica.
+    #[error("too many client metadata fetches for this host; retry in a minute")]
+    RateLimited,
+    /// Every fetch slot is taken.
+    #[error("too many client metadata fetches in flight; retry shortly")]
+    Busy,
+}
+
+impl CimdError {
+    /// A refusal that says nothing about the client (the client may retry).
+    pub(crate) fn is_temporary(&self) -> bool {
+        matches!(self, CimdError::RateLimited | CimdError::Busy)
+    }
+}
+
+/// A document kept, and until when.
+#[derive(Clone)]
+struct Cached {
+    doc: Arc<ClientDocument>,
+    until: Instant,
+}
+
+/// Finds the document a URL client id names.
+pub(crate) struct Resolver {
+    egress: Egress,
+    limits: egress::Limits,
+    /// `cimd.documents_dir`, by client id: never fetched.
+    pinned: HashMap<String, Arc<ClientDocument>>,
+    /// Valid fetched documents. Memory: at most `cimd.cache_entries`
+    /// documents of at most `cimd.max_document_bytes` each (parsed, plus
+    /// the URL as key).
+    cache: quick_cache::sync::Cache<String, Cached>,
+    windows: HostWindows,
+    permits: tokio::sync::Semaphore,
+}
+
+impl Resolver {
+    /// Loads `cimd.documents_dir` (a bad file stops the start, naming it).
+    pub(crate) fn new(s: &CimdSettings) -> Result<Resolver, String> {
+        let pinned = match &s.documents_dir {
+            Some(dir) => load_dir(dir)?,
+            None => HashMap::new(),
+        };
+        Ok(Resolver {
+            egress: Egress::new(
+                s.insecure_test_only_roots.clone(),
+                s.insecure_test_only_allow_loopback,
+            ),
+            limits: egress::Limits {
+                max_bytes: s.max_document_bytes,
+                timeout: s.fetch_timeout,
+            },
+            pinned,
+            cache: quick_cache::sync::Cache::new(s.cache_entries),
+            windows: HostWindows::new(s.fetches_per_host_per_minute),
+            permits: tokio::sync::Semaphore::new(s.max_concurrent_fetches),
+        })
+    }
+
+    /// The client ids `cimd.documents_dir` provides.
+    pub(crate) fn pinned_ids(&self) -> impl Iterator<Item = &str> {
+        self.pinned.keys().map(String::as_str)
+    }
+
+    /// The document at `url`: the operator's, a cached one, or fetched now.
+    pub(crate) async fn document(
+        &self,
+        url: &ClientIdUrl,
+    ) -> Result<Arc<ClientDocument>, CimdError> {
+        if let Some(doc) = self.pinned.get(url.as_str()) {
+            return Ok(doc.clone());
+        }
+        let now = Instant::now();
+        if let Some(c) = self.cache.get(url.as_str()) {
+            if c.until > now {
+                return Ok(c.doc);
+            }
+            self.cache.remove(url.as_str());
+        }
+        if !self.windows.try_fetch(url.host(), now) {
+            tracing::warn!(
+                client_id = url.as_str(),
+                "client metadata fetch refused: host rate limit"
+            );
+            return Err(CimdError::RateLimited);
+        }
+        let Ok(_permit) = self.permits.try_acquire() else {
+            tracing::warn!(
+                client_id = url.as_str(),
+                "client metadata fetch refused: too many in flight"
+            );
+            return Err(CimdError::Busy);
+        };
+        let fetched = self.fetch(url).await;
+        match &fetched {
+            Ok((doc, ttl)) => {
+                tracing::info!(client_id = url.as_str(), client = doc.client_name.as_deref().unwrap_or("-"),
+                    cache_for = ?ttl, "client metadata document fetched");
+                crate::metrics::cimd_fetch("ok");
+            }
+            Err(e) => {
+                tracing::info!(client_id = url.as_str(), error = %e, "client metadata document refused");
+                crate::metrics::cimd_fetch("refused");
+            }
+        }
+        let (doc, ttl) = fetched?;
+        let doc = Arc::new(doc);
+        self.cache.insert(
+            url.as_str().to_owned(),
+            Cached {
+                doc: doc.clone(),
+                until: now + ttl,
+            },
+        );
+        Ok(doc)
+    }
+
+    async fn fetch(&self, url: &ClientIdUrl) -> Result<(ClientDocument, Duration), CimdError> {
+        let r = self
+            .egress
+            .get(url.url(), "application/json", self.limits)
+            .await?;
+        // draft §4: only a 200 with the document.
+        if r.status != http::StatusCode::OK {
+            return Err(CimdError::Status(r.status.as_u16()));
+        }
+        // The body must be a JSON object whatever its Content-Type says:
+        // some hosts serve documents as text/plain.
+        let doc = ClientDocument::parse(&r.body, url)?;
+        Ok((doc, limits::cache_lifetime(&r.headers)))
+    }
+}
+
+/// `cimd.documents_dir`: every `*.json` file is one document, whose
+/// `client_id` names the URL it stands for.
+fn load_dir(dir: &Path) -> Result<HashMap<String, Arc<ClientDocument>>, String> {
+    let key = "cimd.documents_dir";
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("{key}: cannot read {}: {e}", dir.display()))?;
+    let mut out = HashMap::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("{key}: cannot read {}: {e}", dir.display()))?
+            .path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") || !path.is_file() {
+            continue;
+        }
+        let bad = |why: String| format!("{key}: {}: {why}", path.display());
+        let len = std::fs::metadata(&path)
+            .map_err(|e| bad(e.to_string()))?
+            .len();
+        if len > MAX_DIR_DOCUMENT_BYTES {
+            return Err(bad("larger than 64 KiB".into()));
+        }
+        let body = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+        let client_id = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("client_id")?.as_str().map(str::to_owned))
+            .ok_or_else(|| bad("not a JSON object with a client_id".into()))?;
+        let url = ClientIdUrl::parse(&client_id)
+            .map_err(|e| bad(format!("client_id `{client_id}` {e}")))?;
+        let doc = ClientDocument::parse(&body, &url).map_err(|e| bad(e.to_string()))?;
+        if out.insert(client_id.clone(), Arc::new(doc)).is_some() {
+            return Err(bad(format!("a second document for `{client_id}`")));
+        }
+    }
+    Ok(out)
+}
