@@ -569,10 +569,14 @@ impl Settings {
     }
 
     /// The site a resource URI names. RFC 8707 resources are compared
-    /// exactly, except that a trailing `/` is tolerated (clients add it).
+    /// exactly, except that a trailing `/` is tolerated (clients add it),
+    /// and the host's root URL names its one resource too: clients found
+    /// in the field send the URL the person typed (`https://host` or
+    /// `https://host/`) rather than the protected resource metadata's. The
+    /// token's `aud` is always the canonical `issuer/mcp`.
     pub fn site_for_resource(&self, resource: &str) -> Option<&Site> {
         let r = resource.strip_suffix('/').unwrap_or(resource);
-        self.sites.iter().find(|s| s.resource == r)
+        self.sites.iter().find(|s| s.resource == r || s.issuer == r)
     }
 
     /// Whether `uri` is allowed by any host's current policy.
@@ -610,6 +614,20 @@ mod tests {
         assert!(s
             .site_for_resource("https://mcp.example.com/mcp-other")
             .is_none());
+        for root in ["https://mcp.example.com", "https://mcp.example.com/"] {
+            assert_eq!(
+                s.site_for_resource(root).unwrap().resource,
+                "https://mcp.example.com/mcp"
+            );
+        }
+        for other in [
+            "https://mcp.example.com//",
+            "https://mcp.example.com.evil.example/",
+            "http://mcp.example.com/",
+            "https://mcp.example.com/other",
+        ] {
+            assert!(s.site_for_resource(other).is_none(), "{other}");
+        }
     }
 
     #[test]
