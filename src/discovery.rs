@@ -95,7 +95,7 @@ pub(crate) fn jwks(keys: &Keys) -> Resp {
 /// metadata-document §5; clients send one only when this says so).
 fn authorization_server(site: &Site, cimd: bool) -> Value {
     let i = &site.issuer;
-    json!({
+    let mut m = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/oauth/authorize"),
         "token_endpoint": format!("{i}/oauth/token"),
@@ -110,7 +110,21 @@ fn authorization_server(site: &Site, cimd: bool) -> Value {
         // RFC 9207: authorization responses carry `iss`.
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": cimd,
-    })
+    });
+    if cimd {
+        // RFC 7523 client assertions, for metadata document clients only
+        // (oauth::client_assertion).
+        m["token_endpoint_auth_methods_supported"] = json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ]);
+        m["token_endpoint_auth_signing_alg_values_supported"] = json!([
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"
+        ]);
+    }
+    m
 }
 
 /// RFC 9728 §2 protected resource metadata for `/mcp`. `offline_access` is

@@ -526,3 +526,171 @@ async fn a_flood_of_distinct_urls_is_held_by_the_per_host_limit() {
     assert_eq!(docs.total_hits(), 5, "the limit did not hold");
     assert_eq!(limited, 25);
 }
+
+// ---- private_key_jwt (RFC 7523) ----
+
+struct ClientKey {
+    signer: Box<dyn josekit::jws::JwsSigner>,
+    public: Value,
+}
+
+fn client_key(kid: &str) -> ClientKey {
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    let mut private = pair.to_jwk_private_key();
+    private.set_key_id(kid);
+    let mut public = pair.to_jwk_public_key();
+    public.set_key_id(kid);
+    ClientKey {
+        signer: Box::new(josekit::jws::ES256.signer_from_jwk(&private).unwrap()),
+        public: serde_json::to_value(public.as_ref()).unwrap(),
+    }
+}
+
+/// A client assertion by `key` for `client_id`, with `claims` changed.
+fn assertion(key: &ClientKey, client_id: &str, aud: &str, change: impl Fn(&mut Value)) -> String {
+    let now = unix_now();
+    let mut claims = json!({
+        "iss": client_id, "sub": client_id, "aud": aud,
+        "iat": now, "exp": now + 300, "jti": format!("jti-{}", random_jti()),
+    });
+    change(&mut claims);
+    let payload = josekit::jwt::JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("JWT");
+    josekit::jwt::encode_with_signer(&payload, &header, key.signer.as_ref()).unwrap()
+}
+
+fn random_jti() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[tokio::test]
+async fn a_chatgpt_like_document_authenticates_with_private_key_jwt() {
+    let docs = DocServer::start().await;
+    let key = client_key("k1");
+    let other = client_key("k1");
+    let inline = docs.url("/chatgpt-inline");
+    let by_uri = docs.url("/chatgpt-jwks-uri");
+    let cb = "https://chatgpt.com/connector/oauth/c0nn3ct0r";
+    let doc = |id: &str| {
+        json!({
+            "client_id": id,
+            "client_name": "ChatGPT",
+            "redirect_uris": [cb],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "private_key_jwt",
+        })
+    };
+    let mut d = doc(&inline);
+    d["jwks"] = json!({"keys": [key.public]});
+    docs.set("/chatgpt-inline", Route::json(&d));
+    let mut d = doc(&by_uri);
+    d["jwks_uri"] = json!(docs.url("/jwks.json"));
+    docs.set("/chatgpt-jwks-uri", Route::json(&d));
+    docs.set("/jwks.json", Route::json(&json!({"keys": [key.public]})));
+    let s = Server::start_custom(|k| cimd_config(k, &docs, ""));
+    let m = s
+        .get_json(PUBLIC, "/.well-known/oauth-authorization-server")
+        .await;
+    assert!(m["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v == "private_key_jwt"));
+    let token_endpoint = format!("https://{PUBLIC}/oauth/token");
+
+    for id in [&inline, &by_uri] {
+        let code_for = || async {
+            let a = authorize(&s, PUBLIC, id, cb, Some(ALICE)).await;
+            assert_eq!(a.status, 302, "{}", a.text);
+            query_param(a.header("location").unwrap(), "code").unwrap()
+        };
+        let redeem = |code: String, assertion: Option<String>| {
+            let s = &s;
+            async move {
+                let mut form = vec![
+                    ("grant_type".to_owned(), "authorization_code".to_owned()),
+                    ("code".to_owned(), code),
+                    ("redirect_uri".to_owned(), cb.to_owned()),
+                    ("code_verifier".to_owned(), VERIFIER.to_owned()),
+                ];
+                match assertion {
+                    Some(a) => {
+                        form.push(("client_assertion_type".into(), ASSERTION_TYPE.into()));
+                        form.push(("client_assertion".into(), a));
+                    }
+                    None => form.push(("client_id".into(), id.to_string())),
+                }
+                send(s.post(PUBLIC, "/oauth/token").form(&form)).await
+            }
+        };
+        // Refusals first: none of them burns the code.
+        let code = code_for().await;
+        let expired = assertion(&key, id, &token_endpoint, |c| {
+            c["exp"] = json!(unix_now() - 120)
+        });
+        let too_long = assertion(&key, id, &token_endpoint, |c| {
+            c["exp"] = json!(unix_now() + 7200)
+        });
+        let reused = assertion(&key, id, &token_endpoint, |_| {});
+        for (case, a) in [
+            ("no assertion", None),
+            (
+                "another key",
+                Some(assertion(&other, id, &token_endpoint, |_| {})),
+            ),
+            (
+                "another audience",
+                Some(assertion(
+                    &key,
+                    id,
+                    "https://elsewhere.example/token",
+                    |_| {},
+                )),
+            ),
+            (
+                "another issuer",
+                Some(assertion(&key, id, &token_endpoint, |c| {
+                    c["iss"] = json!("https://evil.example/c")
+                })),
+            ),
+            ("expired", Some(expired)),
+            ("an hour too long", Some(too_long)),
+            (
+                "no jti",
+                Some(assertion(&key, id, &token_endpoint, |c| {
+                    c.as_object_mut().unwrap().remove("jti");
+                })),
+            ),
+        ] {
+            let a = redeem(code.clone(), a).await;
+            refused(&a, case, "invalid_client");
+        }
+        // The issuer as audience is accepted too.
+        let a = redeem(
+            code,
+            Some(assertion(&key, id, &format!("https://{PUBLIC}"), |_| {})),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(
+            jwt_payload(a.json["access_token"].as_str().unwrap())["client_id"],
+            id.as_str()
+        );
+
+        // Single use of a jti on this replica.
+        let a = redeem(code_for().await, Some(reused.clone())).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let a = redeem(code_for().await, Some(reused)).await;
+        refused(&a, "a jti used twice", "invalid_client");
+        assert!(a.text.contains("already used"), "{}", a.text);
+    }
+}

@@ -25,12 +25,23 @@ use std::time::{Duration, Instant};
 
 use crate::egress::{self, Egress, EgressError};
 use crate::settings::CimdSettings;
+use crate::store::replay::{Full, ReplayCache};
 use document::{ClientDocument, DocumentError};
 use limits::HostWindows;
 pub(crate) use url::ClientIdUrl;
 
 /// Largest file read from `cimd.documents_dir`.
 const MAX_DIR_DOCUMENT_BYTES: u64 = 64 * 1024;
+
+/// Client assertions (RFC 7523) remembered at once, per replica: 64
+/// shards of 1,024. An assertion lives at most an hour
+/// (`oauth::client_assertion`), so only a flood of that many valid
+/// assertions within one hour fills it; then a new one is refused (503),
+/// never an old one forgotten.
+const ASSERTIONS: usize = crate::store::replay::SHARDS * 1024;
+
+/// JWKS (`jwks_uri`) kept per replica, as documents are.
+const JWKS_ENTRIES: usize = 256;
 
 /// Why no document could be had for a URL client id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +76,13 @@ struct Cached {
     until: Instant,
 }
 
+/// A `jwks_uri` document kept, and until when.
+#[derive(Clone)]
+struct CachedJwks {
+    jwks: Arc<serde_json::Value>,
+    until: Instant,
+}
+
 /// Finds the document a URL client id names.
 pub(crate) struct Resolver {
     egress: Egress,
@@ -77,6 +95,10 @@ pub(crate) struct Resolver {
     cache: quick_cache::sync::Cache<String, Cached>,
     windows: HostWindows,
     permits: tokio::sync::Semaphore,
+    /// Valid `jwks_uri` documents of `private_key_jwt` clients.
+    jwks: quick_cache::sync::Cache<String, CachedJwks>,
+    /// Client assertions seen (RFC 7523 §3: `jti` used once).
+    used_assertions: ReplayCache,
 }
 
 impl Resolver {
@@ -99,6 +121,8 @@ impl Resolver {
             cache: quick_cache::sync::Cache::new(s.cache_entries),
             windows: HostWindows::new(s.fetches_per_host_per_minute),
             permits: tokio::sync::Semaphore::new(s.max_concurrent_fetches),
+            jwks: quick_cache::sync::Cache::new(JWKS_ENTRIES),
+            used_assertions: ReplayCache::new(ASSERTIONS),
         })
     }
 
@@ -158,6 +182,70 @@ impl Resolver {
             },
         );
         Ok(doc)
+    }
+
+    /// The JWKS at `url` (a `private_key_jwt` document's `jwks_uri`):
+    /// cached, or fetched under the same guard, windows and limits.
+    pub(crate) async fn jwks(
+        &self,
+        url: &ClientIdUrl,
+    ) -> Result<Arc<serde_json::Value>, CimdError> {
+        let now = Instant::now();
+        if let Some(c) = self.jwks.get(url.as_str()) {
+            if c.until > now {
+                return Ok(c.jwks);
+            }
+        }
+        if !self.windows.try_fetch(url.host(), now) {
+            return Err(CimdError::RateLimited);
+        }
+        let Ok(_permit) = self.permits.try_acquire() else {
+            return Err(CimdError::Busy);
+        };
+        let r = self
+            .egress
+            .get(url.url(), "application/json", self.limits)
+            .await?;
+        if r.status != http::StatusCode::OK {
+            return Err(CimdError::Status(r.status.as_u16()));
+        }
+        let jwks = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .filter(|v| v.get("keys").is_some_and(serde_json::Value::is_array))
+            .ok_or(CimdError::Invalid(DocumentError::Malformed("jwks_uri")))?;
+        let jwks = Arc::new(jwks);
+        self.jwks.insert(
+            url.as_str().to_owned(),
+            CachedJwks {
+                jwks: jwks.clone(),
+                until: now + limits::cache_lifetime(&r.headers),
+            },
+        );
+        Ok(jwks)
+    }
+
+    /// Whether this is the first time this replica sees the assertion
+    /// `jti` of `client_id` (RFC 7523 §3, item 7), remembered until
+    /// `exp`. The one place the set is touched: a shared store can take
+    /// its place here.
+    pub(crate) fn first_use_of_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        exp: u64,
+        now: u64,
+    ) -> Result<bool, Full> {
+        // The set holds short ids: a digest of the pair, so one client's
+        // jti cannot collide with another's.
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(client_id.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(jti.as_bytes());
+        let id = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            &ctx.finish().as_ref()[..16],
+        );
+        self.used_assertions.first_use(&id, exp, now)
     }
 
     async fn fetch(&self, url: &ClientIdUrl) -> Result<(ClientDocument, Duration), CimdError> {

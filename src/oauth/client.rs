@@ -331,6 +331,12 @@ pub enum Credentials {
     Basic { client_id: String, secret: String },
     /// RFC 6749 §2.3.1 `client_secret` in the body.
     Post { client_id: String, secret: String },
+    /// RFC 7523 §2.2 `client_assertion` (`private_key_jwt`), checked by
+    /// `oauth::client_assertion::verify` once the client is resolved.
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
 }
 
 impl Credentials {
@@ -338,7 +344,8 @@ impl Credentials {
         match self {
             Credentials::None { client_id }
             | Credentials::Basic { client_id, .. }
-            | Credentials::Post { client_id, .. } => client_id,
+            | Credentials::Post { client_id, .. }
+            | Credentials::Assertion { client_id, .. } => client_id,
         }
     }
 
@@ -394,25 +401,83 @@ impl Credentials {
         }
     }
 
-    /// Checks these credentials against `client`.
+    /// RFC 7523 §2.2 credentials: a `client_assertion` of type
+    /// `client_assertion_type`, alone (no Basic header, no secret). The
+    /// client is `client_id` when sent, else the assertion's `sub`.
+    pub fn from_assertion(
+        headers: &HeaderMap,
+        body_client_id: Option<&str>,
+        body_secret: Option<&str>,
+        assertion_type: Option<&str>,
+        assertion: Option<&str>,
+    ) -> Result<Credentials, OAuthError> {
+        if headers.contains_key(http::header::AUTHORIZATION) || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method: client_assertion alone",
+            ));
+        }
+        if assertion_type != Some(super::client_assertion::JWT_BEARER) {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        let assertion = assertion
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
+        let claimed = super::client_assertion::claimed_client_id(assertion);
+        let client_id = match (body_client_id.filter(|c| !c.is_empty()), claimed) {
+            (Some(id), Some(sub)) if id != sub => {
+                return Err(OAuthError::invalid_client(
+                    "client_id differs from the client assertion's sub",
+                ))
+            }
+            (Some(id), _) => id.to_owned(),
+            (None, Some(sub)) => sub,
+            (None, None) => {
+                return Err(OAuthError::invalid_client(
+                    "the client assertion names no client (sub)",
+                ))
+            }
+        };
+        Ok(Credentials::Assertion {
+            client_id,
+            assertion: assertion.to_owned(),
+        })
+    }
+
+    /// Checks these credentials against `client`. An assertion is only
+    /// accepted here for a client whose document uses `private_key_jwt`;
+    /// its signature and claims are checked by
+    /// `oauth::client_assertion::verify`.
     pub(crate) fn authenticate(&self, client: &Client<'_>) -> Result<(), OAuthError> {
         let basic = self.is_basic();
+        let uses_key = matches!(
+            client,
+            Client::Document { document, .. } if matches!(document.auth, DocumentAuth::PrivateKeyJwt(_))
+        );
+        match (self, uses_key) {
+            (Credentials::Assertion { .. }, true) => return Ok(()),
+            (Credentials::Assertion { .. }, false) => {
+                return Err(OAuthError::invalid_client(
+                    "this client does not authenticate with private_key_jwt",
+                ))
+            }
+            (_, true) => {
+                return Err(OAuthError::invalid_client(
+                    "this client authenticates with private_key_jwt: send client_assertion",
+                )
+                .with_basic(basic))
+            }
+            (_, false) => {}
+        }
         let secret = match self {
             Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => Some(secret),
-            Credentials::None { .. } => None,
+            Credentials::None { .. } | Credentials::Assertion { .. } => None,
         };
         let expected = match client {
             Client::Configured(c) => c.secret_sha256,
             Client::Registered { .. } => None,
-            Client::Document { document, .. } => {
-                if let DocumentAuth::PrivateKeyJwt(_) = document.auth {
-                    return Err(OAuthError::invalid_client(
-                        "this client authenticates with private_key_jwt: send client_assertion",
-                    )
-                    .with_basic(basic));
-                }
-                None
-            }
+            Client::Document { .. } => None,
         };
         match (expected, secret) {
             (None, None) => Ok(()),

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::client::{Client, Credentials, GrantType};
+use super::client_assertion;
 use super::error::{Delivery, ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource;
@@ -93,11 +94,23 @@ async fn token(
     let settings = &ctx.settings;
     let now = unix_now();
     let ring = ctx.keys.load();
-    let credentials = Credentials::from_request(
-        &parts.headers,
-        params.get("client_id"),
-        params.get("client_secret"),
-    )?;
+    let credentials = match (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) {
+        (None, None) => Credentials::from_request(
+            &parts.headers,
+            params.get("client_id"),
+            params.get("client_secret"),
+        )?,
+        (assertion_type, assertion) => Credentials::from_assertion(
+            &parts.headers,
+            params.get("client_id"),
+            params.get("client_secret"),
+            assertion_type,
+            assertion,
+        )?,
+    };
     let basic = credentials.is_basic();
     let client = Client::resolve(
         settings,
@@ -110,6 +123,9 @@ async fn token(
     .await
     .map_err(|e| e.with_basic(basic))?;
     credentials.authenticate(&client)?;
+    if let Credentials::Assertion { assertion, .. } = &credentials {
+        client_assertion::verify(&client, assertion, documents, &ctx.host.site, now).await?;
+    }
     // RFC 6749 §5.2: an authenticated client using a grant it was not
     // registered for (RFC 7591 §2 `grant_types`). Checked before the
     // presented code or token is even opened.
