@@ -847,7 +847,20 @@ fn config_check(explicit: Option<&Path>) -> Result<(), String> {
         println!("  authorize / token / register: {0}/oauth/authorize {0}/oauth/token {0}/oauth/register", s.issuer);
     }
 
+    // The operator's client metadata documents, as `serve` loads them.
+    let cimd = crate::cimd::Resolver::new(&settings.cimd)?;
+    for id in cimd.pinned_ids() {
+        println!("client metadata document provided: {id}");
+    }
     let mut warnings = crate::settings::warnings::placeholders(&effective.config, &settings);
+    if settings.cimd.insecure_test_only_allow_loopback
+        || !settings.cimd.insecure_test_only_roots.is_empty()
+    {
+        warnings.push(
+            "cimd.insecure_test_only_*: documents may come from loopback or a test CA; never in production"
+                .into(),
+        );
+    }
     // Port 0 is any port: `serve` says so once it knows which.
     if settings.listen.port() != 0 {
         warnings.extend(crate::settings::warnings::listen_port(
