@@ -694,3 +694,86 @@ async fn a_chatgpt_like_document_authenticates_with_private_key_jwt() {
         assert!(a.text.contains("already used"), "{}", a.text);
     }
 }
+
+/// The consent form's hidden fields (names and values are plain here).
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let mut out = Vec::new();
+    let mut rest = html;
+    let open = "<input type=\"hidden\" name=\"";
+    while let Some(i) = rest.find(open) {
+        rest = &rest[i + open.len()..];
+        let (name, after) = rest.split_once("\" value=\"").unwrap();
+        let (value, after) = after.split_once("\">").unwrap();
+        out.push((unescape(name), unescape(value)));
+        rest = after;
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_remembered_allow_is_keyed_on_the_client_id_url() {
+    let docs = DocServer::start().await;
+    let id = docs.url(CLAUDE_PATH);
+    docs.set(CLAUDE_PATH, Route::json(&claude_document(&id)));
+    // Another URL on the same host, with the same callback and name.
+    let twin = docs.url("/oauth/twin");
+    docs.set("/oauth/twin", Route::json(&claude_document(&twin)));
+    let s = Server::start_custom(|k| {
+        cimd_config(k, &docs, "").replace("consent = \"never\"", "consent = \"dynamic-clients\"")
+    });
+    let page = authorize(&s, PUBLIC, &id, CLAUDE_CALLBACK, Some(ALICE)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let mut form = hidden_fields(&page.text);
+    form.push(("consent".into(), "allow".into()));
+    let allowed = send(
+        s.post(PUBLIC, "/oauth/authorize")
+            .header("x-forwarded-email", ALICE)
+            .form(&form),
+    )
+    .await;
+    assert_eq!(allowed.status, 303, "{}", allowed.text);
+    assert!(query_param(allowed.header("location").unwrap(), "code").is_some());
+    let cookie = allowed
+        .header("set-cookie")
+        .expect("the Allow is remembered (https callback)")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let again = |client_id: String| {
+        let s = &s;
+        let cookie = cookie.clone();
+        async move {
+            let c = challenge(VERIFIER);
+            send(
+                s.get(PUBLIC, "/oauth/authorize")
+                    .query(&[
+                        ("response_type", "code"),
+                        ("client_id", client_id.as_str()),
+                        ("redirect_uri", CLAUDE_CALLBACK),
+                        ("code_challenge", &c),
+                        ("code_challenge_method", "S256"),
+                    ])
+                    .header("x-forwarded-email", ALICE)
+                    .header("cookie", cookie),
+            )
+            .await
+        }
+    };
+    // The same URL: no page, a code.
+    let a = again(id.clone()).await;
+    assert_eq!(a.status, 302, "{}", a.text);
+    assert!(query_param(a.header("location").unwrap(), "code").is_some());
+    // Another URL, even on the same host with the same name: asked.
+    let a = again(twin).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.header("location").is_none());
+}

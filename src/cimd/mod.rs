@@ -299,3 +299,53 @@ fn load_dir(dir: &Path) -> Result<HashMap<String, Arc<ClientDocument>>, String> 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(cache_entries: usize) -> CimdSettings {
+        CimdSettings::from_config(&crate::config::CimdConfig {
+            cache_entries,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_cache_entries_documents() {
+        let r = Resolver::new(&settings(8)).unwrap();
+        for i in 0..1000 {
+            let id = format!("https://a.example/c/{i}");
+            let url = ClientIdUrl::parse(&id).unwrap();
+            let body =
+                serde_json::json!({"client_id": id, "redirect_uris": ["http://127.0.0.1/cb"]});
+            let doc = ClientDocument::parse(body.to_string().as_bytes(), &url).unwrap();
+            r.cache.insert(
+                id,
+                Cached {
+                    doc: Arc::new(doc),
+                    until: Instant::now() + Duration::from_secs(60),
+                },
+            );
+            assert!(r.cache.len() <= 8, "{} documents kept", r.cache.len());
+        }
+    }
+
+    #[test]
+    fn an_assertion_id_is_used_once_per_client() {
+        let r = Resolver::new(&settings(8)).unwrap();
+        assert_eq!(
+            r.first_use_of_assertion("https://a.example/c", "j1", 100, 1),
+            Ok(true)
+        );
+        assert_eq!(
+            r.first_use_of_assertion("https://a.example/c", "j1", 100, 2),
+            Ok(false)
+        );
+        assert_eq!(
+            r.first_use_of_assertion("https://b.example/c", "j1", 100, 2),
+            Ok(true)
+        );
+    }
+}

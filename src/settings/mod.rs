@@ -225,7 +225,7 @@ const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CACHE_ENTRIES: usize = 100_000;
 
 impl CimdSettings {
-    fn from_config(c: &crate::config::CimdConfig) -> Result<CimdSettings, String> {
+    pub(crate) fn from_config(c: &crate::config::CimdConfig) -> Result<CimdSettings, String> {
         if !(256..=MAX_DOCUMENT_BYTES).contains(&c.max_document_bytes) {
             return Err(format!(
                 "cimd.max_document_bytes: must be between 256 and {MAX_DOCUMENT_BYTES}"
