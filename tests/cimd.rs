@@ -453,14 +453,24 @@ async fn hostile_documents_and_targets_are_refused() {
     }
     assert_eq!(docs.hits("/target"), 0, "a redirect was followed");
 
-    // The same at the token endpoint.
-    let (status, _, body) = s
+    // The same at the token endpoint, with a code of this client: a
+    // second replica, which never saw the good document, must fetch it.
+    let later = docs.url("/secret-later");
+    docs.set("/secret-later", Route::json(&ok_doc(&later)));
+    let a = authorize(&s, INTERNAL, &later, LOOPBACK_CB, Some(ALICE)).await;
+    let code = query_param(a.header("location").unwrap(), "code").unwrap();
+    let mut bad = ok_doc(&later);
+    bad["client_secret"] = json!("hunter2");
+    docs.set("/secret-later", Route::json(&bad));
+    let other = Server::start_on_keys(&s.keys_dir(), |k| cimd_config(k, &docs, ""));
+    let (status, _, body) = other
         .token(
             INTERNAL,
             &[
                 ("grant_type", "authorization_code"),
-                ("code", "x"),
-                ("client_id", &docs.url("/secret")),
+                ("code", &code),
+                ("client_id", &later),
+                ("redirect_uri", LOOPBACK_CB),
                 ("code_verifier", VERIFIER),
             ],
             None,
@@ -469,6 +479,13 @@ async fn hostile_documents_and_targets_are_refused() {
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("invalid_client")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("client_secret"),
         "{body}"
     );
 
@@ -482,6 +499,64 @@ async fn hostile_documents_and_targets_are_refused() {
         "http://localhost:5/callback",
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_token_endpoint_fetches_nothing_without_a_grant_of_that_client() {
+    let docs = DocServer::start().await;
+    let id = docs.url(CLAUDE_CODE_PATH);
+    docs.set(CLAUDE_CODE_PATH, Route::json(&claude_code_document(&id)));
+    let s = Server::start_custom(|k| cimd_config(k, &docs, ""));
+    // A code of a dynamically registered client, presented for the URL.
+    let registered = s.register_client(INTERNAL, &[LOOPBACK_CB]).await;
+    let foreign = s.code_for(INTERNAL, &registered, LOOPBACK_CB).await;
+    let private = "https://10.0.0.1/client".to_owned();
+    for (case, client_id, grant_type, field, value) in [
+        ("no code", &id, "authorization_code", "code", ""),
+        (
+            "a forged code",
+            &id,
+            "authorization_code",
+            "code",
+            "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..a.b.c",
+        ),
+        (
+            "another client's code",
+            &id,
+            "authorization_code",
+            "code",
+            foreign.as_str(),
+        ),
+        (
+            "a forged refresh token",
+            &id,
+            "refresh_token",
+            "refresh_token",
+            "nope",
+        ),
+        (
+            "a private address",
+            &private,
+            "authorization_code",
+            "code",
+            "x",
+        ),
+    ] {
+        let mut form = vec![
+            ("grant_type", grant_type),
+            ("client_id", client_id.as_str()),
+        ];
+        if !value.is_empty() {
+            form.push((field, value));
+        }
+        let a = send(s.post(INTERNAL, "/oauth/token").form(&form)).await;
+        refused(&a, case, "invalid_client");
+    }
+    assert_eq!(
+        docs.total_hits(),
+        0,
+        "the token endpoint fetched for a stranger"
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::client::{Client, Credentials, GrantType};
+use super::client::{Client, ClientKind, Credentials, GrantType};
 use super::client_assertion;
 use super::error::{Delivery, ErrorCode, OAuthError};
 use super::params::Params;
@@ -22,7 +22,7 @@ use crate::keys::KeyRing;
 use crate::random::random_id;
 use crate::store::Store;
 use crate::tokens::access::{self, AccessClaims, Grantee};
-use crate::tokens::grants::{CodeGrant, RefreshGrant};
+use crate::tokens::grants::{ClientBinding, CodeGrant, RefreshGrant};
 use crate::tokens::scope::Scope;
 use crate::tokens::sealed::{self, OpenError};
 
@@ -112,6 +112,14 @@ async fn token(
         )?,
     };
     let basic = credentials.is_basic();
+    if ClientKind::of(credentials.client_id()) == ClientKind::Document
+        && !presents_own_grant(&ring, grant_type, &params, credentials.client_id(), now)
+    {
+        return Err(OAuthError::invalid_client(
+            "no code or refresh token of this client was presented",
+        )
+        .with_basic(basic));
+    }
     let client = Client::resolve(
         settings,
         &ring,
@@ -144,6 +152,32 @@ async fn token(
         GrantType::RefreshToken => refresh(ctx, store, &ring, &client, &params, now)?,
     };
     Ok(response::json_no_store(StatusCode::OK, &issued))
+}
+
+/// Whether the request carries a code or refresh token this server issued
+/// to `client_id`. A URL client id's document is fetched here only then:
+/// without it, anyone could make this server fetch any URL by posting to
+/// the token endpoint, which needs no sign-in. (At authorize, only a
+/// signed-in person can.) The grant is opened again, and fully checked,
+/// by the grant's own step.
+fn presents_own_grant(
+    ring: &KeyRing,
+    grant_type: GrantType,
+    params: &Params<'_>,
+    client_id: &str,
+    now: u64,
+) -> bool {
+    let binding = ClientBinding::of(client_id);
+    match grant_type {
+        GrantType::AuthorizationCode => params
+            .get("code")
+            .and_then(|c| sealed::open::<CodeGrant>(ring, c, now).ok())
+            .is_some_and(|g| g.client == binding),
+        GrantType::RefreshToken => params
+            .get("refresh_token")
+            .and_then(|t| sealed::open::<RefreshGrant>(ring, t, now).ok())
+            .is_some_and(|g| g.client == binding),
+    }
 }
 
 fn open_error(what: &str, e: OpenError) -> OAuthError {
