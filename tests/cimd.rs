@@ -578,6 +578,30 @@ async fn a_name_resolving_to_a_special_use_address_is_refused_without_the_test_s
 }
 
 #[tokio::test]
+async fn a_certificate_no_trusted_root_signed_is_refused() {
+    let docs = DocServer::start().await;
+    let id = docs.url(CLAUDE_CODE_PATH);
+    docs.set(CLAUDE_CODE_PATH, Route::json(&claude_code_document(&id)));
+    // Loopback allowed, but the test CA not trusted: only the public roots.
+    let s = Server::start_custom(|k| {
+        let c = cimd_config(k, &docs, "");
+        let ca_line = format!(
+            "insecure_test_only_ca_file = \"{}\"\n",
+            docs.ca_file.display()
+        );
+        c.replace(&ca_line, "")
+    });
+    let a = authorize(&s, INTERNAL, &id, LOOPBACK_CB, Some(ALICE)).await;
+    refused(&a, "untrusted certificate", "invalid_client");
+    assert!(a.text.contains("TLS"), "{}", a.text);
+    assert_eq!(
+        docs.hits(CLAUDE_CODE_PATH),
+        0,
+        "a request went over unverified TLS"
+    );
+}
+
+#[tokio::test]
 async fn a_flood_of_distinct_urls_is_held_by_the_per_host_limit() {
     let docs = DocServer::start().await;
     let s = Server::start_custom(|k| {

@@ -160,16 +160,12 @@ pub(crate) async fn handle(
         .is_some_and(|c| ClientKind::of(c) == ClientKind::Document);
     let signed_in_first = if by_document {
         let site = &ctx.host.site;
-        if let Err(e) = Target::check_document_url(ctx.settings, site, &params, repeated.as_ref()) {
-            return e.respond(ENDPOINT, answering.page());
-        }
-        let host = params
-            .get("client_id")
-            .and_then(|c| url::Url::parse(c).ok())
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
+        let url = match Target::check_document_url(ctx.settings, site, &params, repeated.as_ref()) {
+            Ok(url) => url,
+            Err(e) => return e.respond(ENDPOINT, answering.page()),
+        };
         let asking = Asking {
-            client: &format!("An app from {host}"),
+            client: &format!("An app from {}", url.host()),
             redirect_uri: params.get("redirect_uri"),
         };
         match person(ctx, sign_in, &parts.headers, &params, answering, asking) {

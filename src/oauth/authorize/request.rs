@@ -6,7 +6,7 @@ use super::super::client::{self, Client, GrantType, RedirectUri};
 use super::super::error::{ErrorCode, OAuthError};
 use super::super::params::{Params, Repeated};
 use super::super::resource;
-use crate::cimd::Resolver;
+use crate::cimd::{ClientIdUrl, Resolver};
 use crate::keys::KeyRing;
 use crate::settings::{Settings, Site};
 use crate::tokens::pkce::CodeChallenge;
@@ -28,7 +28,7 @@ impl<'a> Target<'a> {
         site: &Site,
         params: &Params<'_>,
         repeated: Option<&Repeated>,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<ClientIdUrl, OAuthError> {
         if let Some(e) = repeated.and_then(|r| {
             r.error_for("client_id")
                 .or_else(|| r.error_for("redirect_uri"))
@@ -38,7 +38,7 @@ impl<'a> Target<'a> {
         let client_id = params
             .get("client_id")
             .ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
-        client::document_url(settings, site, client_id).map(|_| ())
+        client::document_url(settings, site, client_id)
     }
 
     /// `site`: the host the request arrived on.
