@@ -416,7 +416,7 @@ impl Credentials {
                 "use one client authentication method: client_assertion alone",
             ));
         }
-        if assertion_type != Some(super::client_assertion::JWT_BEARER) {
+        if assertion_type != Some(JWT_BEARER) {
             return Err(OAuthError::invalid_request(
                 "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ));
@@ -424,7 +424,7 @@ impl Credentials {
         let assertion = assertion
             .filter(|a| !a.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
-        let claimed = super::client_assertion::claimed_client_id(assertion);
+        let claimed = claimed_client_id(assertion);
         let client_id = match (body_client_id.filter(|c| !c.is_empty()), claimed) {
             (Some(id), Some(sub)) if id != sub => {
                 return Err(OAuthError::invalid_client(
@@ -501,6 +501,22 @@ impl Credentials {
             }
         }
     }
+}
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The `sub` of an assertion, unverified: which client it claims to be,
+/// for a request that names no `client_id` (RFC 7523 §3: `iss` and `sub`
+/// are the client_id). Verified later by `oauth::client_assertion::verify`.
+fn claimed_client_id(assertion: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("sub")?.as_str().map(str::to_owned)
 }
 
 /// RFC 6749 §2.3.1 / RFC 7617: `Basic base64(urlencode(id) ":" urlencode(secret))`.

@@ -18,9 +18,6 @@ use crate::cimd::Resolver;
 use crate::oauth::client::Client;
 use crate::settings::Site;
 
-/// RFC 7523 §2.2.
-pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
 /// Longest assertion lifetime accepted: it bounds how long a `jti` must be
 /// remembered.
 const MAX_LIFETIME: u64 = 3600;
@@ -33,19 +30,6 @@ const MAX_KEYS_TRIED: usize = 8;
 
 fn bad(why: &'static str) -> OAuthError {
     OAuthError::invalid_client(format!("client assertion refused: {why}"))
-}
-
-/// The `iss` of an assertion, unverified: which client it claims to be,
-/// for a request that names no `client_id` (RFC 7523 §3: `iss` and `sub`
-/// are the client_id). Verified later by [`verify`].
-pub(crate) fn claimed_client_id(assertion: &str) -> Option<String> {
-    use base64::Engine as _;
-    let payload = assertion.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("sub")?.as_str().map(str::to_owned)
 }
 
 /// A verifier of `alg` for `jwk`; `None` for symmetric or unknown
