@@ -876,3 +876,20 @@ async fn a_remembered_allow_is_keyed_on_the_client_id_url() {
     assert_eq!(a.status, 200, "{}", a.text);
     assert!(a.header("location").is_none());
 }
+
+#[tokio::test]
+async fn concurrent_requests_for_one_url_cause_one_fetch() {
+    let docs = DocServer::start().await;
+    let id = docs.url(CLAUDE_CODE_PATH);
+    let mut slowish = Route::json(&claude_code_document(&id));
+    // Long enough that the four requests below overlap the fetch.
+    slowish.delay = Duration::from_millis(300);
+    docs.set(CLAUDE_CODE_PATH, slowish);
+    let s = Server::start_custom(|k| cimd_config(k, &docs, ""));
+    let one = || authorize(&s, INTERNAL, &id, LOOPBACK_CB, Some(ALICE));
+    let (a, b, c, d) = tokio::join!(one(), one(), one(), one());
+    for r in [a, b, c, d] {
+        assert_eq!(r.status, 302, "{}", r.text);
+    }
+    assert_eq!(docs.hits(CLAUDE_CODE_PATH), 1);
+}

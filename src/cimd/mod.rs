@@ -99,6 +99,45 @@ pub(crate) struct Resolver {
     jwks: quick_cache::sync::Cache<String, CachedJwks>,
     /// Client assertions seen (RFC 7523 §3: `jti` used once).
     used_assertions: ReplayCache,
+    /// URLs being fetched now.
+    in_flight: InFlight,
+}
+
+/// One lock per URL being fetched, so concurrent requests for one URL
+/// cause one fetch. An entry leaves with the last request holding it
+/// (also when a request is dropped mid-fetch): the map holds at most one
+/// entry per request in flight.
+#[derive(Default)]
+struct InFlight(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// A request's place in the line for one URL.
+struct Turn<'a> {
+    in_flight: &'a InFlight,
+    url: &'a str,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl InFlight {
+    fn turn<'a>(&'a self, url: &'a str) -> Turn<'a> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Turn {
+            in_flight: self,
+            url,
+            lock: m.entry(url.to_owned()).or_default().clone(),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut m = self.in_flight.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Held by this turn and the map only: nobody else waits.
+        if Arc::strong_count(&self.lock) <= 2
+            && m.get(self.url).is_some_and(|l| Arc::ptr_eq(l, &self.lock))
+        {
+            m.remove(self.url);
+        }
+    }
 }
 
 impl Resolver {
@@ -123,6 +162,7 @@ impl Resolver {
             permits: tokio::sync::Semaphore::new(s.max_concurrent_fetches),
             jwks: quick_cache::sync::Cache::new(JWKS_ENTRIES),
             used_assertions: ReplayCache::new(ASSERTIONS),
+            in_flight: InFlight::default(),
         })
     }
 
@@ -139,13 +179,33 @@ impl Resolver {
         if let Some(doc) = self.pinned.get(url.as_str()) {
             return Ok(doc.clone());
         }
-        let now = Instant::now();
-        if let Some(c) = self.cache.get(url.as_str()) {
-            if c.until > now {
-                return Ok(c.doc);
-            }
-            self.cache.remove(url.as_str());
+        if let Some(doc) = self.cached(url) {
+            return Ok(doc);
         }
+        // One fetch per URL at a time: requests that arrive while it runs
+        // wait for it and take its document from the cache (a failure is
+        // not cached, so each of them then tries for itself, within the
+        // host's window).
+        let turn = self.in_flight.turn(url.as_str());
+        let _mine = turn.lock.lock().await;
+        match self.cached(url) {
+            Some(doc) => Ok(doc),
+            None => self.fetch_and_keep(url).await,
+        }
+    }
+
+    /// The cached document of `url`, if still fresh.
+    fn cached(&self, url: &ClientIdUrl) -> Option<Arc<ClientDocument>> {
+        let c = self.cache.get(url.as_str())?;
+        if c.until > Instant::now() {
+            return Some(c.doc);
+        }
+        self.cache.remove(url.as_str());
+        None
+    }
+
+    async fn fetch_and_keep(&self, url: &ClientIdUrl) -> Result<Arc<ClientDocument>, CimdError> {
+        let now = Instant::now();
         if !self.windows.try_fetch(url.host(), now) {
             tracing::warn!(
                 client_id = url.as_str(),
@@ -330,6 +390,18 @@ mod tests {
             );
             assert!(r.cache.len() <= 8, "{} documents kept", r.cache.len());
         }
+    }
+
+    #[test]
+    fn a_url_leaves_the_in_flight_map_with_its_last_turn() {
+        let f = InFlight::default();
+        let a = f.turn("https://a.example/c");
+        let b = f.turn("https://a.example/c");
+        assert!(Arc::ptr_eq(&a.lock, &b.lock));
+        drop(a);
+        assert_eq!(f.0.lock().unwrap().len(), 1);
+        drop(b);
+        assert!(f.0.lock().unwrap().is_empty());
     }
 
     #[test]
