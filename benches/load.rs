@@ -1354,7 +1354,7 @@ async fn bench() {
     );
     println!(
         "server memory after all cases: VmRSS {:.1} MiB, VmHWM {:.1} MiB \
-         (the memory store's documented bound: ~165 MiB of single-use state at most, \
+         (the memory store's documented bound: ~170 MiB of single-use state at most, \
          src/store/memory.rs)",
         mib(loaded_rss),
         mib(loaded_hwm)

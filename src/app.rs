@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::cimd::Resolver;
 use crate::discovery::Documents;
 use crate::http::host::Hosts;
 use crate::identity::SignIn;
@@ -25,6 +26,9 @@ pub(crate) struct App {
     /// Single use of codes, refresh tokens (`/oauth/token`) and consent
     /// forms (`/oauth/authorize`).
     pub store: Store,
+    /// Client ID Metadata Documents: the operator's, cached and fetched
+    /// (`/oauth/authorize`, `/oauth/token`).
+    pub cimd: Resolver,
     /// Access tokens already verified (`/mcp`).
     pub verified_tokens: VerifiedTokens,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
@@ -33,8 +37,9 @@ pub(crate) struct App {
 
 impl App {
     /// Fails only on a `[store] url` the Redis client cannot use.
-    pub(crate) fn new(settings: Settings, keys: Arc<Keys>) -> Result<App, String> {
+    pub(crate) fn new(settings: Settings, keys: Arc<Keys>, cimd: Resolver) -> Result<App, String> {
         Ok(App {
+            cimd,
             verified_tokens: VerifiedTokens::new(settings.verified_cache_size),
             hosts: Hosts::new(&settings),
             discovery: Documents::new(&settings),

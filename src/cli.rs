@@ -300,6 +300,18 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
     let _log_writer = init_logging(settings.log_format);
     let ring = load_or_create_keys(&settings)?;
     tracing::info!(config = %source, generation = ring.generation, "key ring loaded");
+    let cimd = crate::cimd::Resolver::new(&settings.cimd)?;
+    for id in cimd.pinned_ids() {
+        tracing::info!(
+            client_id = id,
+            "client metadata document provided by the operator"
+        );
+    }
+    if settings.cimd.insecure_test_only_allow_loopback
+        || !settings.cimd.insecure_test_only_roots.is_empty()
+    {
+        tracing::warn!("cimd.insecure_test_only_* is set: client metadata documents may come from loopback or be signed by a test CA; never in production");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -320,7 +332,7 @@ fn serve(explicit: Option<&Path>) -> Result<(), String> {
             settings.deny_path.clone(),
         ));
         tokio::spawn(crate::keys::watch::run(keys.clone(), settings.keys_rescan));
-        let app = Arc::new(App::new(settings, keys)?);
+        let app = Arc::new(App::new(settings, keys, cimd)?);
         app.sign_in.start().await;
         tracing::info!(store = ?app.settings.store, "single-use store");
         if let Some(monitor) = app.store.monitor() {
@@ -849,7 +861,20 @@ fn config_check(explicit: Option<&Path>) -> Result<(), String> {
         println!("  authorize / token / register: {0}/oauth/authorize {0}/oauth/token {0}/oauth/register", s.issuer);
     }
 
+    // The operator's client metadata documents, as `serve` loads them.
+    let cimd = crate::cimd::Resolver::new(&settings.cimd)?;
+    for id in cimd.pinned_ids() {
+        println!("client metadata document provided: {id}");
+    }
     let mut warnings = crate::settings::warnings::placeholders(&effective.config, &settings);
+    if settings.cimd.insecure_test_only_allow_loopback
+        || !settings.cimd.insecure_test_only_roots.is_empty()
+    {
+        warnings.push(
+            "cimd.insecure_test_only_*: documents may come from loopback or a test CA; never in production"
+                .into(),
+        );
+    }
     // Port 0 is any port: `serve` says so once it knows which.
     if settings.listen.port() != 0 {
         warnings.extend(crate::settings::warnings::listen_port(

@@ -45,6 +45,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Where single use is enforced: this process, or a shared Redis.
     pub store: StoreConfig,
+    /// Client ID Metadata Documents: `client_id`s that are https URLs.
+    pub cimd: CimdConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -55,6 +57,11 @@ pub struct HostConfig {
     /// Redirect URI policy: `"loopback"`, `"prefix:<uri>"` or an exact URI.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// The hosts whose URL `client_id`s (Client ID Metadata Documents) are
+    /// accepted on this host, e.g. `["claude.ai", "chatgpt.com"]`; absent:
+    /// any host, still subject to `redirect_uris`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -245,6 +252,55 @@ impl Default for Config {
             log: LogConfig::default(),
             server: ServerConfig::default(),
             store: StoreConfig::default(),
+            cimd: CimdConfig::default(),
+        }
+    }
+}
+
+/// `[cimd]`: Client ID Metadata Documents
+/// (draft-ietf-oauth-client-id-metadata-document), fetched from the URL
+/// that is the `client_id`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CimdConfig {
+    /// Accept URL client ids and advertise
+    /// `client_id_metadata_document_supported`.
+    pub enabled: bool,
+    /// Operator-provided documents, one JSON file each, used instead of
+    /// fetching their `client_id` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents_dir: Option<PathBuf>,
+    /// Largest document fetched (bytes; at most 64 KiB).
+    pub max_document_bytes: usize,
+    /// The whole fetch of one document (or JWKS).
+    #[serde(with = "humantime_serde")]
+    pub fetch_timeout: Duration,
+    /// Documents kept per replica.
+    pub cache_entries: usize,
+    /// Fetches per client_id host and minute, per replica.
+    pub fetches_per_host_per_minute: u32,
+    /// Fetches in flight at once, per replica.
+    pub max_concurrent_fetches: usize,
+    /// TESTS ONLY: documents may be fetched from loopback addresses.
+    pub insecure_test_only_allow_loopback: bool,
+    /// TESTS ONLY: a PEM file of CA certificates trusted besides the
+    /// public roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_test_only_ca_file: Option<PathBuf>,
+}
+
+impl Default for CimdConfig {
+    fn default() -> Self {
+        CimdConfig {
+            enabled: true,
+            documents_dir: None,
+            max_document_bytes: 5 * 1024,
+            fetch_timeout: Duration::from_secs(5),
+            cache_entries: 1024,
+            fetches_per_host_per_minute: 30,
+            max_concurrent_fetches: 16,
+            insecure_test_only_allow_loopback: false,
+            insecure_test_only_ca_file: None,
         }
     }
 }

@@ -32,7 +32,7 @@ impl Documents {
                 .sites
                 .iter()
                 .map(|site| HostDocuments {
-                    authorization_server: render(authorization_server(site)),
+                    authorization_server: render(authorization_server(site, settings.cimd.enabled)),
                     protected_resource: render(protected_resource(site)),
                 })
                 .collect(),
@@ -91,9 +91,11 @@ pub(crate) fn jwks(keys: &Keys) -> Resp {
 
 /// RFC 8414 §2 authorization server metadata, also served as
 /// `/.well-known/openid-configuration` for clients that only look there.
-fn authorization_server(site: &Site) -> Value {
+/// `cimd`: URL client ids are accepted (draft-ietf-oauth-client-id-
+/// metadata-document §5; clients send one only when this says so).
+fn authorization_server(site: &Site, cimd: bool) -> Value {
     let i = &site.issuer;
-    json!({
+    let mut m = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/oauth/authorize"),
         "token_endpoint": format!("{i}/oauth/token"),
@@ -107,7 +109,22 @@ fn authorization_server(site: &Site) -> Value {
         "scopes_supported": SCOPES_SUPPORTED,
         // RFC 9207: authorization responses carry `iss`.
         "authorization_response_iss_parameter_supported": true,
-    })
+        "client_id_metadata_document_supported": cimd,
+    });
+    if cimd {
+        // RFC 7523 client assertions, for metadata document clients only
+        // (oauth::client_assertion).
+        m["token_endpoint_auth_methods_supported"] = json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ]);
+        m["token_endpoint_auth_signing_alg_values_supported"] = json!([
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"
+        ]);
+    }
+    m
 }
 
 /// RFC 9728 §2 protected resource metadata for `/mcp`. `offline_access` is

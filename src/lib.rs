@@ -20,6 +20,8 @@
 //!                  methods, tools
 //! ─────────────────────────────────────────────────────────────────────────────
 //! identity         who is signing in: SignIn::person (proxy headers, ID token)
+//! cimd             Client ID Metadata Documents: URL client ids, their
+//!                  documents (operator-provided, cached, or fetched)
 //! http             primitives: host resolution, bodies, responses, pages, CORS
 //!                  policy, refusals below any protocol, the handler context Ctx
 //! ─────────────────────────────────────────────────────────────────────────────
@@ -27,6 +29,8 @@
 //!                  the verified-token cache
 //! store            single use of codes, consent forms and refresh-token
 //!                  rotation: per-replica memory or a shared Redis/Valkey
+//! egress           outbound HTTPS to URLs others chose: the SSRF guard
+//!                  (RFC 6890), connect to the checked address, TLS, limits
 //! keys             key files → an immutable key ring, watched and swapped whole
 //! metrics          Prometheus counters and histograms
 //! ─────────────────────────────────────────────────────────────────────────────
@@ -74,10 +78,12 @@
 #![warn(unreachable_pub)]
 
 mod app;
+mod cimd;
 mod cli;
 mod clock;
 mod config;
 mod discovery;
+mod egress;
 mod health;
 mod http;
 mod identity;

@@ -159,3 +159,9 @@ pub(crate) fn store_error(op: &'static str) {
 pub(crate) fn store_outage() {
     metrics::counter!("mcpgate_store_outages_total").increment(1);
 }
+
+/// A client metadata document was fetched (`ok`) or refused after a
+/// fetch (`refused`).
+pub(crate) fn cimd_fetch(outcome: &'static str) {
+    metrics::counter!("mcpgate_cimd_fetches_total", "outcome" => outcome).increment(1);
+}

@@ -137,9 +137,9 @@ pub(crate) async fn route(
         (E::Jwks, &Method::GET) => discovery::jwks(&app.keys),
         (E::Register, &Method::POST) => oauth::register::handle(&ctx, req).await,
         (E::Authorize, &Method::GET | &Method::POST) => {
-            oauth::authorize::handle(&ctx, &app.sign_in, &app.store, req).await
+            oauth::authorize::handle(&ctx, &app.sign_in, &app.store, &app.cimd, req).await
         }
-        (E::Token, &Method::POST) => oauth::token::handle(&ctx, &app.store, req).await,
+        (E::Token, &Method::POST) => oauth::token::handle(&ctx, &app.store, &app.cimd, req).await,
         // `/mcp` answers every method itself (405 after authentication).
         (E::Mcp, _) => mcp::handle(&ctx, &app.verified_tokens, req).await,
         (E::Register | E::Token, _) => HttpError::MethodNotAllowed { allow: "POST" }.respond(),

@@ -266,10 +266,17 @@ async fn discovery_is_rendered_per_host() {
             );
             assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
             assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+            // private_key_jwt: for Client ID Metadata Document clients.
             assert_eq!(
                 m["token_endpoint_auth_methods_supported"],
-                json!(["none", "client_secret_basic", "client_secret_post"])
+                json!([
+                    "none",
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "private_key_jwt"
+                ])
             );
+            assert_eq!(m["client_id_metadata_document_supported"], true);
         }
         for path in [
             "/.well-known/oauth-protected-resource",

@@ -483,8 +483,12 @@ async fn authorize_errors_after_the_client_is_known_are_redirected_without_a_cod
             "invalid_target",
         ),
         (
-            "the issuer as resource",
-            with(good(), "resource", Some("https://mcp.example.com")),
+            "the issuer of another name as resource",
+            with(
+                good(),
+                "resource",
+                Some("https://mcp.example.com.evil.example"),
+            ),
             "invalid_target",
         ),
         (

@@ -2,17 +2,21 @@
 //! endpoint (RFC 6749 §2.3).
 //!
 //! What a `client_id` is follows from its form alone ([`ClientKind::of`]),
-//! decided once where it is opened: the two namespaces cannot collide.
+//! decided once where it is opened: the three namespaces cannot collide.
+
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::HeaderMap;
 use subtle::ConstantTimeEq as _;
 
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
+use crate::cimd::document::{ClientDocument, DocumentAuth};
+use crate::cimd::{ClientIdUrl, Resolver};
 use crate::keys::KeyRing;
 use crate::settings::redirect;
-use crate::settings::{ConfiguredClient, Settings};
+use crate::settings::{ConfiguredClient, Settings, Site};
 use crate::tokens::grants::{ClientBinding, ClientRegistration};
 use crate::tokens::sealed;
 
@@ -46,6 +50,10 @@ impl GrantType {
 /// The kinds of `client_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ClientKind {
+    /// An `https://` URL naming a Client ID Metadata Document. A sealed id
+    /// starts with a base64url JWE header (`eyJ`), a configured one has
+    /// no `:` (the settings refuse one that does).
+    Document,
     /// A sealed [`ClientRegistration`] (RFC 7591): a compact JWE, which
     /// always contains `.`.
     Registered,
@@ -56,7 +64,9 @@ pub(crate) enum ClientKind {
 
 impl ClientKind {
     pub(crate) fn of(client_id: &str) -> ClientKind {
-        if client_id.contains('.') {
+        if ClientIdUrl::is_url_form(client_id) {
+            ClientKind::Document
+        } else if client_id.contains('.') {
             ClientKind::Registered
         } else {
             ClientKind::Configured
@@ -66,6 +76,7 @@ impl ClientKind {
     /// The label of `mcpgate_tokens_issued_total{client}`.
     pub(crate) fn metric_label(self) -> &'static str {
         match self {
+            ClientKind::Document => "metadata_document",
             ClientKind::Registered => "dynamic",
             ClientKind::Configured => "configured",
         }
@@ -98,18 +109,63 @@ pub(crate) enum Client<'a> {
     },
     /// Provisioned in `[[clients]]`.
     Configured(&'a ConfiguredClient),
+    /// A URL client id whose document was found and checked.
+    Document {
+        url: ClientIdUrl,
+        document: Arc<ClientDocument>,
+    },
+}
+
+/// The client_id URL of a request on `site`, checked without fetching
+/// anything: the form (draft-ietf-oauth-client-id-metadata-document §3)
+/// and the host's trust policy (`client_id_hosts`).
+pub(crate) fn document_url(
+    settings: &Settings,
+    site: &Site,
+    client_id: &str,
+) -> Result<ClientIdUrl, OAuthError> {
+    if !settings.cimd.enabled {
+        return Err(OAuthError::invalid_client(
+            "URL client ids (client metadata documents) are not accepted here",
+        ));
+    }
+    let url = ClientIdUrl::parse(client_id)
+        .map_err(|e| OAuthError::invalid_client(format!("the client_id URL {e}")))?;
+    if !url.allowed_on(site) {
+        return Err(OAuthError::invalid_client(format!(
+            "clients from {} are not accepted on this host",
+            url.host()
+        )));
+    }
+    Ok(url)
 }
 
 impl<'a> Client<'a> {
-    /// Resolves a `client_id`. Unknown, tampered, or sealed with a retired
-    /// registration key → `invalid_client` (the client registers again).
-    pub(crate) fn resolve(
+    /// Resolves a `client_id` of a request on `site`. Unknown, tampered,
+    /// or sealed with a retired registration key → `invalid_client` (the
+    /// client registers again). A URL client id is checked
+    /// ([`document_url`]) and its document found, fetched if need be
+    /// (at authorize, only once the person has signed in).
+    pub(crate) async fn resolve(
         settings: &'a Settings,
         ring: &KeyRing,
+        documents: &Resolver,
+        site: &Site,
         client_id: &'a str,
         now: u64,
     ) -> Result<Client<'a>, OAuthError> {
         match ClientKind::of(client_id) {
+            ClientKind::Document => {
+                let url = document_url(settings, site, client_id)?;
+                let document = documents.document(&url).await.map_err(|e| {
+                    if e.is_temporary() {
+                        OAuthError::new(ErrorCode::TemporarilyUnavailable, e.to_string())
+                    } else {
+                        OAuthError::invalid_client(e.to_string())
+                    }
+                })?;
+                Ok(Client::Document { url, document })
+            }
             ClientKind::Registered => {
                 let registration = sealed::open::<ClientRegistration>(ring, client_id, now)
                     .map_err(|e| {
@@ -134,6 +190,7 @@ impl<'a> Client<'a> {
         match self {
             Client::Registered { client_id, .. } => client_id,
             Client::Configured(c) => &c.client_id,
+            Client::Document { url, .. } => url.as_str(),
         }
     }
 
@@ -141,6 +198,7 @@ impl<'a> Client<'a> {
         match self {
             Client::Registered { registration, .. } => &registration.redirect_uris,
             Client::Configured(c) => &c.redirect_uris,
+            Client::Document { document, .. } => &document.redirect_uris,
         }
     }
 
@@ -148,6 +206,7 @@ impl<'a> Client<'a> {
         match self {
             Client::Registered { registration, .. } => registration.client_name.as_deref(),
             Client::Configured(c) => c.client_name.as_deref(),
+            Client::Document { document, .. } => document.client_name.as_deref(),
         }
     }
 
@@ -155,6 +214,7 @@ impl<'a> Client<'a> {
         match self {
             Client::Registered { .. } => ClientKind::Registered,
             Client::Configured(_) => ClientKind::Configured,
+            Client::Document { .. } => ClientKind::Document,
         }
     }
 
@@ -167,7 +227,9 @@ impl<'a> Client<'a> {
     /// when their entry says so.
     pub(crate) fn requires_pkce(&self) -> bool {
         match self {
-            Client::Registered { .. } => true,
+            // A document client authenticated by private_key_jwt uses
+            // PKCE too: the MCP spec requires it of every client.
+            Client::Registered { .. } | Client::Document { .. } => true,
             Client::Configured(c) => c.secret_sha256.is_none() || c.require_pkce,
         }
     }
@@ -190,6 +252,7 @@ impl<'a> Client<'a> {
                 registration.refresh
             }
             (GrantType::RefreshToken, Client::Configured(_)) => true,
+            (GrantType::RefreshToken, Client::Document { document, .. }) => document.refresh,
         }
     }
 
@@ -198,18 +261,33 @@ impl<'a> Client<'a> {
     /// named none (RFC 6749 §3.1.2.3). Loopback URIs match with any port
     /// (RFC 8252 §7.3). A dynamic client's URI must also still be allowed
     /// by some host's current policy, so removing a callback from the
-    /// config takes effect for existing registrations.
+    /// config takes effect for existing registrations. A document's URI
+    /// must be allowed by the policy of `site`, the host the request came
+    /// to: the document is the client's word, the policy the operator's.
     pub(crate) fn redirect_uri(
         &self,
         settings: &Settings,
+        site: &Site,
         requested: Option<&str>,
     ) -> Result<RedirectUri, OAuthError> {
+        let refused_by_policy = || {
+            OAuthError::invalid_client(
+                "this host's redirect policy does not allow the client metadata document's redirect_uri",
+            )
+        };
         let Some(requested) = requested else {
             return match self.redirect_uris() {
-                [only] => Ok(RedirectUri {
-                    uri: only.clone(),
-                    sent: false,
-                }),
+                [only] => {
+                    if matches!(self, Client::Document { .. })
+                        && site.redirect_policy.check(only).is_err()
+                    {
+                        return Err(refused_by_policy());
+                    }
+                    Ok(RedirectUri {
+                        uri: only.clone(),
+                        sent: false,
+                    })
+                }
                 _ => Err(OAuthError::invalid_request("redirect_uri is required")),
             };
         };
@@ -217,11 +295,22 @@ impl<'a> Client<'a> {
             .redirect_uris()
             .iter()
             .any(|r| redirect::matches_registered(r, requested));
+        if !registered || redirect::check_uri(requested).is_err() {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is not registered for this client",
+            ));
+        }
         let allowed = match self {
             Client::Registered { .. } => settings.any_policy_allows(requested),
             Client::Configured(_) => true,
+            Client::Document { .. } => {
+                if site.redirect_policy.check(requested).is_err() {
+                    return Err(refused_by_policy());
+                }
+                true
+            }
         };
-        if !registered || redirect::check_uri(requested).is_err() || !allowed {
+        if !allowed {
             return Err(OAuthError::invalid_request(
                 "redirect_uri is not registered for this client",
             ));
@@ -242,6 +331,12 @@ pub enum Credentials {
     Basic { client_id: String, secret: String },
     /// RFC 6749 §2.3.1 `client_secret` in the body.
     Post { client_id: String, secret: String },
+    /// RFC 7523 §2.2 `client_assertion` (`private_key_jwt`), checked by
+    /// `oauth::client_assertion::verify` once the client is resolved.
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
 }
 
 impl Credentials {
@@ -249,7 +344,8 @@ impl Credentials {
         match self {
             Credentials::None { client_id }
             | Credentials::Basic { client_id, .. }
-            | Credentials::Post { client_id, .. } => client_id,
+            | Credentials::Post { client_id, .. }
+            | Credentials::Assertion { client_id, .. } => client_id,
         }
     }
 
@@ -305,16 +401,83 @@ impl Credentials {
         }
     }
 
-    /// Checks these credentials against `client`.
+    /// RFC 7523 §2.2 credentials: a `client_assertion` of type
+    /// `client_assertion_type`, alone (no Basic header, no secret). The
+    /// client is `client_id` when sent, else the assertion's `sub`.
+    pub fn from_assertion(
+        headers: &HeaderMap,
+        body_client_id: Option<&str>,
+        body_secret: Option<&str>,
+        assertion_type: Option<&str>,
+        assertion: Option<&str>,
+    ) -> Result<Credentials, OAuthError> {
+        if headers.contains_key(http::header::AUTHORIZATION) || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method: client_assertion alone",
+            ));
+        }
+        if assertion_type != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        let assertion = assertion
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
+        let claimed = claimed_client_id(assertion);
+        let client_id = match (body_client_id.filter(|c| !c.is_empty()), claimed) {
+            (Some(id), Some(sub)) if id != sub => {
+                return Err(OAuthError::invalid_client(
+                    "client_id differs from the client assertion's sub",
+                ))
+            }
+            (Some(id), _) => id.to_owned(),
+            (None, Some(sub)) => sub,
+            (None, None) => {
+                return Err(OAuthError::invalid_client(
+                    "the client assertion names no client (sub)",
+                ))
+            }
+        };
+        Ok(Credentials::Assertion {
+            client_id,
+            assertion: assertion.to_owned(),
+        })
+    }
+
+    /// Checks these credentials against `client`. An assertion is only
+    /// accepted here for a client whose document uses `private_key_jwt`;
+    /// its signature and claims are checked by
+    /// `oauth::client_assertion::verify`.
     pub(crate) fn authenticate(&self, client: &Client<'_>) -> Result<(), OAuthError> {
         let basic = self.is_basic();
+        let uses_key = matches!(
+            client,
+            Client::Document { document, .. } if matches!(document.auth, DocumentAuth::PrivateKeyJwt(_))
+        );
+        match (self, uses_key) {
+            (Credentials::Assertion { .. }, true) => return Ok(()),
+            (Credentials::Assertion { .. }, false) => {
+                return Err(OAuthError::invalid_client(
+                    "this client does not authenticate with private_key_jwt",
+                ))
+            }
+            (_, true) => {
+                return Err(OAuthError::invalid_client(
+                    "this client authenticates with private_key_jwt: send client_assertion",
+                )
+                .with_basic(basic))
+            }
+            (_, false) => {}
+        }
         let secret = match self {
             Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => Some(secret),
-            Credentials::None { .. } => None,
+            Credentials::None { .. } | Credentials::Assertion { .. } => None,
         };
         let expected = match client {
             Client::Configured(c) => c.secret_sha256,
             Client::Registered { .. } => None,
+            Client::Document { .. } => None,
         };
         match (expected, secret) {
             (None, None) => Ok(()),
@@ -338,6 +501,22 @@ impl Credentials {
             }
         }
     }
+}
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The `sub` of an assertion, unverified: which client it claims to be,
+/// for a request that names no `client_id` (RFC 7523 §3: `iss` and `sub`
+/// are the client_id). Verified later by `oauth::client_assertion::verify`.
+fn claimed_client_id(assertion: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("sub")?.as_str().map(str::to_owned)
 }
 
 /// RFC 6749 §2.3.1 / RFC 7617: `Basic base64(urlencode(id) ":" urlencode(secret))`.

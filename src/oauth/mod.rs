@@ -5,6 +5,8 @@
 //! - [`consent`]: the consent page for self-registered clients.
 //! - [`token`]: the token endpoint (codes and refresh tokens).
 //! - [`client`]: resolving and authenticating clients.
+//! - `client_assertion`: `private_key_jwt` (RFC 7523) for metadata
+//!   document clients.
 //! - [`params`]: form and query parameters.
 //! - [`resource`]: RFC 8707 `resource` parameters.
 //! - `redirect`: the authorization response back to the client.
@@ -12,6 +14,7 @@
 
 pub(crate) mod authorize;
 pub(crate) mod client;
+mod client_assertion;
 mod consent;
 pub(crate) mod error;
 pub(crate) mod params;

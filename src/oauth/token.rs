@@ -10,10 +10,12 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::client::{Client, Credentials, GrantType};
+use super::client::{Client, ClientKind, Credentials, GrantType};
+use super::client_assertion;
 use super::error::{Delivery, ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource;
+use crate::cimd::Resolver;
 use crate::clock::unix_now;
 use crate::http::response::{self, Resp};
 use crate::http::Ctx;
@@ -22,7 +24,7 @@ use crate::keys::KeyRing;
 use crate::random::random_id;
 use crate::store::{Once, Store};
 use crate::tokens::access::{self, AccessClaims, Grantee};
-use crate::tokens::grants::{CodeGrant, RefreshGrant};
+use crate::tokens::grants::{ClientBinding, CodeGrant, RefreshGrant};
 use crate::tokens::scope::Scope;
 use crate::tokens::sealed::{self, OpenError};
 
@@ -39,14 +41,24 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-pub(crate) async fn handle(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Resp {
-    match token(ctx, store, req).await {
+pub(crate) async fn handle(
+    ctx: &Ctx<'_>,
+    store: &Store,
+    documents: &Resolver,
+    req: Request<Incoming>,
+) -> Resp {
+    match token(ctx, store, documents, req).await {
         Ok(r) => r,
         Err(e) => e.respond("token", Delivery::Json),
     }
 }
 
-async fn token(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Result<Resp, OAuthError> {
+async fn token(
+    ctx: &Ctx<'_>,
+    store: &Store,
+    documents: &Resolver,
+    req: Request<Incoming>,
+) -> Result<Resp, OAuthError> {
     let (parts, body) = req.into_parts();
     if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
         let form = ct
@@ -84,15 +96,46 @@ async fn token(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Result<R
     let settings = &ctx.settings;
     let now = unix_now();
     let ring = ctx.keys.load();
-    let credentials = Credentials::from_request(
-        &parts.headers,
-        params.get("client_id"),
-        params.get("client_secret"),
-    )?;
+    let credentials = match (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) {
+        (None, None) => Credentials::from_request(
+            &parts.headers,
+            params.get("client_id"),
+            params.get("client_secret"),
+        )?,
+        (assertion_type, assertion) => Credentials::from_assertion(
+            &parts.headers,
+            params.get("client_id"),
+            params.get("client_secret"),
+            assertion_type,
+            assertion,
+        )?,
+    };
     let basic = credentials.is_basic();
-    let client = Client::resolve(settings, &ring, credentials.client_id(), now)
-        .map_err(|e| e.with_basic(basic))?;
+    if ClientKind::of(credentials.client_id()) == ClientKind::Document
+        && !presents_own_grant(&ring, grant_type, &params, credentials.client_id(), now)
+    {
+        return Err(OAuthError::invalid_client(
+            "no code or refresh token of this client was presented",
+        )
+        .with_basic(basic));
+    }
+    let client = Client::resolve(
+        settings,
+        &ring,
+        documents,
+        &ctx.host.site,
+        credentials.client_id(),
+        now,
+    )
+    .await
+    .map_err(|e| e.with_basic(basic))?;
     credentials.authenticate(&client)?;
+    if let Credentials::Assertion { assertion, .. } = &credentials {
+        client_assertion::verify(&client, assertion, documents, store, &ctx.host.site, now).await?;
+    }
     // RFC 6749 §5.2: an authenticated client using a grant it was not
     // registered for (RFC 7591 §2 `grant_types`). Checked before the
     // presented code or token is even opened.
@@ -113,6 +156,32 @@ async fn token(ctx: &Ctx<'_>, store: &Store, req: Request<Incoming>) -> Result<R
         GrantType::RefreshToken => refresh(ctx, store, &ring, &client, &params, now).await?,
     };
     Ok(response::json_no_store(StatusCode::OK, &issued))
+}
+
+/// Whether the request carries a code or refresh token this server issued
+/// to `client_id`. A URL client id's document is fetched here only then:
+/// without it, anyone could make this server fetch any URL by posting to
+/// the token endpoint, which needs no sign-in. (At authorize, only a
+/// signed-in person can.) The grant is opened again, and fully checked,
+/// by the grant's own step.
+fn presents_own_grant(
+    ring: &KeyRing,
+    grant_type: GrantType,
+    params: &Params<'_>,
+    client_id: &str,
+    now: u64,
+) -> bool {
+    let binding = ClientBinding::of(client_id);
+    match grant_type {
+        GrantType::AuthorizationCode => params
+            .get("code")
+            .and_then(|c| sealed::open::<CodeGrant>(ring, c, now).ok())
+            .is_some_and(|g| g.client == binding),
+        GrantType::RefreshToken => params
+            .get("refresh_token")
+            .and_then(|t| sealed::open::<RefreshGrant>(ring, t, now).ok())
+            .is_some_and(|g| g.client == binding),
+    }
 }
 
 fn open_error(what: &str, e: OpenError) -> OAuthError {

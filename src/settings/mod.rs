@@ -33,6 +33,9 @@ pub struct Site {
     pub authority: String,
     /// What `POST /oauth/register` accepts on this host.
     pub redirect_policy: RedirectPolicy,
+    /// `client_id_hosts`: the lowercased hosts whose URL client ids this
+    /// host accepts; `None`: any.
+    pub client_id_hosts: Option<Vec<String>>,
 }
 
 /// An issuer's scheme: `https`, or `http` for local testing.
@@ -89,6 +92,7 @@ impl Site {
             scheme,
             authority,
             redirect_policy,
+            client_id_hosts: None,
         })
     }
 }
@@ -198,6 +202,86 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Where single use is enforced.
     pub store: StoreSettings,
+    pub cimd: CimdSettings,
+}
+
+/// `[cimd]`, validated.
+#[derive(Debug, Clone)]
+pub struct CimdSettings {
+    pub enabled: bool,
+    pub documents_dir: Option<PathBuf>,
+    pub max_document_bytes: usize,
+    pub fetch_timeout: Duration,
+    pub cache_entries: usize,
+    pub fetches_per_host_per_minute: u32,
+    pub max_concurrent_fetches: usize,
+    /// Test-only: loopback addresses pass the SSRF guard.
+    pub insecure_test_only_allow_loopback: bool,
+    /// Test-only: CA certificates trusted besides the public roots.
+    pub insecure_test_only_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+}
+
+/// Bounds of `[cimd]` values: a document is small (the draft suggests
+/// 5 KB), a fetch is quick, and the cache's memory is bounded by
+/// `cache_entries × max_document_bytes` (plus per-entry overhead).
+const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_CACHE_ENTRIES: usize = 100_000;
+
+impl CimdSettings {
+    pub(crate) fn from_config(c: &crate::config::CimdConfig) -> Result<CimdSettings, String> {
+        if !(256..=MAX_DOCUMENT_BYTES).contains(&c.max_document_bytes) {
+            return Err(format!(
+                "cimd.max_document_bytes: must be between 256 and {MAX_DOCUMENT_BYTES}"
+            ));
+        }
+        if c.fetch_timeout < Duration::from_millis(100) || c.fetch_timeout > MAX_FETCH_TIMEOUT {
+            return Err("cimd.fetch_timeout: must be between 100ms and 30s".into());
+        }
+        if !(1..=MAX_CACHE_ENTRIES).contains(&c.cache_entries) {
+            return Err(format!(
+                "cimd.cache_entries: must be between 1 and {MAX_CACHE_ENTRIES}"
+            ));
+        }
+        if c.fetches_per_host_per_minute == 0 || c.fetches_per_host_per_minute > 6000 {
+            return Err("cimd.fetches_per_host_per_minute: must be between 1 and 6000".into());
+        }
+        if !(1..=1024).contains(&c.max_concurrent_fetches) {
+            return Err("cimd.max_concurrent_fetches: must be between 1 and 1024".into());
+        }
+        let insecure_test_only_roots = match &c.insecure_test_only_ca_file {
+            None => Vec::new(),
+            Some(path) => {
+                use rustls_pki_types::pem::PemObject as _;
+                let key = "cimd.insecure_test_only_ca_file";
+                let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                    .map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("{key}: {} is not PEM: {e}", path.display()))?;
+                if certs.is_empty() {
+                    return Err(format!("{key}: {} holds no certificate", path.display()));
+                }
+                let mut store = rustls::RootCertStore::empty();
+                for cert in &certs {
+                    store.add(cert.clone()).map_err(|e| {
+                        format!("{key}: {} is not a usable CA: {e}", path.display())
+                    })?;
+                }
+                certs
+            }
+        };
+        Ok(CimdSettings {
+            enabled: c.enabled,
+            documents_dir: c.documents_dir.clone(),
+            max_document_bytes: c.max_document_bytes,
+            fetch_timeout: c.fetch_timeout,
+            cache_entries: c.cache_entries,
+            fetches_per_host_per_minute: c.fetches_per_host_per_minute,
+            max_concurrent_fetches: c.max_concurrent_fetches,
+            insecure_test_only_allow_loopback: c.insecure_test_only_allow_loopback,
+            insecure_test_only_roots,
+        })
+    }
 }
 
 /// Limits on what one client can hold.
@@ -255,11 +339,15 @@ fn parse_site(i: usize, issuer: &str, entries: &[String]) -> Result<Site, String
 
 fn parse_client(i: usize, c: &crate::config::ClientConfig) -> Result<ConfiguredClient, String> {
     let key = format!("clients[{i}]");
-    if c.client_id.is_empty() || c.client_id.len() > 200 || c.client_id.contains('.') {
-        // Sealed client ids contain dots; configured ones never do, so the
-        // two can never collide.
+    if c.client_id.is_empty()
+        || c.client_id.len() > 200
+        || c.client_id.contains('.')
+        || c.client_id.contains(':')
+    {
+        // Sealed client ids contain dots and URL client ids a colon;
+        // configured ones never do, so the three can never collide.
         return Err(format!(
-            "{key}.client_id: `{}` must be 1 to 200 characters without `.`",
+            "{key}.client_id: `{}` must be 1 to 200 characters without `.` or `:`",
             c.client_id
         ));
     }
@@ -313,7 +401,25 @@ impl Settings {
         }
         let mut sites = Vec::new();
         for (i, h) in config.hosts.iter().enumerate() {
-            let site = parse_site(i, &h.issuer, &h.redirect_uris)?;
+            let mut site = parse_site(i, &h.issuer, &h.redirect_uris)?;
+            if let Some(hosts) = &h.client_id_hosts {
+                let mut list = Vec::new();
+                for (j, host) in hosts.iter().enumerate() {
+                    let host = host.trim().to_ascii_lowercase();
+                    let ok = !host.is_empty()
+                        && host.bytes().all(|b| {
+                            b.is_ascii_alphanumeric()
+                                || matches!(b, b'-' | b'.' | b':' | b'[' | b']')
+                        });
+                    if !ok {
+                        return Err(format!(
+                            "hosts[{i}].client_id_hosts[{j}]: `{host}` is not a host name"
+                        ));
+                    }
+                    list.push(host);
+                }
+                site.client_id_hosts = Some(list);
+            }
             if sites.iter().any(|s: &Site| s.authority == site.authority) {
                 return Err(format!("hosts[{i}].issuer: `{}` is listed twice", h.issuer));
             }
@@ -463,14 +569,19 @@ impl Settings {
             },
             metrics_listen: config.server.metrics_listen,
             store: StoreSettings::from_config(&config.store)?,
+            cimd: CimdSettings::from_config(&config.cimd)?,
         })
     }
 
     /// The site a resource URI names. RFC 8707 resources are compared
-    /// exactly, except that a trailing `/` is tolerated (clients add it).
+    /// exactly, except that a trailing `/` is tolerated (clients add it),
+    /// and the host's root URL names its one resource too: clients found
+    /// in the field send the URL the person typed (`https://host` or
+    /// `https://host/`) rather than the protected resource metadata's. The
+    /// token's `aud` is always the canonical `issuer/mcp`.
     pub fn site_for_resource(&self, resource: &str) -> Option<&Site> {
         let r = resource.strip_suffix('/').unwrap_or(resource);
-        self.sites.iter().find(|s| s.resource == r)
+        self.sites.iter().find(|s| s.resource == r || s.issuer == r)
     }
 
     /// Whether `uri` is allowed by any host's current policy.
@@ -491,6 +602,7 @@ mod tests {
         c.hosts.push(HostConfig {
             issuer: "https://mcp.example.com".into(),
             redirect_uris: vec!["https://claude.ai/api/mcp/auth_callback".into()],
+            client_id_hosts: None,
         });
         c.identity.allowed_domains = vec!["Example.com".into()];
         c
@@ -507,6 +619,20 @@ mod tests {
         assert!(s
             .site_for_resource("https://mcp.example.com/mcp-other")
             .is_none());
+        for root in ["https://mcp.example.com", "https://mcp.example.com/"] {
+            assert_eq!(
+                s.site_for_resource(root).unwrap().resource,
+                "https://mcp.example.com/mcp"
+            );
+        }
+        for other in [
+            "https://mcp.example.com//",
+            "https://mcp.example.com.evil.example/",
+            "http://mcp.example.com/",
+            "https://mcp.example.com/other",
+        ] {
+            assert!(s.site_for_resource(other).is_none(), "{other}");
+        }
     }
 
     #[test]

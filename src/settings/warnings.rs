@@ -101,6 +101,7 @@ mod tests {
             c.hosts.push(HostConfig {
                 issuer: (*i).into(),
                 redirect_uris: vec![],
+                client_id_hosts: None,
             });
         }
         let s = Settings::from_config(&c).unwrap();

@@ -24,8 +24,11 @@
 //! - consent forms: [`CONSENT_FORMS`] = 64 × 1,024 ids (~5 MiB), each
 //!   held ≤ 10 minutes; past that a consent answer is refused (503) until
 //!   some expire. Answers come from signed-in people clicking a button.
+//! - client assertions (`private_key_jwt`): [`ASSERTIONS`] = 64 × 1,024
+//!   ids (~5 MiB), each held until its assertion expires (≤ 1 h); past that
+//!   a new assertion is refused (503).
 //!
-//! ≈ 165 MiB at most for all three, whatever the load; the replay test
+//! ≈ 170 MiB at most for all four, whatever the load; the replay test
 //! `bytes_per_entry` (ignored; run it with `--ignored --nocapture`)
 //! measures both.
 
@@ -44,12 +47,18 @@ pub(super) const FAMILIES: usize = 1_000_000;
 /// Consent forms answered, held at most.
 const CONSENT_FORMS: usize = replay::SHARDS * 1_024;
 
+/// Client assertion ids (`private_key_jwt`) held at most; each lives ≤ an
+/// hour and a minute.
+const ASSERTIONS: usize = replay::SHARDS * 1_024;
+
 /// The single-use memory of this process.
 pub(crate) struct Memory {
     /// Codes redeemed here (RFC 6749 §4.1.2: a code is used once).
     used_codes: ReplayCache,
     /// Consent forms answered here: one answer per page shown.
     consent_forms: ReplayCache,
+    /// Client assertions accepted here (RFC 7523 §3 item 7).
+    client_assertions: ReplayCache,
     /// Newest generation per refresh-token family (RFC 9700 §4.14.2).
     pub(super) refresh_ledger: RefreshLedger,
 }
@@ -59,6 +68,7 @@ impl Memory {
         Memory {
             used_codes: ReplayCache::new(CODES),
             consent_forms: ReplayCache::new(CONSENT_FORMS),
+            client_assertions: ReplayCache::new(ASSERTIONS),
             refresh_ledger: RefreshLedger::new(FAMILIES),
         }
     }
@@ -73,6 +83,7 @@ impl Memory {
         let cache = match kind {
             Once::Code => &self.used_codes,
             Once::ConsentForm => &self.consent_forms,
+            Once::ClientAssertion => &self.client_assertions,
         };
         cache
             .first_use(id, exp, now)

@@ -1,4 +1,5 @@
-//! Single use: which codes and consent forms were used, and which
+//! Single use: which codes, consent forms and client assertions were
+//! used, and which
 //! refresh-token generation is current. Only the token endpoint and the
 //! consent form touch it; `/mcp` never does.
 //!
@@ -31,6 +32,9 @@ pub(crate) enum Once {
     Code,
     /// A consent form's answer, by its CSRF token's `jti`.
     ConsentForm,
+    /// A client's `private_key_jwt` assertion (RFC 7523 §3), by a digest
+    /// of its client_id and `jti`.
+    ClientAssertion,
 }
 
 impl Once {
@@ -39,6 +43,7 @@ impl Once {
         match self {
             Once::Code => "code",
             Once::ConsentForm => "consent",
+            Once::ClientAssertion => "assertion",
         }
     }
 }

@@ -239,6 +239,11 @@ describe('MCP conformance: authorization server scenarios', { timeout: 4 * RUNNE
         r.checks.filter((c) => c.id === 'authorization-code-grant').every((c) => c.status === 'SUCCESS'),
         `authorization-code-grant was not a SUCCESS (skipped?)${detail}`,
       );
+      // Client ID Metadata Documents: advertised, so the check is a
+      // SUCCESS, not the WARNING of a server without them.
+      const cimd = r.checks.filter((c) => c.id === 'authorization-server-metadata-cimd');
+      assert.ok(cimd.length > 0, `the CIMD metadata check did not run${detail}`);
+      assert.ok(cimd.every((c) => c.status === 'SUCCESS'), `the CIMD metadata check: ${cimd.map((c) => c.status)}${detail}`);
     });
   }
 });

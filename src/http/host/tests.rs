@@ -16,6 +16,7 @@ fn settings() -> Settings {
         c.hosts.push(HostConfig {
             issuer: issuer.into(),
             redirect_uris: vec!["loopback".into()],
+            client_id_hosts: None,
         });
     }
     c.identity.allowed_domains = vec!["example.com".into()];

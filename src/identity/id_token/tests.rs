@@ -435,6 +435,7 @@ fn from_proxy_checks_the_id_token_when_configured() {
         hosts: vec![crate::config::HostConfig {
             issuer: "https://mcp.example.com".into(),
             redirect_uris: vec![],
+            client_id_hosts: None,
         }],
         ..crate::config::Config::default()
     };

@@ -7,7 +7,6 @@ use http::StatusCode;
 
 use super::super::error::{ErrorCode, OAuthError};
 use super::super::params::{is_own_form_field, Params, DEV_EMAIL_FIELD};
-use super::request::Target;
 use crate::http::page::{self, escape_html, hidden_inputs};
 use crate::http::response::Resp;
 use crate::http::Ctx;
@@ -42,7 +41,15 @@ pub(super) fn evidence<'a>(
 /// The form: who is asking, and an email field, posting the authorize
 /// request back with the email added. Without consent to ask, its answer
 /// is a redirect to the client, which the page's CSP allows.
-pub(super) fn render(ctx: &Ctx<'_>, params: &Params<'_>, target: &Target<'_>) -> Resp {
+///
+/// `client`: what to call the client; `redirect_uri`: where the answer may
+/// go (for the page's CSP), when known.
+pub(super) fn render(
+    ctx: &Ctx<'_>,
+    params: &Params<'_>,
+    client: &str,
+    redirect_uri: Option<&str>,
+) -> Resp {
     let hidden = hidden_inputs(params.pairs().filter(|(k, _)| !is_own_form_field(k)));
     let domains = &ctx.settings.identity.allowed_domains;
     let domain = domains.first().cloned().unwrap_or_default();
@@ -59,14 +66,9 @@ pub(super) fn render(ctx: &Ctx<'_>, params: &Params<'_>, target: &Target<'_>) ->
          <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
          <label>Email<br><input type=\"email\" name=\"{DEV_EMAIL_FIELD}\" value=\"dev@{}\" required></label>\
          <br><button type=\"submit\">Sign in</button></form>",
-        escape_html(target.client.name().unwrap_or("An MCP client")),
+        escape_html(client),
         escape_html(&ctx.host.site.issuer),
         escape_html(&domain),
     );
-    page::render(
-        StatusCode::OK,
-        "mcpgate dev sign-in",
-        &body,
-        Some(target.redirect_uri.as_str()),
-    )
+    page::render(StatusCode::OK, "mcpgate dev sign-in", &body, redirect_uri)
 }

@@ -5,6 +5,10 @@
 //!
 //! 1. [`request::Target`]: the client and its redirect URI. Until both are
 //!    known good, a refusal is a page, never a redirect to an unchecked URI.
+//!    A URL client id (a Client ID Metadata Document) is checked for form
+//!    and trust policy first, and its document fetched only once the
+//!    person has signed in (step 3 comes first for it): no one who has
+//!    not signed in can make this server fetch a URL.
 //! 2. [`request::AuthorizeRequest`]: the rest of the request; from here a
 //!    refusal goes back to the client with `state` and `iss`.
 //! 3. The person: [`SignIn::person`] (or the dev sign-in form, [`dev_form`]).
@@ -22,10 +26,12 @@ mod request;
 use http::{Method, Request};
 use hyper::body::Incoming;
 
+use super::client::ClientKind;
 use super::consent::{self, Decision};
 use super::error::{Delivery, ErrorCode, OAuthError};
 use super::params::{Params, CONSENT_FIELD, DEV_EMAIL_FIELD};
 use super::redirect::ClientRedirect;
+use crate::cimd::Resolver;
 use crate::clock::unix_now;
 use crate::http::error::HttpError;
 use crate::http::response::Resp;
@@ -62,10 +68,58 @@ impl<'a> Answering<'a> {
     }
 }
 
+/// Who the dev sign-in form says is asking.
+struct Asking<'a> {
+    client: &'a str,
+    redirect_uri: Option<&'a str>,
+}
+
+/// Step 3: the signed-in person, or the response that answers instead
+/// (the dev sign-in form, or a refusal page).
+fn person(
+    ctx: &Ctx<'_>,
+    sign_in: &SignIn,
+    headers: &http::HeaderMap,
+    params: &Params<'_>,
+    answering: Answering<'_>,
+    asking: Asking<'_>,
+) -> Result<Identity, Box<Resp>> {
+    let evidence = match ctx.settings.identity.source {
+        IdentitySource::Proxy => Evidence::Proxy {
+            peer: ctx.peer.ip(),
+            headers,
+        },
+        IdentitySource::Dev => {
+            let posted = params.get(DEV_EMAIL_FIELD).filter(|_| answering.form_post);
+            match dev_form::evidence(ctx, headers, posted) {
+                Ok(Some(evidence)) => evidence,
+                Ok(None) => {
+                    return Err(Box::new(dev_form::render(
+                        ctx,
+                        params,
+                        asking.client,
+                        asking.redirect_uri,
+                    )))
+                }
+                Err(e) => return Err(Box::new(e.respond(ENDPOINT, answering.page()))),
+            }
+        }
+    };
+    sign_in.person(evidence).map_err(|e| {
+        tracing::warn!(reason = %e, peer = %ctx.peer.ip(), "authorize refused: identity");
+        Box::new(
+            identity_refusal(&e)
+                .logged()
+                .respond(ENDPOINT, answering.page()),
+        )
+    })
+}
+
 pub(crate) async fn handle(
     ctx: &Ctx<'_>,
     sign_in: &SignIn,
     store: &Store,
+    documents: &Resolver,
     req: Request<Incoming>,
 ) -> Resp {
     let wants_html = req
@@ -100,10 +154,40 @@ pub(crate) async fn handle(
         return HttpError::MethodNotAllowed { allow: "GET" }.respond();
     }
 
-    // 1. Client and redirect URI.
+    // 1. Client and redirect URI; for a URL client id, the person first.
     let now = unix_now();
     let ring = ctx.keys.load();
-    let target = match Target::parse(ctx.settings, &ring, &params, repeated.as_ref(), now) {
+    let by_document = params
+        .get("client_id")
+        .is_some_and(|c| ClientKind::of(c) == ClientKind::Document);
+    let signed_in_first = if by_document {
+        let site = &ctx.host.site;
+        let url = match Target::check_document_url(ctx.settings, site, &params, repeated.as_ref()) {
+            Ok(url) => url,
+            Err(e) => return e.respond(ENDPOINT, answering.page()),
+        };
+        let asking = Asking {
+            client: &format!("An app from {}", url.host()),
+            redirect_uri: params.get("redirect_uri"),
+        };
+        match person(ctx, sign_in, &parts.headers, &params, answering, asking) {
+            Ok(identity) => Some(identity),
+            Err(resp) => return *resp,
+        }
+    } else {
+        None
+    };
+    let target = match Target::parse(
+        ctx.settings,
+        &ring,
+        documents,
+        &ctx.host.site,
+        &params,
+        repeated.as_ref(),
+        now,
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) => return e.respond(ENDPOINT, answering.page()),
     };
@@ -122,28 +206,18 @@ pub(crate) async fn handle(
             Err(e) => return e.respond(ENDPOINT, back_to_client),
         };
 
-    // 3. The person.
-    let evidence = match ctx.settings.identity.source {
-        IdentitySource::Proxy => Evidence::Proxy {
-            peer: ctx.peer.ip(),
-            headers: &parts.headers,
-        },
-        IdentitySource::Dev => {
-            let posted = params.get(DEV_EMAIL_FIELD).filter(|_| answering.form_post);
-            match dev_form::evidence(ctx, &parts.headers, posted) {
-                Ok(Some(evidence)) => evidence,
-                Ok(None) => return dev_form::render(ctx, &params, &target),
-                Err(e) => return e.respond(ENDPOINT, answering.page()),
+    // 3. The person (already known for a URL client id).
+    let identity: Identity = match signed_in_first {
+        Some(identity) => identity,
+        None => {
+            let asking = Asking {
+                client: target.client.name().unwrap_or("An MCP client"),
+                redirect_uri: Some(target.redirect_uri.as_str()),
+            };
+            match person(ctx, sign_in, &parts.headers, &params, answering, asking) {
+                Ok(identity) => identity,
+                Err(resp) => return *resp,
             }
-        }
-    };
-    let identity: Identity = match sign_in.person(evidence) {
-        Ok(i) => i,
-        Err(e) => {
-            tracing::warn!(reason = %e, peer = %ctx.peer.ip(), "authorize refused: identity");
-            return identity_refusal(&e)
-                .logged()
-                .respond(ENDPOINT, answering.page());
         }
     };
 

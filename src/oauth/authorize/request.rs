@@ -2,10 +2,11 @@
 //! [`Target`] (client and redirect URI: refusals are pages) and the
 //! [`AuthorizeRequest`] (everything else: refusals go back to the client).
 
-use super::super::client::{Client, GrantType, RedirectUri};
+use super::super::client::{self, Client, GrantType, RedirectUri};
 use super::super::error::{ErrorCode, OAuthError};
 use super::super::params::{Params, Repeated};
 use super::super::resource;
+use crate::cimd::{ClientIdUrl, Resolver};
 use crate::keys::KeyRing;
 use crate::settings::{Settings, Site};
 use crate::tokens::pkce::CodeChallenge;
@@ -19,9 +20,33 @@ pub(super) struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    pub(super) fn parse(
+    /// What can be checked of a URL client id before anyone signs in,
+    /// without fetching its document: the parameters are single, the URL
+    /// has the right form and the host accepts clients from its host.
+    pub(super) fn check_document_url(
+        settings: &Settings,
+        site: &Site,
+        params: &Params<'_>,
+        repeated: Option<&Repeated>,
+    ) -> Result<ClientIdUrl, OAuthError> {
+        if let Some(e) = repeated.and_then(|r| {
+            r.error_for("client_id")
+                .or_else(|| r.error_for("redirect_uri"))
+        }) {
+            return Err(e);
+        }
+        let client_id = params
+            .get("client_id")
+            .ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
+        client::document_url(settings, site, client_id)
+    }
+
+    /// `site`: the host the request arrived on.
+    pub(super) async fn parse(
         settings: &'a Settings,
         ring: &KeyRing,
+        documents: &Resolver,
+        site: &Site,
         params: &'a Params<'_>,
         repeated: Option<&Repeated>,
         now: u64,
@@ -37,8 +62,8 @@ impl<'a> Target<'a> {
         let client_id = params
             .get("client_id")
             .ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
-        let client = Client::resolve(settings, ring, client_id, now)?;
-        let redirect_uri = client.redirect_uri(settings, params.get("redirect_uri"))?;
+        let client = Client::resolve(settings, ring, documents, site, client_id, now).await?;
+        let redirect_uri = client.redirect_uri(settings, site, params.get("redirect_uri"))?;
         Ok(Target {
             client,
             redirect_uri,

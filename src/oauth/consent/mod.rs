@@ -96,7 +96,10 @@ fn required(policy: ConsentPolicy, kind: ClientKind) -> bool {
     match policy {
         ConsentPolicy::Never => false,
         ConsentPolicy::Always => true,
-        ConsentPolicy::DynamicClients => kind == ClientKind::Registered,
+        // A metadata document is as self-asserted as a registration.
+        ConsentPolicy::DynamicClients => {
+            matches!(kind, ClientKind::Registered | ClientKind::Document)
+        }
     }
 }
 

@@ -56,9 +56,24 @@ fn display_name(name: &str) -> String {
 }
 
 /// HTML naming the client. A registered client's name is whatever it
-/// registered, so it is labelled as a claim.
+/// registered, so it is labelled as a claim. A client metadata document's
+/// client is named first by the host its client_id URL is on: the one
+/// thing about it that its author cannot choose (draft-ietf-oauth-client-
+/// id-metadata-document §6: show the client_id's host prominently).
 pub(super) fn client_html(client: &Client<'_>) -> String {
     match client {
+        Client::Document { url, .. } => {
+            let host = format!(
+                "<strong class=\"origin\">{}</strong>",
+                escape_html(url.host())
+            );
+            match client.name().map(display_name) {
+                Some(n) if !n.is_empty() => {
+                    format!("An app from {host} that calls itself “{}”", escape_html(&n))
+                }
+                _ => format!("An app from {host}"),
+            }
+        }
         Client::Registered { .. } => match client.name().map(display_name) {
             Some(n) if !n.is_empty() => {
                 format!(
@@ -88,6 +103,16 @@ pub(super) fn render(q: &Question<'_>, csrf: &str) -> Resp {
             .chain(std::iter::once((CSRF_FIELD, csrf))),
     );
     let target = escape_html(&redirect_label(q.redirect_uri));
+    // Every callback is on the person's own computer: nothing ties the
+    // program listening there to the client_id's host.
+    let loopback_warning = match q.client {
+        Client::Document { document, .. } if document.loopback_only() => {
+            "<p class=\"warning\"><strong>Warning:</strong> this app only receives its answer on \
+             this computer (a loopback address), so any program running here could be \
+             answering in its name. Allow only if you just started it yourself.</p>"
+        }
+        _ => "",
+    };
     let offline = if q.stays_connected {
         "<li>stay connected without asking you again, until the access expires or is revoked</li>"
     } else {
@@ -98,7 +123,7 @@ pub(super) fn render(q: &Question<'_>, csrf: &str) -> Resp {
          <p class=\"who\">{client} wants to use your MCP tools on <code>{issuer}</code>.</p>\
          <p>Signed in as <strong>{email}</strong>. If you allow, it will be able to:</p>\
          <ul><li>call the tools available to you, as you</li>{offline}</ul>\
-         <p>Your answer is sent to <strong>{target}</strong>.</p>\
+         <p>Your answer is sent to <strong>{target}</strong>.</p>{loopback_warning}\
          <p class=\"note\">Allow only if you just asked an app to connect. The name above is \
          chosen by the app itself and proves nothing; where your answer is sent is what counts.</p>\
          <form class=\"choice\" method=\"post\" action=\"/oauth/authorize\">{hidden}\

@@ -91,12 +91,13 @@ const tomlString = (s) => JSON.stringify(String(s)); // JSON string escapes are 
  * TOML lines for the [identity] table.
  * Only keys that the operator interface documents are written (unknown keys are errors).
  */
-export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['example.com'], identityLines = [] }) {
+export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['example.com'], identityLines = [], extraLines = [] }) {
   const lines = [`listen = ${tomlString(`127.0.0.1:${port}`)}`, ''];
   for (const h of hosts) {
     lines.push('[[hosts]]');
     lines.push(`issuer = ${tomlString(h.issuer)}`);
     lines.push(`redirect_uris = [${h.redirect_uris.map(tomlString).join(', ')}]`);
+    if (h.client_id_hosts) lines.push(`client_id_hosts = [${h.client_id_hosts.map(tomlString).join(', ')}]`);
     lines.push('');
   }
   lines.push('[identity]');
@@ -110,6 +111,9 @@ export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['exa
   lines.push('');
   lines.push('[keys]');
   lines.push(`dir = ${tomlString(keysDir)}`);
+  lines.push('');
+  // extraLines: more tables as TOML lines, e.g. a `[cimd]` block.
+  lines.push(...extraLines);
   lines.push('');
   writeFileSync(file, lines.join('\n'));
   return file;

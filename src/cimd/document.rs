@@ -1,0 +1,265 @@
+//! A Client ID Metadata Document: the client's RFC 7591 metadata, served
+//! at its `client_id` URL, and what this server accepts in one
+//! (draft-ietf-oauth-client-id-metadata-document §4, MCP authorization
+//! "Client ID Metadata Documents").
+
+use serde_json::{Map, Value};
+
+use super::url::ClientIdUrl;
+use crate::settings::redirect;
+
+/// Most redirect URIs one document may list.
+const MAX_REDIRECT_URIS: usize = 20;
+
+/// How a document's client authenticates at the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DocumentAuth {
+    /// `none`: a public client, PKCE-bound (the default for documents).
+    None,
+    /// `private_key_jwt` (RFC 7523 §2.2): a client assertion signed by a
+    /// key of the document's JWKS.
+    PrivateKeyJwt(KeySource),
+}
+
+/// Where a `private_key_jwt` client's public keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeySource {
+    /// `jwks`: in the document.
+    Inline(Value),
+    /// `jwks_uri`: fetched under the same guard as the document.
+    Uri(ClientIdUrl),
+}
+
+/// A document that passed every check. Only [`ClientDocument::parse`]
+/// makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientDocument {
+    /// Equal to the URL it was fetched from.
+    pub client_id: String,
+    /// Self-asserted: shown as a claim, never trusted.
+    pub client_name: Option<String>,
+    /// Non-empty; each a usable redirect URI (`redirect::check_uri`).
+    pub redirect_uris: Vec<String>,
+    pub auth: DocumentAuth,
+    /// `grant_types` includes `refresh_token` (or is absent: documents are
+    /// written for MCP clients, which keep their sessions).
+    pub refresh: bool,
+    /// The document's size, what the cache weighs.
+    pub bytes: usize,
+}
+
+/// Why a document is refused. The text is the description the client
+/// gets with `invalid_client`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum DocumentError {
+    #[error("the client metadata document is not a JSON object")]
+    NotJsonObject,
+    #[error("the client metadata document's client_id is not the URL it was fetched from")]
+    ClientIdMismatch,
+    #[error("the client metadata document has no redirect_uris")]
+    NoRedirectUris,
+    #[error("the client metadata document's redirect_uris[{0}] {1}")]
+    BadRedirectUri(usize, redirect::UriError),
+    #[error("the client metadata document lists more than {MAX_REDIRECT_URIS} redirect_uris")]
+    TooManyRedirectUris,
+    #[error("a client metadata document must not contain `{0}` (no shared secrets)")]
+    Secret(String),
+    #[error("token_endpoint_auth_method `{0}` is not supported for client metadata documents (none or private_key_jwt)")]
+    AuthMethod(String),
+    #[error("private_key_jwt needs exactly one of jwks or jwks_uri")]
+    Keys,
+    #[error("the client metadata document's `{0}` is malformed")]
+    Malformed(&'static str),
+    #[error("grant_types must include authorization_code")]
+    NoCodeGrant,
+}
+
+impl ClientDocument {
+    /// Checks `body`, served at `url`.
+    pub(crate) fn parse(body: &[u8], url: &ClientIdUrl) -> Result<ClientDocument, DocumentError> {
+        let doc: Map<String, Value> =
+            serde_json::from_slice(body).map_err(|_| DocumentError::NotJsonObject)?;
+        if doc.get("client_id").and_then(Value::as_str) != Some(url.as_str()) {
+            return Err(DocumentError::ClientIdMismatch);
+        }
+        // draft §4.1: no symmetric secrets, whatever their member name.
+        if let Some(k) = doc.keys().find(|k| k.starts_with("client_secret")) {
+            return Err(DocumentError::Secret(k.clone()));
+        }
+        let strings = |name: &'static str| -> Result<Option<Vec<String>>, DocumentError> {
+            match doc.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Some)
+                    .ok_or(DocumentError::Malformed(name)),
+                Some(_) => Err(DocumentError::Malformed(name)),
+            }
+        };
+        let redirect_uris = strings("redirect_uris")?.unwrap_or_default();
+        if redirect_uris.is_empty() {
+            return Err(DocumentError::NoRedirectUris);
+        }
+        if redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(DocumentError::TooManyRedirectUris);
+        }
+        for (i, uri) in redirect_uris.iter().enumerate() {
+            redirect::check_uri(uri).map_err(|e| DocumentError::BadRedirectUri(i, e))?;
+        }
+        let refresh = match strings("grant_types")? {
+            None => true,
+            Some(g) => {
+                if !g.iter().any(|g| g == "authorization_code") {
+                    return Err(DocumentError::NoCodeGrant);
+                }
+                g.iter().any(|g| g == "refresh_token")
+            }
+        };
+        if let Some(r) = strings("response_types")? {
+            if !r.iter().any(|r| r == "code") {
+                return Err(DocumentError::Malformed("response_types"));
+            }
+        }
+        let client_name = match doc.get("client_name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(DocumentError::Malformed("client_name")),
+        };
+        let auth = match doc.get("token_endpoint_auth_method") {
+            None | Some(Value::Null) => DocumentAuth::None,
+            Some(Value::String(m)) if m == "none" => DocumentAuth::None,
+            Some(Value::String(m)) if m == "private_key_jwt" => {
+                let keys = match (doc.get("jwks"), doc.get("jwks_uri")) {
+                    (Some(jwks @ Value::Object(_)), None) => KeySource::Inline(jwks.clone()),
+                    (None, Some(Value::String(u))) => KeySource::Uri(
+                        ClientIdUrl::parse(u).map_err(|_| DocumentError::Malformed("jwks_uri"))?,
+                    ),
+                    _ => return Err(DocumentError::Keys),
+                };
+                DocumentAuth::PrivateKeyJwt(keys)
+            }
+            Some(Value::String(m)) => return Err(DocumentError::AuthMethod(m.clone())),
+            Some(_) => return Err(DocumentError::Malformed("token_endpoint_auth_method")),
+        };
+        Ok(ClientDocument {
+            client_id: url.as_str().to_owned(),
+            client_name,
+            redirect_uris,
+            auth,
+            refresh,
+            bytes: body.len(),
+        })
+    }
+
+    /// Every redirect URI is loopback: any program on the person's
+    /// computer could be this client (the consent page warns).
+    pub(crate) fn loopback_only(&self) -> bool {
+        self.redirect_uris.iter().all(|u| redirect::is_loopback(u))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const URL: &str = "https://claude.ai/oauth/claude-code-client-metadata";
+
+    fn parse(v: Value) -> Result<ClientDocument, DocumentError> {
+        ClientDocument::parse(
+            &serde_json::to_vec(&v).unwrap(),
+            &ClientIdUrl::parse(URL).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_claude_code_document_is_a_public_loopback_client() {
+        let d = parse(json!({
+            "client_id": URL,
+            "client_name": "Claude Code",
+            "redirect_uris": ["http://localhost/callback", "http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none"
+        }))
+        .unwrap();
+        assert_eq!(d.auth, DocumentAuth::None);
+        assert!(d.refresh && d.loopback_only());
+        assert_eq!(d.client_name.as_deref(), Some("Claude Code"));
+    }
+
+    #[test]
+    fn documents_that_break_the_rules_are_refused() {
+        let base = || json!({"client_id": URL, "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"]});
+        assert!(parse(base()).is_ok());
+        let with = |k: &str, v: Value| {
+            let mut d = base();
+            d[k] = v;
+            parse(d).unwrap_err()
+        };
+        assert_eq!(
+            with("client_id", json!(format!("{URL}/"))),
+            DocumentError::ClientIdMismatch
+        );
+        assert_eq!(
+            with("client_secret", json!("s")),
+            DocumentError::Secret("client_secret".into())
+        );
+        assert!(matches!(
+            with("client_secret_expires_at", json!(0)),
+            DocumentError::Secret(_)
+        ));
+        assert!(matches!(
+            with("token_endpoint_auth_method", json!("client_secret_basic")),
+            DocumentError::AuthMethod(_)
+        ));
+        assert!(matches!(
+            with("token_endpoint_auth_method", json!("client_secret_post")),
+            DocumentError::AuthMethod(_)
+        ));
+        assert_eq!(
+            with("redirect_uris", json!([])),
+            DocumentError::NoRedirectUris
+        );
+        assert!(matches!(
+            with("redirect_uris", json!(["http://evil.example/cb"])),
+            DocumentError::BadRedirectUri(0, _)
+        ));
+        assert!(matches!(
+            with("redirect_uris", json!(["javascript:alert(1)"])),
+            DocumentError::BadRedirectUri(0, _)
+        ));
+        assert_eq!(
+            with("grant_types", json!(["client_credentials"])),
+            DocumentError::NoCodeGrant
+        );
+        assert_eq!(
+            with("token_endpoint_auth_method", json!("private_key_jwt")),
+            DocumentError::Keys
+        );
+        let mut d = base();
+        d.as_object_mut().unwrap().remove("redirect_uris");
+        assert_eq!(parse(d).unwrap_err(), DocumentError::NoRedirectUris);
+        assert_eq!(
+            ClientDocument::parse(b"[1]", &ClientIdUrl::parse(URL).unwrap()).unwrap_err(),
+            DocumentError::NotJsonObject
+        );
+        assert_eq!(
+            ClientDocument::parse(b"<html>", &ClientIdUrl::parse(URL).unwrap()).unwrap_err(),
+            DocumentError::NotJsonObject
+        );
+    }
+
+    #[test]
+    fn grant_types_decide_refresh() {
+        let d = parse(
+            json!({"client_id": URL, "redirect_uris": ["http://127.0.0.1/cb"],
+            "grant_types": ["authorization_code"]}),
+        )
+        .unwrap();
+        assert!(!d.refresh);
+    }
+}

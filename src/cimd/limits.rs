@@ -1,0 +1,143 @@
+//! What keeps fetching bounded on one replica: per-host fetch windows and
+//! how long a fetched document is kept.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+
+/// A document is kept at least this long, whatever its headers say, so a
+/// client cannot make this server fetch on every request.
+pub(crate) const MIN_CACHE: Duration = Duration::from_secs(5 * 60);
+/// And at most this long, so a changed document is seen within a day.
+pub(crate) const MAX_CACHE: Duration = Duration::from_secs(24 * 3600);
+/// When the response says nothing.
+const DEFAULT_CACHE: Duration = Duration::from_secs(3600);
+
+/// How long a fetched document may be used (RFC 9111 §4.2.1, simplified):
+/// `Cache-Control: max-age` less `Age`; `no-store` / `no-cache` mean the
+/// minimum; bounded to [`MIN_CACHE`] .. [`MAX_CACHE`].
+pub(crate) fn cache_lifetime(headers: &HeaderMap) -> Duration {
+    let mut max_age = None;
+    let mut no_store = false;
+    for d in headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let d = d.trim();
+        let (k, v) = d.split_once('=').unwrap_or((d, ""));
+        let k = k.trim().to_ascii_lowercase();
+        match k.as_str() {
+            "no-store" | "no-cache" | "private" => no_store = true,
+            "max-age" => max_age = v.trim().trim_matches('"').parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    if no_store {
+        return MIN_CACHE;
+    }
+    let Some(max_age) = max_age else {
+        return DEFAULT_CACHE;
+    };
+    let age = headers
+        .get(http::header::AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    Duration::from_secs(max_age.saturating_sub(age)).clamp(MIN_CACHE, MAX_CACHE)
+}
+
+/// Most hosts tracked at once: a flood of distinct hosts cannot grow the
+/// table past this; when full, fetches to new hosts wait for a window to
+/// end.
+const MAX_TRACKED_HOSTS: usize = 4096;
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Fetches per host in fixed one-minute windows.
+pub(crate) struct HostWindows {
+    per_window: u32,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl HostWindows {
+    pub(crate) fn new(per_minute: u32) -> HostWindows {
+        HostWindows {
+            per_window: per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one fetch to `host`; `false` when its window is used up (or
+    /// the table is full of live windows).
+    pub(crate) fn try_fetch(&self, host: &str, now: Instant) -> bool {
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if !w.contains_key(host) && w.len() >= MAX_TRACKED_HOSTS {
+            w.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+            if w.len() >= MAX_TRACKED_HOSTS {
+                return false;
+            }
+        }
+        let (start, count) = w.entry(host.to_owned()).or_insert((now, 0));
+        if now.duration_since(*start) >= WINDOW {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= self.per_window {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cc(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::CACHE_CONTROL, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn lifetimes_follow_cache_control_within_bounds() {
+        assert_eq!(cache_lifetime(&HeaderMap::new()), DEFAULT_CACHE);
+        assert_eq!(
+            cache_lifetime(&cc("max-age=7200")),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(cache_lifetime(&cc("max-age=5")), MIN_CACHE);
+        assert_eq!(cache_lifetime(&cc("public, max-age=9999999")), MAX_CACHE);
+        assert_eq!(cache_lifetime(&cc("no-store")), MIN_CACHE);
+        let mut h = cc("max-age=4000");
+        h.insert(http::header::AGE, "1000".parse().unwrap());
+        assert_eq!(cache_lifetime(&h), Duration::from_secs(3000));
+    }
+
+    #[test]
+    fn a_host_gets_its_window_and_no_more() {
+        let w = HostWindows::new(3);
+        let t = Instant::now();
+        assert!((0..3).all(|_| w.try_fetch("a.example", t)));
+        assert!(!w.try_fetch("a.example", t));
+        assert!(w.try_fetch("b.example", t));
+        assert!(w.try_fetch("a.example", t + WINDOW));
+    }
+
+    #[test]
+    fn the_table_of_hosts_is_bounded() {
+        let w = HostWindows::new(1);
+        let t = Instant::now();
+        for i in 0..MAX_TRACKED_HOSTS {
+            assert!(w.try_fetch(&format!("h{i}.example"), t));
+        }
+        assert!(!w.try_fetch("one-more.example", t));
+        assert!(w.try_fetch("one-more.example", t + WINDOW));
+        assert!(w.windows.lock().unwrap().len() <= MAX_TRACKED_HOSTS);
+    }
+}
