@@ -359,6 +359,11 @@ pub struct StoreConfig {
     /// in the URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// For `rediss://`: the CA certificates (PEM) that sign the store's
+    /// certificate, trusted instead of the system's (a managed Redis with
+    /// a private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Prepended to every key, so that several deployments can share one
     /// database.
     pub key_prefix: String,
@@ -373,6 +378,7 @@ impl Default for StoreConfig {
         StoreConfig {
             url: None,
             password_file: None,
+            ca_file: None,
             key_prefix: "mcpgate:".into(),
             timeout: Duration::from_millis(500),
         }

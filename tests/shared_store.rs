@@ -13,7 +13,9 @@
 //!   log line per replica, however many requests), and succeed again once
 //!   it is back, with no restart;
 //! - a replica started while Redis is down serves `/mcp` and recovers;
-//! - a consent form answered on one replica is refused on another.
+//! - a consent form answered on one replica is refused on another;
+//! - `rediss://` with a private CA (`store.ca_file`), and a store whose
+//!   certificate that CA did not sign refused.
 
 mod common;
 
@@ -529,4 +531,72 @@ async fn a_consent_form_answered_on_one_replica_is_refused_on_another() {
     assert_eq!(again.status, 400, "{}", again.text);
     assert!(again.text.contains("already answered"), "{}", again.text);
     assert!(again.header("location").is_none());
+}
+
+/// `rediss://` with `store.ca_file`: the store's certificate is signed by
+/// a private CA that only the config trusts (a managed Redis's case); a
+/// store whose certificate that CA did not sign is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tls_store_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let write = |name: &str, pem: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, pem).unwrap();
+        p
+    };
+    let ca_file = write("ca.pem", ca.pem());
+    let (cert, key) = (
+        write("redis.crt", leaf.pem()),
+        write("redis.key", leaf_key.serialize_pem()),
+    );
+    // Another CA, which did not sign the store's certificate.
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let mut other_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    other_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other_ca = write(
+        "other-ca.pem",
+        other_params.self_signed(&other_key).unwrap().pem(),
+    );
+
+    let (_redis, tls_port) = Redis::start_tls(&cert, &key);
+    let url = format!("rediss://127.0.0.1:{tls_port}/0");
+    let with_ca = |ca: &Path| {
+        let ca = ca.to_str().unwrap().to_owned();
+        let url = url.clone();
+        move |k: &Path| {
+            replica_config(k, &url, "60s")
+                .replace("[store]\n", &format!("[store]\nca_file = \"{ca}\"\n"))
+        }
+    };
+    let s = Server::start_custom(with_ca(&ca_file));
+    let client_id = s.register_client(INTERNAL, &[LOOPBACK]).await;
+    let code = s.code_for(INTERNAL, &client_id, LOOPBACK).await;
+    let (status, body) = token_on(&s, &exchange_form(&client_id, &code)).await;
+    assert_eq!(status, 200, "over TLS: {body}");
+    let (status, body) = token_on(&s, &exchange_form(&client_id, &code)).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("invalid_grant")),
+        "{body}"
+    );
+
+    let untrusting = Server::start_custom(with_ca(&other_ca));
+    let client_id = untrusting.register_client(INTERNAL, &[LOOPBACK]).await;
+    let code = untrusting.code_for(INTERNAL, &client_id, LOOPBACK).await;
+    let (status, body) = token_on(&untrusting, &exchange_form(&client_id, &code)).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (503, &json!("temporarily_unavailable")),
+        "{body}"
+    );
+    untrusting.log_containing("store unreachable").await;
 }

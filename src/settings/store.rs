@@ -24,6 +24,8 @@ pub struct RedisSettings {
     pub url: String,
     /// From `store.password_file`; overrides one in the URL.
     pub password: Option<String>,
+    /// From `store.ca_file` (PEM): the only roots trusted for `rediss://`.
+    pub ca_pem: Option<Vec<u8>>,
     pub key_prefix: String,
     pub timeout: Duration,
 }
@@ -59,8 +61,15 @@ impl RedisSettings {
 impl StoreSettings {
     pub(crate) fn from_config(c: &StoreConfig) -> Result<StoreSettings, String> {
         let Some(url) = c.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
-            if c.password_file.is_some() {
-                return Err("store.password_file: set store.url too (unset, each replica remembers on its own)".into());
+            if c.password_file.is_some() || c.ca_file.is_some() {
+                let key = if c.password_file.is_some() {
+                    "password_file"
+                } else {
+                    "ca_file"
+                };
+                return Err(format!(
+                    "store.{key}: set store.url too (unset, each replica remembers on its own)"
+                ));
             }
             return Ok(StoreSettings::Memory);
         };
@@ -101,6 +110,13 @@ impl StoreSettings {
                 c.key_prefix
             ));
         }
+        let ca_pem = match &c.ca_file {
+            None => None,
+            Some(_) if !matches!(parsed.scheme(), "rediss" | "valkeys") => {
+                return Err("store.ca_file: only for TLS (rediss:// or valkeys://)".into())
+            }
+            Some(f) => Some(read_ca(f)?),
+        };
         let (min, max) = TIMEOUT_RANGE;
         if c.timeout < min || c.timeout > max {
             return Err(format!(
@@ -113,10 +129,28 @@ impl StoreSettings {
         Ok(StoreSettings::Redis(RedisSettings {
             url: url.to_owned(),
             password,
+            ca_pem,
             key_prefix: c.key_prefix.clone(),
             timeout: c.timeout,
         }))
     }
+}
+
+/// The PEM of `store.ca_file`, once it is known to hold a certificate.
+fn read_ca(f: &std::path::Path) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    let pem =
+        std::fs::read(f).map_err(|e| format!("store.ca_file: cannot read {}: {e}", f.display()))?;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("store.ca_file: {} is not PEM: {e}", f.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "store.ca_file: {} holds no certificate",
+            f.display()
+        ));
+    }
+    Ok(pem)
 }
 
 #[cfg(test)]
@@ -178,5 +212,29 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.starts_with("store.password_file: set store.url"), "{e}");
+        let e = StoreSettings::from_config(&StoreConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..config("redis://h")
+        })
+        .unwrap_err();
+        assert_eq!(e, "store.ca_file: only for TLS (rediss:// or valkeys://)");
+        let e = StoreSettings::from_config(&StoreConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..config("rediss://h")
+        })
+        .unwrap_err();
+        assert!(
+            e.starts_with("store.ca_file: cannot read /nonexistent/ca.pem"),
+            "{e}"
+        );
+        let not_pem = std::env::temp_dir().join(format!("mcpgate-not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let e = StoreSettings::from_config(&StoreConfig {
+            ca_file: Some(not_pem.clone()),
+            ..config("rediss://h")
+        })
+        .unwrap_err();
+        std::fs::remove_file(&not_pem).unwrap();
+        assert!(e.ends_with("holds no certificate"), "{e}");
     }
 }

@@ -98,8 +98,17 @@ impl RedisStore {
         if let Some(p) = &settings.password {
             info.redis.password = Some(p.clone());
         }
-        let client = redis::Client::open(info)
-            .map_err(|e| format!("store.url: cannot use it ({:?})", e.kind()))?;
+        let client = match &settings.ca_pem {
+            None => redis::Client::open(info),
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| format!("store.url, store.ca_file: cannot use them ({:?})", e.kind()))?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 client,

@@ -10,22 +10,51 @@ pub struct Redis {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// More arguments (TLS), kept for restarts.
+    extra: Vec<String>,
+}
+
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Redis {
     pub fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Redis::start_with(Vec::new())
+    }
+
+    fn start_with(extra: Vec<String>) -> Redis {
         let mut r = Redis {
             child: None,
-            port,
+            port: free_port(),
             dir: tempfile::tempdir().unwrap(),
+            extra,
         };
         r.restart();
         r
+    }
+
+    /// Also on a TLS port with `cert` and `key` (PEM files); clients are
+    /// not asked for certificates. Returns it and the TLS port.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> (Redis, u16) {
+        let tls_port = free_port();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let r = Redis::start_with(vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            path(cert),
+            "--tls-key-file".into(),
+            path(key),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]);
+        (r, tls_port)
     }
 
     pub fn url(&self) -> String {
@@ -46,6 +75,7 @@ impl Redis {
             ])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
