@@ -9,6 +9,7 @@ use crate::discovery::Documents;
 use crate::http::host::Hosts;
 use crate::identity::SignIn;
 use crate::keys::Keys;
+use crate::mcp::upstream::Mounts;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::verified::VerifiedTokens;
@@ -24,8 +25,12 @@ pub(crate) struct App {
     pub sign_in: SignIn,
     /// Single use of codes and refresh tokens (`/oauth/token`).
     pub store: Store,
-    /// Access tokens already verified (`/mcp`).
+    /// Access tokens already verified (`/mcp` and the mounts).
     pub verified_tokens: VerifiedTokens,
+    /// The upstream MCP servers mounted behind the sign-in. `/readyz`
+    /// does not ask them: one upstream down must not take every replica
+    /// out of its load balancer.
+    pub mounts: Mounts,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
     accepting: AtomicBool,
 }
@@ -38,6 +43,7 @@ impl App {
             discovery: Documents::new(&settings),
             sign_in: SignIn::new(&settings.identity),
             store: Store::new(),
+            mounts: Mounts::new(&settings),
             settings,
             keys,
             accepting: AtomicBool::new(true),

@@ -746,6 +746,7 @@ fn token_mint(args: &MintArgs, config: Option<&Path>) -> Result<(), String> {
             client_id: args.client_id.clone(),
             scope: crate::tokens::scope::Scope::granted(None, false)
                 .expect("the default scope is known"),
+            groups: person.groups,
         },
         now,
         ttl.as_secs(),

@@ -125,7 +125,7 @@ fn open_error(what: &str, e: OpenError) -> OAuthError {
 fn check_resource(ctx: &Ctx<'_>, params: &Params<'_>, granted: &str) -> Result<(), OAuthError> {
     match resource::requested(ctx.settings, params)? {
         None => Ok(()),
-        Some(site) if site.resource == granted => Ok(()),
+        Some(resource) if resource == granted => Ok(()),
         Some(_) => Err(OAuthError::new(
             ErrorCode::InvalidTarget,
             "resource does not match the resource this grant is for",
@@ -211,6 +211,7 @@ fn exchange_code(
             client: grant.client.clone(),
             sub: grant.sub.clone(),
             email: grant.email.clone(),
+            groups: grant.groups.clone(),
             scope: grant.scope.clone(),
             resource: grant.resource.clone(),
             fam: random_id(),
@@ -227,6 +228,7 @@ fn exchange_code(
         Subject {
             sub: grant.sub,
             email: grant.email,
+            groups: grant.groups,
             scope: grant.scope,
             resource: grant.resource,
         },
@@ -300,6 +302,7 @@ fn refresh(
         Subject {
             sub: grant.sub,
             email: grant.email,
+            groups: grant.groups,
             scope,
             resource: grant.resource,
         },
@@ -322,6 +325,7 @@ fn refuse_revoked(ring: &KeyRing, s: &DenySubject<'_>) -> Result<(), OAuthError>
 struct Subject {
     sub: String,
     email: String,
+    groups: Vec<String>,
     scope: Scope,
     resource: String,
 }
@@ -344,6 +348,7 @@ fn mint(
             email: subject.email,
             client_id: client.client_id().to_owned(),
             scope: subject.scope,
+            groups: subject.groups,
         },
         now,
         ttl,

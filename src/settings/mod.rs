@@ -12,6 +12,7 @@ use crate::config::Config;
 pub(crate) use crate::config::{ConsentPolicy, IdentitySource, LogFormat};
 pub(crate) mod id_token;
 pub mod redirect;
+pub(crate) mod upstream;
 pub(crate) mod warnings;
 
 use redirect::{PolicyEntry, RedirectPolicy};
@@ -194,6 +195,8 @@ pub struct Settings {
     pub log_access: bool,
     pub limits: Limits,
     pub metrics_listen: Option<SocketAddr>,
+    /// `[[upstreams]]`: MCP servers mounted behind the sign-in.
+    pub(crate) upstreams: Vec<upstream::Upstream>,
 }
 
 /// Limits on what one client can hold.
@@ -429,6 +432,9 @@ impl Settings {
             origins.push(o.to_owned());
         }
 
+        let issuers: Vec<&str> = sites.iter().map(|s| s.issuer.as_str()).collect();
+        let upstreams = upstream::parse_all(&config.upstreams, &issuers)?;
+
         Ok(Settings {
             listen: config.listen,
             issuers: sites.iter().map(|s| s.issuer.clone()).collect(),
@@ -458,14 +464,22 @@ impl Settings {
                 ..Default::default()
             },
             metrics_listen: config.server.metrics_listen,
+            upstreams,
         })
     }
 
-    /// The site a resource URI names. RFC 8707 resources are compared
-    /// exactly, except that a trailing `/` is tolerated (clients add it).
-    pub fn site_for_resource(&self, resource: &str) -> Option<&Site> {
+    /// The resource a resource URI names: a host's `/mcp` or a mount's
+    /// in the one spelling tokens carry as `aud`. RFC 8707 resources are
+    /// compared exactly, except that a trailing `/` is tolerated (clients
+    /// add it).
+    pub fn resource_named(&self, resource: &str) -> Option<&str> {
         let r = resource.strip_suffix('/').unwrap_or(resource);
-        self.sites.iter().find(|s| s.resource == r)
+        self.sites
+            .iter()
+            .map(|s| &s.resource)
+            .chain(self.upstreams.iter().flat_map(|u| &u.resources))
+            .find(|known| *known == r)
+            .map(String::as_str)
     }
 
     /// Whether `uri` is allowed by any host's current policy.
@@ -496,11 +510,9 @@ mod tests {
         let s = Settings::from_config(&config()).unwrap();
         assert_eq!(s.sites[0].resource, "https://mcp.example.com/mcp");
         assert_eq!(s.identity.allowed_domains, vec!["example.com"]);
+        assert!(s.resource_named("https://mcp.example.com/mcp/").is_some());
         assert!(s
-            .site_for_resource("https://mcp.example.com/mcp/")
-            .is_some());
-        assert!(s
-            .site_for_resource("https://mcp.example.com/mcp-other")
+            .resource_named("https://mcp.example.com/mcp-other")
             .is_none());
     }
 

@@ -184,6 +184,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, sign_in: &SignIn, req: Request<Incomin
         code_challenge: request.code_challenge,
         sub: identity.subject,
         email: identity.email,
+        groups: identity.groups,
         scope: request.scope,
         resource: request.resource,
         iat: now,
