@@ -61,6 +61,8 @@ function assertBinary() {
   }
 }
 
+export { tomlString };
+
 /** `mcpgate keys generate --dir DIR`, bounded to 30 s. */
 export function generateKeys(dir) {
   assertBinary();
@@ -91,7 +93,7 @@ const tomlString = (s) => JSON.stringify(String(s)); // JSON string escapes are 
  * TOML lines for the [identity] table.
  * Only keys that the operator interface documents are written (unknown keys are errors).
  */
-export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['example.com'], identityLines = [] }) {
+export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['example.com'], identityLines = [], extraLines = [] }) {
   const lines = [`listen = ${tomlString(`127.0.0.1:${port}`)}`, ''];
   for (const h of hosts) {
     lines.push('[[hosts]]');
@@ -110,6 +112,9 @@ export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['exa
   lines.push('');
   lines.push('[keys]');
   lines.push(`dir = ${tomlString(keysDir)}`);
+  lines.push('');
+  // extraLines: more tables, e.g. `[[upstreams]]` entries.
+  lines.push(...extraLines);
   lines.push('');
   writeFileSync(file, lines.join('\n'));
   return file;
