@@ -54,7 +54,11 @@ const SLICES: usize = 4;
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
-        .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{name} must be a number")))
+        .map(|v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} must be a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -67,11 +71,20 @@ fn upstream_answer(body: &[u8]) -> (u16, &'static str) {
         return (202, "");
     }
     if has("\"initialize\"") {
-        (200, r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fast","version":"1"}}}"#)
+        (
+            200,
+            r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fast","version":"1"}}}"#,
+        )
     } else if has("\"tools/list\"") {
-        (200, r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}}"#)
+        (
+            200,
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}}"#,
+        )
     } else {
-        (200, r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hi"}]}}"#)
+        (
+            200,
+            r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hi"}]}}"#,
+        )
     }
 }
 
@@ -102,24 +115,33 @@ fn start_upstream() -> SocketAddr {
                 };
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let (status, answer) = upstream_answer(&body);
-                        let text = if answer.contains("\"id\":7") && memchr::memmem::find(&body, b"\"id\":7").is_some() {
-                            answer.to_owned()
-                        } else if answer.is_empty() {
-                            String::new()
-                        } else {
-                            with_id(answer, &body)
-                        };
-                        Ok::<_, Infallible>(
-                            http::Response::builder()
-                                .status(status)
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(text)))
-                                .unwrap(),
-                        )
-                    });
+                    let service = hyper::service::service_fn(
+                        |req: Request<hyper::body::Incoming>| async move {
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let (status, answer) = upstream_answer(&body);
+                            let text = if answer.contains("\"id\":7")
+                                && memchr::memmem::find(&body, b"\"id\":7").is_some()
+                            {
+                                answer.to_owned()
+                            } else if answer.is_empty() {
+                                String::new()
+                            } else {
+                                with_id(answer, &body)
+                            };
+                            Ok::<_, Infallible>(
+                                http::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(Bytes::from(text)))
+                                    .unwrap(),
+                            )
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -166,7 +188,8 @@ impl Case {
         for (n, v) in &self.headers {
             b = b.header(*n, v.clone());
         }
-        b.body(Full::new(Bytes::from_static(self.body.as_bytes()))).unwrap()
+        b.body(Full::new(Bytes::from_static(self.body.as_bytes())))
+            .unwrap()
     }
 }
 
@@ -265,7 +288,11 @@ async fn token_for(s: &Server, resource: &str) -> String {
 /// when the interpreter has no `fastmcp`.
 fn start_fastmcp(upstream: SocketAddr) -> Option<(std::process::Child, SocketAddr)> {
     let python = std::env::var("MCPGATE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let script = format!(
         "import logging\nfrom fastmcp import FastMCP\n\
          proxy = FastMCP.as_proxy('http://{upstream}/mcp', name='peer')\n\
@@ -365,7 +392,10 @@ async fn bench() {
             body: WHOAMI,
             headers: vec![
                 ("authorization", bearer(&mcp_token)),
-                ("mcp-protocol-version", HeaderValue::from_static("2025-06-18")),
+                (
+                    "mcp-protocol-version",
+                    HeaderValue::from_static("2025-06-18"),
+                ),
             ],
         },
     ];
@@ -385,10 +415,28 @@ async fn bench() {
     }
     let [direct, proxied, builtin] = tallies;
     println!("proxy overhead: {n} tools/call per case, {connections} connections, {SLICES} alternating slices");
-    println!("{:<28} {:>10} {:>22}", "case", "req/s", "mcpgate CPU µs/req");
-    println!("{:<28} {:>10.0} {:>22}", "direct to the upstream", direct.rps(), "-");
-    println!("{:<28} {:>10.0} {:>22.1}", "through mcpgate /mcp/fast", proxied.rps(), proxied.cpu_us());
-    println!("{:<28} {:>10.0} {:>22.1}", "mcpgate /mcp whoami", builtin.rps(), builtin.cpu_us());
+    println!(
+        "{:<28} {:>10} {:>22}",
+        "case", "req/s", "mcpgate CPU µs/req"
+    );
+    println!(
+        "{:<28} {:>10.0} {:>22}",
+        "direct to the upstream",
+        direct.rps(),
+        "-"
+    );
+    println!(
+        "{:<28} {:>10.0} {:>22.1}",
+        "through mcpgate /mcp/fast",
+        proxied.rps(),
+        proxied.cpu_us()
+    );
+    println!(
+        "{:<28} {:>10.0} {:>22.1}",
+        "mcpgate /mcp whoami",
+        builtin.rps(),
+        builtin.cpu_us()
+    );
     println!(
         "throughput through mcpgate / direct: {:.2}",
         proxied.rps() / direct.rps()

@@ -61,7 +61,10 @@ async fn a_fastmcp_upstream_verifies_the_identity_jwt_with_mcpgates_jwks() {
     ));
     let _upstream = Killed(
         Command::new(python())
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/identity_upstream.py"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/python/identity_upstream.py"
+            ))
             .env("PORT", port.to_string())
             .env("UPSTREAM_URL", &url)
             .env("MCPGATE_JWKS", s.url("/.well-known/jwks.json"))
@@ -77,7 +80,10 @@ async fn a_fastmcp_upstream_verifies_the_identity_jwt_with_mcpgates_jwks() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the FastMCP upstream did not start");
+        assert!(
+            Instant::now() < deadline,
+            "the FastMCP upstream did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -114,7 +120,9 @@ async fn a_fastmcp_upstream_verifies_the_identity_jwt_with_mcpgates_jwks() {
             .header("x-forwarded-email", "mallory@example.com")
             .json(&body);
         if let Some(id) = session {
-            r = r.header("mcp-session-id", id).header("mcp-protocol-version", "2025-06-18");
+            r = r
+                .header("mcp-session-id", id)
+                .header("mcp-protocol-version", "2025-06-18");
         }
         r
     };
@@ -124,8 +132,15 @@ async fn a_fastmcp_upstream_verifies_the_identity_jwt_with_mcpgates_jwks() {
     ))
     .await;
     assert_eq!(init.status, 200, "{}", init.text);
-    let session = init.header("mcp-session-id").expect("FastMCP's session id").to_owned();
-    let n = send(post(json!({"jsonrpc":"2.0","method":"notifications/initialized"}), Some(&session))).await;
+    let session = init
+        .header("mcp-session-id")
+        .expect("FastMCP's session id")
+        .to_owned();
+    let n = send(post(
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        Some(&session),
+    ))
+    .await;
     assert_eq!(n.status, 202, "{}", n.text);
     let a = send(post(
         json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}),
@@ -134,7 +149,10 @@ async fn a_fastmcp_upstream_verifies_the_identity_jwt_with_mcpgates_jwks() {
     .await;
     assert_eq!(a.status, 200, "{}", a.text);
     let m = message(&a.text);
-    assert_ne!(m["result"]["isError"], true, "the upstream refused the JWT: {m}");
+    assert_ne!(
+        m["result"]["isError"], true,
+        "the upstream refused the JWT: {m}"
+    );
     let answer = &m["result"]["structuredContent"];
     let claims = &answer["claims"];
     assert_eq!(claims["aud"], url);

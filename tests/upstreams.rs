@@ -143,6 +143,22 @@ async fn each_mount_is_its_own_protected_resource() {
     // The hosts are one resource by default: the same mount on the other host.
     let other_host = send(mcp_to(&s, PUBLIC, "/mcp/jira", jira, &list())).await;
     assert_eq!(other_host.status, 200);
+    // Each identity JWT is issued by the host the request came to.
+    let issuers: Vec<Value> = up
+        .seen("/mcp")
+        .iter()
+        .map(|r| {
+            let auth = r.headers["authorization"].to_str().unwrap();
+            jwt_payload(auth.strip_prefix("Bearer ").unwrap())["iss"].clone()
+        })
+        .collect();
+    assert_eq!(
+        issuers,
+        [
+            json!(format!("https://{INTERNAL}")),
+            json!(format!("https://{PUBLIC}"))
+        ]
+    );
     // Another mount, or mcpgate's own /mcp, is another resource (RFC 8707).
     for path in ["/mcp/github", "/mcp"] {
         let a = send(mcp_to(&s, INTERNAL, path, jira, &list())).await;

@@ -41,12 +41,18 @@ pub(crate) struct AssertionClaims<'a> {
 }
 
 impl<'a> AssertionClaims<'a> {
-    /// The claims of an assertion about `token`'s holder for the upstream
-    /// at `aud`, valid from `now` for at most [`MAX_ASSERTION_SECS`] and
-    /// never past the access token's `exp`.
-    pub(crate) fn new(token: &'a VerifiedToken, aud: &'a str, now: u64) -> AssertionClaims<'a> {
+    /// The claims of an assertion by the issuer `iss` (the host the
+    /// request came to) about `token`'s holder for the upstream at `aud`,
+    /// valid from `now` for at most [`MAX_ASSERTION_SECS`] and never past
+    /// the access token's `exp`.
+    pub(crate) fn new(
+        iss: &'a str,
+        token: &'a VerifiedToken,
+        aud: &'a str,
+        now: u64,
+    ) -> AssertionClaims<'a> {
         AssertionClaims {
-            iss: token.iss(),
+            iss,
             aud,
             sub: token.sub(),
             email: token.email(),
@@ -78,9 +84,17 @@ struct Minted {
     renew_at: u64,
 }
 
-/// Assertions minted, by access token (`jti`) and upstream.
+/// Assertions minted, by access token (`jti`), upstream and host.
 pub(crate) struct Assertions {
-    cache: quick_cache::sync::Cache<(String, usize), Minted>,
+    cache: quick_cache::sync::Cache<(String, usize, usize), Minted>,
+}
+
+/// Where an assertion goes, and who issues it.
+pub(crate) struct Audience<'a> {
+    /// The upstream's index among the mounts, and its URL (`aud`).
+    pub(crate) upstream: (usize, &'a str),
+    /// The host's index and issuer (`iss`).
+    pub(crate) host: (usize, &'a str),
 }
 
 impl Assertions {
@@ -91,24 +105,22 @@ impl Assertions {
         }
     }
 
-    /// The assertion for `token`'s holder at upstream number `upstream`
-    /// (whose URL is `aud`): the one minted before while it is fresh, else
-    /// a new one.
+    /// The assertion for `token`'s holder at `to`: the one minted before
+    /// while it is fresh, else a new one.
     pub(crate) fn for_upstream(
         &self,
         ring: &KeyRing,
         token: &VerifiedToken,
-        upstream: usize,
-        aud: &str,
+        to: Audience<'_>,
         now: u64,
     ) -> Arc<str> {
-        let key = (token.jti().to_owned(), upstream);
+        let key = (token.jti().to_owned(), to.upstream.0, to.host.0);
         if let Some(m) = self.cache.get(&key) {
             if now < m.renew_at {
                 return m.jwt;
             }
         }
-        let claims = AssertionClaims::new(token, aud, now);
+        let claims = AssertionClaims::new(to.host.1, token, to.upstream.1, now);
         let life = claims.exp - claims.iat;
         let minted = Minted {
             jwt: mint(ring, &claims, now).into(),
@@ -160,12 +172,19 @@ mod tests {
         .unwrap()
     }
 
+    fn to(upstream: usize, url: &str) -> Audience<'_> {
+        Audience {
+            upstream: (upstream, url),
+            host: (0, "https://a.example"),
+        }
+    }
+
     #[test]
     fn an_assertion_names_the_upstream_and_never_outlives_the_token() {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
         let t = token(&ring, 1000, 3600);
         let a = Assertions::new(10);
-        let jwt = a.for_upstream(&ring, &t, 0, "http://up/mcp", 1000);
+        let jwt = a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1000);
         let p = payload(&jwt);
         assert_eq!(p["aud"], "http://up/mcp");
         assert_eq!(p["iss"], "https://a.example");
@@ -183,13 +202,16 @@ mod tests {
             access::TokenError::WrongType
         );
         // Reused until a quarter of its life is left, then minted again.
-        assert_eq!(a.for_upstream(&ring, &t, 0, "http://up/mcp", 1224), jwt);
-        assert_ne!(a.for_upstream(&ring, &t, 0, "http://up/mcp", 1225), jwt);
+        assert_eq!(a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1224), jwt);
+        assert_ne!(a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1225), jwt);
         // Each upstream its own.
-        assert_ne!(a.for_upstream(&ring, &t, 1, "http://other/mcp", 1000), jwt);
+        assert_ne!(
+            a.for_upstream(&ring, &t, to(1, "http://other/mcp"), 1000),
+            jwt
+        );
         // A token with 60 s left: the assertion ends with it.
         let short = token(&ring, 1000, 60);
-        let p = payload(&a.for_upstream(&ring, &short, 0, "http://up/mcp", 1000));
+        let p = payload(&a.for_upstream(&ring, &short, to(0, "http://up/mcp"), 1000));
         assert_eq!(p["exp"], 1060);
     }
 }

@@ -53,7 +53,7 @@ use crate::metrics::{UpstreamError, UpstreamMetrics};
 use crate::settings::upstream::{ForwardIdentity, Upstream};
 use crate::settings::Settings;
 use crate::tokens::access::VerifiedToken;
-use crate::tokens::identity::Assertions;
+use crate::tokens::identity::{self, Assertions};
 use crate::tokens::scope::DEFAULT_SCOPE;
 use crate::tokens::verified::VerifiedTokens;
 use audit::{Audit, Outcome};
@@ -357,13 +357,13 @@ async fn forward(
     match up.forward_identity {
         ForwardIdentity::Jwt => {
             let ring = ctx.keys.load();
-            let jwt = mounts.assertions.for_upstream(
-                &ring,
-                &caller.token,
-                mount.index,
-                &up.url,
-                unix_now(),
-            );
+            let to = identity::Audience {
+                upstream: (mount.index, &up.url),
+                host: (ctx.host.index, &ctx.host.site.issuer),
+            };
+            let jwt = mounts
+                .assertions
+                .for_upstream(&ring, &caller.token, to, unix_now());
             if let Ok(v) = HeaderValue::from_str(&format!("Bearer {jwt}")) {
                 out.headers_mut().insert(header::AUTHORIZATION, v);
             }
