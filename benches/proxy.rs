@@ -175,7 +175,12 @@ struct Case {
     host: &'static str,
     body: &'static str,
     headers: Vec<(&'static str, HeaderValue)>,
+    /// Give each request its own id (a server that keeps sessions matches
+    /// answers to requests by id within one).
+    unique_ids: bool,
 }
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(100);
 
 impl Case {
     fn request(&self) -> Request<Body> {
@@ -188,8 +193,13 @@ impl Case {
         for (n, v) in &self.headers {
             b = b.header(*n, v.clone());
         }
-        b.body(Full::new(Bytes::from_static(self.body.as_bytes())))
-            .unwrap()
+        let body = if self.unique_ids {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            Bytes::from(self.body.replacen("\"id\":7", &format!("\"id\":{id}"), 1))
+        } else {
+            Bytes::from_static(self.body.as_bytes())
+        };
+        b.body(Full::new(body)).unwrap()
     }
 }
 
@@ -375,6 +385,7 @@ async fn bench() {
             host: "upstream",
             body: CALL,
             headers: vec![],
+            unique_ids: false,
         },
         Case {
             name: "proxied",
@@ -383,6 +394,7 @@ async fn bench() {
             host: INTERNAL,
             body: CALL,
             headers: vec![("authorization", bearer(&mount_token))],
+            unique_ids: false,
         },
         Case {
             name: "built-in",
@@ -397,6 +409,7 @@ async fn bench() {
                     HeaderValue::from_static("2025-06-18"),
                 ),
             ],
+            unique_ids: false,
         },
     ];
     // Warm-up: connections, the verified-token and identity caches.
@@ -465,6 +478,7 @@ async fn bench() {
                     ("mcp-session-id", session),
                     ("mcp-protocol-version", HeaderValue::from_static("2025-06-18")),
                 ],
+                unique_ids: true,
             };
             run(&peer, connections.min(8), 200).await;
             let elapsed = run(&peer, connections.min(8), peer_n).await;

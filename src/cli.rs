@@ -834,6 +834,12 @@ fn config_check(explicit: Option<&Path>) -> Result<(), String> {
             s.issuer
         );
         println!("  authorize / token / register: {0}/oauth/authorize {0}/oauth/token {0}/oauth/register", s.issuer);
+        for u in &settings.upstreams {
+            println!(
+                "  upstream {:<14} {}{} -> {} (metadata {}/.well-known/oauth-protected-resource{})",
+                u.name, s.issuer, u.path, u.url, s.issuer, u.path
+            );
+        }
     }
 
     let mut warnings = crate::settings::warnings::placeholders(&effective.config, &settings);

@@ -772,3 +772,52 @@ async fn an_upstream_at_mcp_replaces_the_built_in_server() {
         "root"
     );
 }
+
+#[tokio::test]
+async fn https_upstreams_are_verified_against_the_roots_and_their_ca_file() {
+    let up = TestUpstream::start_tls().await;
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+    let s = start(
+        &[
+            stanza(
+                "trusted",
+                &up.https_url("/mcp"),
+                &format!("ca_file = \"{ca}\""),
+            ),
+            stanza("untrusted", &up.https_url("/mcp"), ""),
+        ]
+        .concat(),
+        "",
+    );
+    let t = token_for(&s, INTERNAL, &format!("https://{INTERNAL}/mcp/trusted"), "").await;
+    let a = send(mcp_to(
+        &s,
+        INTERNAL,
+        "/mcp/trusted",
+        access_token(&t),
+        &call("echo"),
+    ))
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json["result"]["content"][0]["text"], "called echo");
+    // ALPN chose h2.
+    assert_eq!(up.seen("/mcp")[0].version, http::Version::HTTP_2);
+    // A certificate from a CA nobody trusts: no connection, nothing sent.
+    let t = token_for(
+        &s,
+        INTERNAL,
+        &format!("https://{INTERNAL}/mcp/untrusted"),
+        "",
+    )
+    .await;
+    let a = send(mcp_to(
+        &s,
+        INTERNAL,
+        "/mcp/untrusted",
+        access_token(&t),
+        &call("echo"),
+    ))
+    .await;
+    assert_eq!(a.status, 502, "{}", a.text);
+    assert_eq!(up.seen("/mcp").len(), 1);
+}

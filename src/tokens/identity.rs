@@ -11,8 +11,6 @@
 //! times with one access token, so an assertion is minted once per access
 //! token and upstream and kept until near its expiry, in a bounded cache.
 
-use std::sync::Arc;
-
 use josekit::jws::JwsHeader;
 use serde::Serialize;
 
@@ -78,7 +76,9 @@ pub(crate) fn mint(ring: &KeyRing, claims: &AssertionClaims<'_>, now: u64) -> St
 
 #[derive(Clone)]
 struct Minted {
-    jwt: Arc<str>,
+    /// `Bearer <JWT>`, ready to send: the header is checked once, not on
+    /// every request.
+    bearer: http::HeaderValue,
     /// Minted again from here: a quarter of its life before `exp`, so an
     /// upstream never receives one about to expire in flight.
     renew_at: u64,
@@ -105,29 +105,31 @@ impl Assertions {
         }
     }
 
-    /// The assertion for `token`'s holder at `to`: the one minted before
-    /// while it is fresh, else a new one.
+    /// The assertion for `token`'s holder at `to`, as an `Authorization`
+    /// value: the one minted before while it is fresh, else a new one.
     pub(crate) fn for_upstream(
         &self,
         ring: &KeyRing,
         token: &VerifiedToken,
         to: Audience<'_>,
         now: u64,
-    ) -> Arc<str> {
+    ) -> http::HeaderValue {
         let key = (token.jti().to_owned(), to.upstream.0, to.host.0);
         if let Some(m) = self.cache.get(&key) {
             if now < m.renew_at {
-                return m.jwt;
+                return m.bearer;
             }
         }
         let claims = AssertionClaims::new(to.host.1, token, to.upstream.1, now);
         let life = claims.exp - claims.iat;
+        let jwt = mint(ring, &claims, now);
         let minted = Minted {
-            jwt: mint(ring, &claims, now).into(),
+            bearer: http::HeaderValue::from_str(&format!("Bearer {jwt}"))
+                .expect("a compact JWS is header text"),
             renew_at: claims.iat + life * 3 / 4,
         };
         self.cache.insert(key, minted.clone());
-        minted.jwt
+        minted.bearer
     }
 }
 
@@ -161,8 +163,18 @@ mod tests {
         access::verify(ring, &t, &e, now).unwrap()
     }
 
-    fn payload(jwt: &str) -> serde_json::Value {
+    fn jwt(bearer: &http::HeaderValue) -> String {
+        bearer
+            .to_str()
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_owned()
+    }
+
+    fn payload(bearer: &http::HeaderValue) -> serde_json::Value {
         use base64::Engine as _;
+        let jwt = jwt(bearer);
         let p = jwt.split('.').nth(1).unwrap();
         serde_json::from_slice(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -184,8 +196,8 @@ mod tests {
         let ring = KeyRing::build(generate_set(0, "t"), 1, 1000).unwrap();
         let t = token(&ring, 1000, 3600);
         let a = Assertions::new(10);
-        let jwt = a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1000);
-        let p = payload(&jwt);
+        let bearer = a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1000);
+        let p = payload(&bearer);
         assert_eq!(p["aud"], "http://up/mcp");
         assert_eq!(p["iss"], "https://a.example");
         assert_eq!(p["sub"], "u1");
@@ -198,16 +210,22 @@ mod tests {
             audiences: &["http://up/mcp".into()],
         };
         assert_eq!(
-            access::verify(&ring, &jwt, &e, 1000).unwrap_err(),
+            access::verify(&ring, &jwt(&bearer), &e, 1000).unwrap_err(),
             access::TokenError::WrongType
         );
         // Reused until a quarter of its life is left, then minted again.
-        assert_eq!(a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1224), jwt);
-        assert_ne!(a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1225), jwt);
+        assert_eq!(
+            a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1224),
+            bearer
+        );
+        assert_ne!(
+            a.for_upstream(&ring, &t, to(0, "http://up/mcp"), 1225),
+            bearer
+        );
         // Each upstream its own.
         assert_ne!(
             a.for_upstream(&ring, &t, to(1, "http://other/mcp"), 1000),
-            jwt
+            bearer
         );
         // A token with 60 s left: the assertion ends with it.
         let short = token(&ring, 1000, 60);

@@ -32,6 +32,7 @@ pub const BIG_BYTES: usize = 50 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub method: http::Method,
+    pub version: http::Version,
     pub path: String,
     pub headers: http::HeaderMap,
     pub body: Bytes,
@@ -72,8 +73,54 @@ impl TestUpstream {
         TestUpstream { addr, record }
     }
 
+    /// The same server over TLS (HTTP/1.1 or h2, by ALPN), with the
+    /// certificate tests/fixtures/tls/ca.pem signs for 127.0.0.1.
+    pub async fn start_tls() -> TestUpstream {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+        let certs = vec![CertificateDer::from_pem_file(format!("{dir}/upstream.pem")).unwrap()];
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}/upstream.key")).unwrap();
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let record = Arc::new(Record::default());
+        let r = record.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (r, acceptor) = (r.clone(), acceptor.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = service_fn(move |req| answer(r.clone(), req));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        TestUpstream { addr, record }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
     }
 
     /// What reached `path`, in order.
@@ -141,6 +188,7 @@ async fn answer(
     let path = parts.uri.path().to_owned();
     record.seen.lock().unwrap().push(Seen {
         method: parts.method.clone(),
+        version: parts.version,
         path: path.clone(),
         headers: parts.headers.clone(),
         body: body.clone(),

@@ -8,9 +8,7 @@
 // Run: node --test tests/node/upstreams.test.mjs   (MCPGATE_BIN overrides the binary)
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -24,6 +22,7 @@ import {
   generateKeys,
   recordingFetch,
   removeDir,
+  startEverything,
   startServer,
   tempDir,
   withTimeout,
@@ -31,38 +30,8 @@ import {
 } from './lib/harness.mjs';
 import { HeadlessBrowserProvider } from './lib/provider.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const EVERYTHING = path.join(here, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const STEP_MS = 30_000;
 const clientInfo = { name: 'mcpgate-node-upstreams', version: '0.0.0' };
-
-/** server-everything on `port`; resolves once it says it listens. */
-function startEverything(port) {
-  const proc = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: String(port) },
-  });
-  let out = '';
-  const killOnExit = () => proc.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server-everything did not start\n${out}`)), 20_000);
-    const watch = (chunk) => {
-      out += chunk.toString();
-      if (/listening on port/i.test(out)) {
-        clearTimeout(timer);
-        resolve({ proc, output: () => out, stop: () => proc.kill('SIGTERM') });
-      }
-    };
-    proc.stdout.on('data', watch);
-    proc.stderr.on('data', watch);
-    proc.once('exit', (code) => {
-      process.removeListener('exit', killOnExit);
-      clearTimeout(timer);
-      reject(new Error(`server-everything exited ${code}\n${out}`));
-    });
-  });
-}
 
 describe('server-everything behind mcpgate, with the official SDK', { timeout: 180_000 }, () => {
   let dir;

@@ -361,12 +361,10 @@ async fn forward(
                 upstream: (mount.index, &up.url),
                 host: (ctx.host.index, &ctx.host.site.issuer),
             };
-            let jwt = mounts
+            let bearer = mounts
                 .assertions
                 .for_upstream(&ring, &caller.token, to, unix_now());
-            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {jwt}")) {
-                out.headers_mut().insert(header::AUTHORIZATION, v);
-            }
+            out.headers_mut().insert(header::AUTHORIZATION, bearer);
         }
         ForwardIdentity::Headers => forward::identity_headers(&caller.token, out.headers_mut()),
         ForwardIdentity::None => {}

@@ -390,3 +390,37 @@ export async function tokenRequest(issuer, form, headers = {}) {
   }
   return { status: res.status, headers: res.headers, body, text: redact(text) };
 }
+
+/**
+ * @modelcontextprotocol/server-everything (the SDK's reference server) in
+ * Streamable HTTP mode on `port`; resolves once it says it listens.
+ * Returns {proc, output(), stop()}.
+ */
+export function startEverything(port) {
+  const script = path.join(here, '..', 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+  const proc = spawn(process.execPath, [script, 'streamableHttp'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...serverEnv(), PORT: String(port) },
+  });
+  let out = '';
+  const killOnExit = () => proc.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  proc.once('exit', () => process.removeListener('exit', killOnExit));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server-everything did not start\n${out}`)), 20_000);
+    const watch = (chunk) => {
+      out += chunk.toString();
+      if (out.length > 200_000) out = out.slice(-200_000);
+      if (/listening on port/i.test(out)) {
+        clearTimeout(timer);
+        resolve({ proc, output: () => out, stop: () => proc.kill('SIGTERM') });
+      }
+    };
+    proc.stdout.on('data', watch);
+    proc.stderr.on('data', watch);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server-everything exited ${code}\n${out}`));
+    });
+  });
+}
