@@ -23,7 +23,7 @@
 //!
 //! Environment: `MCPGATE_BENCH_REQUESTS` (timed requests per case, default
 //! 20000), `MCPGATE_BENCH_CONNECTIONS` (default 32),
-//! `MCPGATE_BENCH_PEER_REQUESTS` (default 2000). Loopback only; every loop
+//! `MCPGATE_BENCH_PEER_REQUESTS` (default 300). Loopback only; every loop
 //! is bounded by a request count.
 
 #[path = "../tests/common/mod.rs"]
@@ -117,6 +117,21 @@ fn start_upstream() -> SocketAddr {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         |req: Request<hyper::body::Incoming>| async move {
+                            // No GET stream (transport §2.2: 405), and a
+                            // session may end (DELETE): as servers say so.
+                            let early = match *req.method() {
+                                Method::GET => Some(405),
+                                Method::DELETE => Some(200),
+                                _ => None,
+                            };
+                            if let Some(status) = early {
+                                return Ok::<_, Infallible>(
+                                    http::Response::builder()
+                                        .status(status)
+                                        .body(Full::new(Bytes::new()))
+                                        .unwrap(),
+                                );
+                            }
                             let body = req
                                 .into_body()
                                 .collect()
@@ -460,7 +475,7 @@ async fn bench() {
         if cpu_ratio <= 2.0 { "met" } else { "NOT met" }
     );
 
-    let peer_n = env_usize("MCPGATE_BENCH_PEER_REQUESTS", 2_000);
+    let peer_n = env_usize("MCPGATE_BENCH_PEER_REQUESTS", 300);
     match start_fastmcp(upstream) {
         None => println!(
             "FastMCP proxy peer: not run (no `fastmcp` for {}; pip install fastmcp, or set MCPGATE_BENCH_PYTHON)",
