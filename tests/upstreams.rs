@@ -821,3 +821,34 @@ async fn https_upstreams_are_verified_against_the_roots_and_their_ca_file() {
     assert_eq!(a.status, 502, "{}", a.text);
     assert_eq!(up.seen("/mcp").len(), 1);
 }
+
+#[tokio::test]
+async fn the_2026_headers_pass_and_mcp_name_is_held_to_the_policy() {
+    let up = TestUpstream::start().await;
+    let s = start(&stanza("j", &up.url("/mcp"), POLICY), "");
+    let t = token_for(&s, INTERNAL, &format!("https://{INTERNAL}/mcp/j"), "").await;
+    let t = access_token(&t);
+    let stateless = |tool: &str, header_tool: &str| {
+        s.post(INTERNAL, "/mcp/j")
+            .bearer_auth(t)
+            .header("accept", "application/json, text/event-stream")
+            .json(&call(tool))
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", header_tool)
+    };
+    let a = send(stateless("echo", "echo")).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let h = &up.seen("/mcp")[0].headers;
+    assert_eq!(h["mcp-protocol-version"], "2026-07-28");
+    assert_eq!(h["mcp-method"], "tools/call");
+    assert_eq!(h["mcp-name"], "echo");
+    // An upstream that routes by the header is held to the same policy.
+    let a = send(stateless("echo", "admin_reset")).await;
+    assert_eq!(a.json["error"]["code"], -32001, "{}", a.text);
+    assert!(a.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("admin_reset"));
+    assert_eq!(up.seen("/mcp").len(), 1);
+}

@@ -71,14 +71,16 @@ impl Audit {
         };
         let millis = self.started.elapsed().as_secs_f64() * 1000.0;
         for tool in &self.tools {
+            // Strings as strings, not through `Display`: the line is
+            // written on every call (PERFORMANCE.md, tenth round).
             tracing::info!(
                 target: "mcpgate::audit",
-                request_id = %self.request_id,
-                sub = %self.caller.sub(),
-                email = %self.caller.email(),
-                client_id = %self.caller.client_id(),
-                upstream = %self.upstream,
-                tool = %tool,
+                request_id = self.request_id.as_str(),
+                sub = self.caller.sub(),
+                email = self.caller.email(),
+                client_id = self.caller.client_id(),
+                upstream = &*self.upstream,
+                tool = tool.as_str(),
                 decision,
                 outcome = outcome.as_str(),
                 upstream_status = status.unwrap_or(0),
