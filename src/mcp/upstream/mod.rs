@@ -16,7 +16,9 @@
 //! the headers of `forward` and the identity the mount forwards, never
 //! the client's own credentials (MCP authorization: no token
 //! passthrough). The answer streams back through `relay`, which cuts
-//! `tools/list` results (`filter`) and writes the `audit` line.
+//! `tools/list` results (`filter`) and writes the `audit` line when it
+//! ends; a small answer of known length that is not an event stream (one
+//! JSON-RPC message, already written whole) goes back whole, in one write.
 //!
 //! # Refusals
 //!
