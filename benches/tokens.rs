@@ -65,6 +65,7 @@ fn claims(now: u64, client_id: &str) -> AccessClaims {
         client_id: client_id.into(),
         scope: "mcp".into(),
         email: "alice@example.com".into(),
+        groups: vec![],
     }
 }
 
@@ -91,6 +92,7 @@ fn code_grant(now: u64, client_id: &str) -> CodeGrant {
         code_challenge: Some(CodeChallenge::s256(VERIFIER)),
         sub: "108234567890123456789".into(),
         email: "alice@example.com".into(),
+        groups: vec![],
         scope: Scope::granted(Some("mcp"), false).expect("a supported scope"),
         resource: RESOURCE.into(),
         iat: now,

@@ -10,6 +10,7 @@ use crate::discovery::Documents;
 use crate::http::host::Hosts;
 use crate::identity::SignIn;
 use crate::keys::Keys;
+use crate::mcp::upstream::Mounts;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::verified::VerifiedTokens;
@@ -29,8 +30,12 @@ pub(crate) struct App {
     /// Client ID Metadata Documents: the operator's, cached and fetched
     /// (`/oauth/authorize`, `/oauth/token`).
     pub cimd: Resolver,
-    /// Access tokens already verified (`/mcp`).
+    /// Access tokens already verified (`/mcp` and the mounts).
     pub verified_tokens: VerifiedTokens,
+    /// The upstream MCP servers mounted behind the sign-in. `/readyz`
+    /// does not ask them: one upstream down must not take every replica
+    /// out of its load balancer.
+    pub mounts: Mounts,
     /// Cleared when shutdown starts, so `/readyz` fails at once.
     accepting: AtomicBool,
 }
@@ -45,6 +50,7 @@ impl App {
             discovery: Documents::new(&settings),
             sign_in: SignIn::new(&settings.identity),
             store: Store::new(&settings.store)?,
+            mounts: Mounts::new(&settings),
             settings,
             keys,
             accepting: AtomicBool::new(true),

@@ -762,6 +762,7 @@ fn token_mint(args: &MintArgs, config: Option<&Path>) -> Result<(), String> {
             client_id: args.client_id.clone(),
             scope: crate::tokens::scope::Scope::granted(None, false)
                 .expect("the default scope is known"),
+            groups: person.groups,
         },
         now,
         ttl.as_secs(),
@@ -859,6 +860,12 @@ fn config_check(explicit: Option<&Path>) -> Result<(), String> {
             s.issuer
         );
         println!("  authorize / token / register: {0}/oauth/authorize {0}/oauth/token {0}/oauth/register", s.issuer);
+        for u in &settings.upstreams {
+            println!(
+                "  upstream {:<14} {}{} -> {} (metadata {}/.well-known/oauth-protected-resource{})",
+                u.name, s.issuer, u.path, u.url, s.issuer, u.path
+            );
+        }
     }
 
     // The operator's client metadata documents, as `serve` loads them.

@@ -47,6 +47,70 @@ pub struct Config {
     pub store: StoreConfig,
     /// Client ID Metadata Documents: `client_id`s that are https URLs.
     pub cimd: CimdConfig,
+    /// Existing MCP servers mounted behind the sign-in.
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+/// What the upstream is told about the caller (never the caller's own
+/// token: MCP authorization, "Token Passthrough").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardIdentity {
+    /// `Authorization: Bearer <JWT>` minted by mcpgate for the upstream.
+    Jwt,
+    /// `X-MCP-Subject`, `X-MCP-Email`, `X-MCP-Groups`, `X-MCP-Client-Id`.
+    Headers,
+    /// Nothing.
+    None,
+}
+
+/// An existing MCP server (Streamable HTTP) mounted behind the sign-in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Mounted at `/mcp/<name>` unless `path` says otherwise.
+    pub name: String,
+    /// The server's Streamable HTTP endpoint (http or https).
+    pub url: String,
+    /// Where it is mounted; `/mcp` replaces the built-in server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default = "default_forward_identity")]
+    pub forward_identity: ForwardIdentity,
+    /// Emails or groups who may use it; empty: anyone signed in.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Tool name globs hidden from and refused to everyone.
+    #[serde(default)]
+    pub deny_tools: Vec<String>,
+    /// Per request (a response must start within it; a stream may then
+    /// stay open longer).
+    #[serde(default = "default_upstream_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for this upstream's https.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Who may call which tools; the first rule whose `tools` match decides.
+    #[serde(default)]
+    pub tool_rules: Vec<ToolRuleConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRuleConfig {
+    /// Tool name globs.
+    pub tools: Vec<String>,
+    /// Emails or groups who may call them.
+    pub allow: Vec<String>,
+}
+
+fn default_forward_identity() -> ForwardIdentity {
+    ForwardIdentity::Jwt
+}
+
+fn default_upstream_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -253,6 +317,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             store: StoreConfig::default(),
             cimd: CimdConfig::default(),
+            upstreams: Vec::new(),
         }
     }
 }

@@ -17,7 +17,8 @@
 //! oauth            register, authorize (asking consent), token; clients, params,
 //!                  the OAuth refusal
 //! mcp              /mcp: admission, bearer auth, JSON-RPC envelope, eras,
-//!                  methods, tools
+//!                  methods, tools; `mcp::upstream`: the `[[upstreams]]`
+//!                  mounts, a streaming proxy with a tool policy
 //! ─────────────────────────────────────────────────────────────────────────────
 //! identity         who is signing in: SignIn::person (proxy headers, ID token)
 //! cimd             Client ID Metadata Documents: URL client ids, their
@@ -49,7 +50,10 @@
 //! verified-token cache, `discovery` its pre-rendered documents. Two
 //! endpoints refine the method themselves, since the answer depends on
 //! more than the path: `/oauth/authorize` takes a POST only from its own
-//! forms, and `/mcp` answers 405 only to a caller who may call. The
+//! forms, and `/mcp` answers 405 only to a caller who may call. A path an
+//! upstream is mounted at (`mcp::upstream::Mounts`, looked up before the
+//! fixed paths, so a mount at `/mcp` replaces the built-in server) goes to
+//! `mcp::upstream::handle`, whose answer may stream (`ReplyBody`). The
 //! metrics listener (`server.metrics_listen`) serves `/metrics` and the
 //! health checks only.
 //!
@@ -63,7 +67,9 @@
 //! - bearer tokens at `/mcp`: `mcp::auth::AuthFailure::into_response`
 //!   (`WWW-Authenticate`, RFC 6750 §3), which logs and counts;
 //! - JSON-RPC: `mcp::error::RpcError` (`into_response`, or `write` inside
-//!   a batch): the client's protocol mistakes, not logged;
+//!   a batch): the client's protocol mistakes, not logged; and, at an
+//!   upstream mount, a tool the policy refuses, a caller not in `allow`
+//!   (403) and an upstream that failed (502, 504), logged where decided;
 //! - below any protocol (host, 404, 405, a refused CORS preflight):
 //!   `http::error::HttpError::respond`, counted by the route metrics.
 //!

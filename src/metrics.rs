@@ -165,3 +165,69 @@ pub(crate) fn store_outage() {
 pub(crate) fn cimd_fetch(outcome: &'static str) {
     metrics::counter!("mcpgate_cimd_fetches_total", "outcome" => outcome).increment(1);
 }
+
+/// One upstream's metrics: `mcpgate_upstream_requests_total` by status
+/// class, `mcpgate_upstream_errors_total` by kind and
+/// `mcpgate_upstream_response_seconds` (until the answer's head arrives;
+/// a stream may stay open longer). Handles registered on first use, as
+/// [`RouteMetrics`]'.
+pub(crate) struct UpstreamMetrics {
+    upstream: String,
+    requests: [OnceLock<Counter>; UPSTREAM_STATUS.len()],
+    errors: [OnceLock<Counter>; UPSTREAM_ERRORS.len()],
+    latency: OnceLock<Histogram>,
+}
+
+const UPSTREAM_STATUS: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Why an upstream request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpstreamError {
+    /// No connection, or it broke before an answer.
+    Unreachable,
+    /// No answer within the upstream's `timeout`.
+    Timeout,
+    /// It answered 401 or 403 to mcpgate's identity.
+    RefusedIdentity,
+    /// Its answer broke off mid-stream.
+    Broken,
+}
+
+const UPSTREAM_ERRORS: [&str; 4] = ["unreachable", "timeout", "refused_identity", "broken"];
+
+impl UpstreamMetrics {
+    pub(crate) fn new(upstream: &str) -> UpstreamMetrics {
+        UpstreamMetrics {
+            upstream: upstream.to_owned(),
+            requests: [const { OnceLock::new() }; UPSTREAM_STATUS.len()],
+            errors: [const { OnceLock::new() }; UPSTREAM_ERRORS.len()],
+            latency: OnceLock::new(),
+        }
+    }
+
+    /// The upstream's answer began, with `status`, after `elapsed`.
+    pub(crate) fn answered(&self, status: u16, elapsed: Duration) {
+        let i = usize::from((status / 100).clamp(1, 5) - 1);
+        self.requests[i]
+            .get_or_init(|| {
+                metrics::counter!("mcpgate_upstream_requests_total",
+                    "upstream" => self.upstream.clone(), "status" => UPSTREAM_STATUS[i])
+            })
+            .increment(1);
+        self.latency
+            .get_or_init(|| {
+                metrics::histogram!("mcpgate_upstream_response_seconds", "upstream" => self.upstream.clone())
+            })
+            .record(elapsed.as_secs_f64());
+    }
+
+    pub(crate) fn failed(&self, kind: UpstreamError) {
+        let i = kind as usize;
+        self.errors[i]
+            .get_or_init(|| {
+                metrics::counter!("mcpgate_upstream_errors_total",
+                    "upstream" => self.upstream.clone(), "kind" => UPSTREAM_ERRORS[i])
+            })
+            .increment(1);
+    }
+}

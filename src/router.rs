@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::http::error::HttpError;
-use crate::http::response::Resp;
+use crate::http::response::{whole, Reply};
 use crate::http::{cors, Ctx};
 use crate::metrics::RouteMetrics;
 use crate::{discovery, health, mcp, oauth};
@@ -27,12 +27,28 @@ pub(crate) enum Endpoint {
     Authorize,
     Token,
     Mcp,
+    /// An upstream mount (`[[upstreams]]`), by index.
+    Upstream(usize),
+    /// A mount's RFC 9728 document, by index.
+    UpstreamMetadata(usize),
     /// `/`: a page for a person who opened the service in a browser.
     Home,
     NotFound,
 }
 
 impl Endpoint {
+    /// The endpoint of `path`: a mount's, then one of mcpgate's own (an
+    /// upstream mounted at `/mcp` replaces the built-in server).
+    pub(crate) fn for_request(app: &App, path: &str) -> Endpoint {
+        if let Some(i) = app.mounts.at(path) {
+            return Endpoint::Upstream(i);
+        }
+        if let Some(i) = app.mounts.metadata_at(path) {
+            return Endpoint::UpstreamMetadata(i);
+        }
+        Endpoint::for_path(path)
+    }
+
     pub(crate) fn for_path(path: &str) -> Endpoint {
         match path {
             "/healthz" => Endpoint::Healthz,
@@ -64,6 +80,8 @@ impl Endpoint {
             Endpoint::Authorize => "authorize",
             Endpoint::Token => "token",
             Endpoint::Mcp => "mcp",
+            Endpoint::Upstream(_) => "upstream",
+            Endpoint::UpstreamMetadata(_) => "protected_resource_metadata",
             Endpoint::Home => "home",
             Endpoint::NotFound => "other",
         }
@@ -71,7 +89,7 @@ impl Endpoint {
 
     /// This endpoint's request metrics.
     pub(crate) fn metrics(self) -> &'static RouteMetrics {
-        static METRICS: [RouteMetrics; 11] = [
+        static METRICS: [RouteMetrics; 12] = [
             RouteMetrics::new(Endpoint::Healthz.name()),
             RouteMetrics::new(Endpoint::Readyz.name()),
             RouteMetrics::new(Endpoint::AuthorizationServerMetadata.name()),
@@ -83,18 +101,35 @@ impl Endpoint {
             RouteMetrics::new(Endpoint::Mcp.name()),
             RouteMetrics::new(Endpoint::Home.name()),
             RouteMetrics::new(Endpoint::NotFound.name()),
+            RouteMetrics::new(Endpoint::Upstream(0).name()),
         ];
-        &METRICS[self as usize]
+        use Endpoint as E;
+        let i = match self {
+            E::Healthz => 0,
+            E::Readyz => 1,
+            E::AuthorizationServerMetadata | E::UpstreamMetadata(_) => 2,
+            E::ProtectedResourceMetadata => 3,
+            E::Jwks => 4,
+            E::Register => 5,
+            E::Authorize => 6,
+            E::Token => 7,
+            E::Mcp => 8,
+            E::Home => 9,
+            E::NotFound => 10,
+            E::Upstream(_) => 11,
+        };
+        &METRICS[i]
     }
 
     fn cors(self) -> cors::Route {
         match self {
             Endpoint::AuthorizationServerMetadata
             | Endpoint::ProtectedResourceMetadata
+            | Endpoint::UpstreamMetadata(_)
             | Endpoint::Jwks
             | Endpoint::Register
             | Endpoint::Token => cors::Route::Open,
-            Endpoint::Mcp => cors::Route::Mcp,
+            Endpoint::Mcp | Endpoint::Upstream(_) => cors::Route::Mcp,
             _ => cors::Route::Closed,
         }
     }
@@ -105,20 +140,20 @@ pub(crate) async fn route(
     peer: SocketAddr,
     request_id: &HeaderValue,
     req: Request<Incoming>,
-) -> Resp {
+) -> Reply {
     use Endpoint as E;
-    let endpoint = E::for_path(req.uri().path());
+    let endpoint = E::for_request(app, req.uri().path());
     let method = req.method().clone();
     // Load balancers probe by IP: health needs no known host.
     match (endpoint, &method) {
-        (E::Healthz, &Method::GET) => return health::healthz(),
-        (E::Readyz, &Method::GET) => return health::readyz(app.is_ready(), &app.store),
+        (E::Healthz, &Method::GET) => return whole(health::healthz()),
+        (E::Readyz, &Method::GET) => return whole(health::readyz(app.is_ready(), &app.store)),
         _ => {}
     }
     // A malformed host is 400, an unknown or missing one 421.
     let host = match app.hosts.resolve(&app.settings, peer.ip(), &req) {
         Ok(host) => host,
-        Err(e) => return HttpError::Host(e).respond(),
+        Err(e) => return whole(HttpError::Host(e).respond()),
     };
     let ctx = Ctx {
         settings: &app.settings,
@@ -129,9 +164,18 @@ pub(crate) async fn route(
     };
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     if method == Method::OPTIONS {
-        return cors::preflight(&ctx, endpoint.cors(), origin.as_ref());
+        return whole(cors::preflight(&ctx, endpoint.cors(), origin.as_ref()));
+    }
+    // A mount answers every method itself, as `/mcp` does; its answer
+    // may stream.
+    if let E::Upstream(i) = endpoint {
+        let mut reply =
+            mcp::upstream::handle(&ctx, &app.mounts, i, &app.verified_tokens, req).await;
+        cors::decorate(&ctx, endpoint.cors(), origin.as_ref(), &mut reply);
+        return reply;
     }
     let mut resp = match (endpoint, &method) {
+        (E::UpstreamMetadata(i), &Method::GET) => app.mounts.metadata(i, host),
         (E::AuthorizationServerMetadata, &Method::GET) => app.discovery.authorization_server(host),
         (E::ProtectedResourceMetadata, &Method::GET) => app.discovery.protected_resource(host),
         (E::Jwks, &Method::GET) => discovery::jwks(&app.keys),
@@ -151,7 +195,7 @@ pub(crate) async fn route(
         _ => HttpError::MethodNotAllowed { allow: "GET" }.respond(),
     };
     cors::decorate(&ctx, endpoint.cors(), origin.as_ref(), &mut resp);
-    resp
+    whole(resp)
 }
 
 /// Whether the client prefers a page (a browser's navigation).

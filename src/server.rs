@@ -496,7 +496,7 @@ async fn handle(
     app: &App,
     peer: SocketAddr,
     req: http::Request<hyper::body::Incoming>,
-) -> crate::http::response::Resp {
+) -> crate::http::response::Reply {
     use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let method = req.method().clone();
@@ -507,7 +507,7 @@ async fn handle(
     static PREFLIGHT: RouteMetrics = RouteMetrics::new("preflight");
     let metrics = match method {
         http::Method::OPTIONS => &PREFLIGHT,
-        _ => router::Endpoint::for_path(path).metrics(),
+        _ => router::Endpoint::for_request(app, path).metrics(),
     };
     let id = request_id(&req);
     let log_access = app.settings.log_access;

@@ -761,6 +761,7 @@ async fn a_client_without_the_refresh_token_grant_gets_no_refresh_token_and_may_
                 client: mcpgate::grants::ClientBinding::of(&client_id),
                 sub: ALICE.into(),
                 email: ALICE.into(),
+                groups: vec![],
                 scope: mcpgate::scope::Scope::granted(Some("mcp offline_access"), true).unwrap(),
                 resource: format!("https://{INTERNAL}/mcp"),
                 fam: "family-1".into(),

@@ -119,6 +119,7 @@ pub fn sample_claims() -> Vec<(&'static str, AccessClaims)> {
         client_id: "claude".into(),
         scope: "mcp offline_access".into(),
         email: "person@example.com".into(),
+        groups: vec![],
     };
     let mut out = vec![("valid_cloud", base.clone())];
     out.push((
@@ -194,6 +195,7 @@ pub fn sample_code() -> CodeGrant {
         )),
         sub: "108234567890123456789".into(),
         email: "person@example.com".into(),
+        groups: vec![],
         scope: Scope::granted(Some("mcp"), true).expect("a supported scope"),
         resource: format!("{CLOUD_ISSUER}/mcp"),
         iat: NOW - 5,
@@ -206,6 +208,7 @@ pub fn sample_refresh() -> RefreshGrant {
         client: ClientBinding::of("claude"),
         sub: "108234567890123456789".into(),
         email: "person@example.com".into(),
+        groups: vec![],
         scope: Scope::granted(Some("mcp offline_access"), true).expect("a supported scope"),
         resource: format!("{CLOUD_ISSUER}/mcp"),
         fam: "fz-family-1".into(),

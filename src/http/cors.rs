@@ -34,7 +34,12 @@ pub(crate) fn mcp_origin_allowed(ctx: &Ctx<'_>, origin: &HeaderValue) -> bool {
 }
 
 /// Adds the CORS response headers a route gets for `origin`.
-pub(crate) fn decorate(ctx: &Ctx<'_>, route: Route, origin: Option<&HeaderValue>, resp: &mut Resp) {
+pub(crate) fn decorate<B>(
+    ctx: &Ctx<'_>,
+    route: Route,
+    origin: Option<&HeaderValue>,
+    resp: &mut http::Response<B>,
+) {
     let Some(origin) = origin else { return };
     let h = resp.headers_mut();
     match route {

@@ -8,6 +8,56 @@ use http_body_util::Full;
 pub type Body = Full<Bytes>;
 pub(crate) type Resp = Response<Body>;
 
+/// A body that arrives over time (an upstream's answer, passed on as it
+/// comes). Its error is an `io::Error`, a concrete type: hyper's bound on
+/// body errors, met by a boxed `dyn Error`, does not prove `Send` for
+/// the server's connection futures.
+pub(crate) type StreamBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// What the server writes: a whole body, or one that streams.
+pub(crate) enum ReplyBody {
+    Whole(Body),
+    Stream(StreamBody),
+}
+
+pub(crate) type Reply = Response<ReplyBody>;
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            ReplyBody::Whole(b) => std::pin::Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(|e| match e {}))),
+            ReplyBody::Stream(b) => std::pin::Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReplyBody::Whole(b) => b.is_end_stream(),
+            ReplyBody::Stream(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ReplyBody::Whole(b) => b.size_hint(),
+            ReplyBody::Stream(b) => b.size_hint(),
+        }
+    }
+}
+
+/// A whole response as the server writes it.
+pub(crate) fn whole(r: Resp) -> Reply {
+    r.map(ReplyBody::Whole)
+}
+
 /// RFC 6749 §5.1: token and registration responses are never cached.
 pub(crate) const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 

@@ -196,12 +196,7 @@ fn from_proxy(
         None => None,
     };
     let groups = match single(headers, &settings.groups_header, "groups")? {
-        Some(g) => g
-            .split(',')
-            .map(str::trim)
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        Some(g) => bounded_groups(g),
         None => Vec::new(),
     };
     Ok(Identity {
@@ -209,6 +204,33 @@ fn from_proxy(
         email,
         groups,
     })
+}
+
+/// The groups of oauth2-proxy's comma-separated header, as many as an
+/// access token carries (`tokens::access::MAX_GROUPS`, `MAX_GROUPS_BYTES`
+/// in all, in the header's order). The rest are left out and the sign-in
+/// says so: a group left out can only narrow what upstream policies grant.
+fn bounded_groups(header: &str) -> Vec<String> {
+    use crate::tokens::access::{MAX_GROUPS, MAX_GROUPS_BYTES};
+    let mut kept = Vec::new();
+    let mut bytes = 0;
+    let mut dropped = 0usize;
+    for g in header.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+        if kept.len() < MAX_GROUPS && bytes + g.len() <= MAX_GROUPS_BYTES {
+            bytes += g.len();
+            kept.push(g.to_owned());
+        } else {
+            dropped += 1;
+        }
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            kept = kept.len(),
+            dropped,
+            "more groups than an access token carries; the rest are left out"
+        );
+    }
+    kept
 }
 
 /// A person an operator names on the command line (`mcpgate token mint`):

@@ -42,6 +42,13 @@ impl AuthFailure {
     /// challenge, metric and log line. A request without credentials is
     /// how a client learns where to get a token: counted, not logged.
     pub(crate) fn into_response(self, ctx: &Ctx<'_>) -> Resp {
+        self.respond(ctx, &ctx.host.challenge, &ctx.host.challenge_params)
+    }
+
+    /// [`AuthFailure::into_response`] for the resource whose challenge
+    /// (and its parameters, to add an `error` to) is given: an upstream
+    /// mount's points at its own metadata (RFC 9728 §5.1).
+    pub(crate) fn respond(self, ctx: &Ctx<'_>, bare: &HeaderValue, params: &str) -> Resp {
         crate::metrics::validation_failure(self.label());
         if !matches!(self, AuthFailure::Missing) {
             tracing::info!(
@@ -52,14 +59,8 @@ impl AuthFailure {
                 "mcp request refused"
             );
         }
-        let params = &ctx.host.challenge_params;
         let (status, challenge, error, description) = match &self {
-            AuthFailure::Missing => (
-                StatusCode::UNAUTHORIZED,
-                ctx.host.challenge.clone(),
-                None,
-                None,
-            ),
+            AuthFailure::Missing => (StatusCode::UNAUTHORIZED, bare.clone(), None, None),
             AuthFailure::InvalidRequest(d) => (
                 StatusCode::BAD_REQUEST,
                 challenge(params, "invalid_request", d),
@@ -146,16 +147,29 @@ pub(crate) fn authenticate(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<VerifiedToken, AuthFailure> {
-    let token = bearer(headers, query)?;
     let settings = &ctx.settings;
+    let audiences = if settings.one_resource {
+        &settings.resources
+    } else {
+        std::slice::from_ref(&ctx.host.site.resource)
+    };
+    authenticate_for(ctx, verified_tokens, headers, query, audiences)
+}
+
+/// Authenticates a request for a resource whose `aud` is one of
+/// `audiences` (RFC 8707: a token is good only where it was asked for).
+pub(crate) fn authenticate_for(
+    ctx: &Ctx<'_>,
+    verified_tokens: &VerifiedTokens,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    audiences: &[String],
+) -> Result<VerifiedToken, AuthFailure> {
+    let token = bearer(headers, query)?;
     let expect = Expectations {
         // Any issuer either way: a flow may finish on the other host.
-        issuers: &settings.issuers,
-        audiences: if settings.one_resource {
-            &settings.resources
-        } else {
-            std::slice::from_ref(&ctx.host.site.resource)
-        },
+        issuers: &ctx.settings.issuers,
+        audiences,
     };
     let ring = ctx.keys.load();
     let verified = verified_tokens

@@ -22,6 +22,15 @@ pub(crate) const HEADER_MISMATCH: i64 = -32020;
 /// 2026-07-28: the requested protocol version is not supported.
 pub(crate) const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
+/// A tool call refused by the upstream's tool policy (an implementation-
+/// defined server error, JSON-RPC 2.0 §5.1).
+pub(crate) const TOOL_NOT_GRANTED: i64 = -32001;
+/// An upstream could not answer: unreachable, too slow, or it refused
+/// mcpgate's identity.
+pub(crate) const UPSTREAM_FAILED: i64 = -32002;
+/// The person may not use this upstream at all.
+pub(crate) const UPSTREAM_NOT_GRANTED: i64 = -32003;
+
 /// Client text echoed in a message is cut to this many characters.
 const ECHO: usize = 80;
 /// ... and an unknown version header to this many.
@@ -74,6 +83,24 @@ pub(crate) enum RpcError {
     UnknownTool(String),
     /// A tool's arguments, refused for this reason.
     InvalidArguments(Cow<'static, str>),
+    /// An upstream's tool policy hides this tool from the caller.
+    ToolNotGranted(String),
+    /// A batch holding a call that [`RpcError::ToolNotGranted`] refuses:
+    /// refused whole, since its other messages cannot be sent without it.
+    BatchWithToolNotGranted(String),
+    /// The caller is not in the upstream's `allow` (403 at the door).
+    UpstreamNotGranted(String),
+    /// The upstream could not be reached (no connection, a broken one).
+    UpstreamUnreachable(String),
+    /// The upstream did not start answering within its `timeout`.
+    UpstreamTimeout(String),
+    /// The upstream answered 401 or 403: it refused the identity mcpgate
+    /// forwards. Never the upstream's challenge: the client would start
+    /// a sign-in against a server that is not its authorization server.
+    UpstreamRefusedIdentity {
+        upstream: String,
+        status: u16,
+    },
 }
 
 impl RpcError {
@@ -95,6 +122,14 @@ impl RpcError {
 
     pub(crate) fn unknown_tool(name: &str) -> RpcError {
         RpcError::UnknownTool(clip(name, ECHO))
+    }
+
+    pub(crate) fn tool_not_granted(name: &str) -> RpcError {
+        RpcError::ToolNotGranted(clip(name, ECHO))
+    }
+
+    pub(crate) fn batch_with_tool_not_granted(name: &str) -> RpcError {
+        RpcError::BatchWithToolNotGranted(clip(name, ECHO))
     }
 
     /// This error as the whole answer to a POST.
@@ -202,6 +237,36 @@ impl RpcError {
                 format!("Unknown tool: {name}").into(),
             ),
             E::InvalidArguments(why) => (StatusCode::OK, INVALID_PARAMS, Cow::Borrowed(&**why)),
+            E::ToolNotGranted(name) => (
+                StatusCode::OK,
+                TOOL_NOT_GRANTED,
+                format!("access to tool {name} is not granted").into(),
+            ),
+            E::BatchWithToolNotGranted(name) => (
+                StatusCode::OK,
+                TOOL_NOT_GRANTED,
+                format!("access to tool {name} is not granted; the batch holding its call was not sent").into(),
+            ),
+            E::UpstreamNotGranted(upstream) => (
+                StatusCode::FORBIDDEN,
+                UPSTREAM_NOT_GRANTED,
+                format!("access to the MCP server {upstream} is not granted to you; ask its administrators to add you or a group of yours").into(),
+            ),
+            E::UpstreamUnreachable(upstream) => (
+                StatusCode::BAD_GATEWAY,
+                UPSTREAM_FAILED,
+                format!("the MCP server {upstream} could not be reached").into(),
+            ),
+            E::UpstreamTimeout(upstream) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                UPSTREAM_FAILED,
+                format!("the MCP server {upstream} did not answer in time").into(),
+            ),
+            E::UpstreamRefusedIdentity { upstream, status } => (
+                StatusCode::BAD_GATEWAY,
+                UPSTREAM_FAILED,
+                format!("the MCP server {upstream} refused the identity mcpgate forwarded (HTTP {status}); this is a configuration problem between mcpgate and that server, not your sign-in").into(),
+            ),
         };
         let data = match self {
             E::UnsupportedProtocolVersion(requested) => {

@@ -38,6 +38,8 @@
 //! # Files
 //!
 //! Each uses only those below it in this list.
+//! - `upstream`: the mounted upstream MCP servers (a proxy; it uses
+//!   `auth`, `error` and `jsonrpc`).
 //! - `admission`: who may call.
 //! - `auth`: bearer tokens, and their challenge.
 //! - `serve`: a body (one message or a batch) to its answer.
@@ -68,6 +70,7 @@ mod methods;
 mod serve;
 mod tools;
 mod transport;
+pub(crate) mod upstream;
 mod version;
 
 use http::Request;

@@ -26,6 +26,7 @@ pub(crate) fn claims_of(odd: &str, exp: u64) -> VerifiedToken {
         client_id: format!("client{odd}"),
         scope: "mcp".into(),
         email: format!("a{odd}@example.com"),
+        groups: vec![],
     };
     let expect = Expectations {
         issuers: std::slice::from_ref(&c.iss),

@@ -11,26 +11,25 @@
 
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use crate::settings::{Settings, Site};
+use crate::settings::Settings;
 
-/// The site the request's `resource` parameters name; `None` when there
-/// are none (the caller's default applies).
+/// The resource the request's `resource` parameters name (a host's `/mcp`
+/// or an upstream mount), as tokens spell it; `None` when there are none
+/// (the caller's default applies).
 pub(crate) fn requested<'s>(
     settings: &'s Settings,
     params: &Params<'_>,
-) -> Result<Option<&'s Site>, OAuthError> {
-    one_of(params.get_all("resource"), |r| {
-        settings.site_for_resource(r)
-    })
+) -> Result<Option<&'s str>, OAuthError> {
+    one_of(params.get_all("resource"), |r| settings.resource_named(r))
 }
 
 /// [`requested`] over any lookup: every value must be found, and all must
-/// be found to be the same site.
+/// be found to be the same resource.
 fn one_of<'v, 's>(
     values: impl Iterator<Item = &'v str>,
-    lookup: impl Fn(&str) -> Option<&'s Site>,
-) -> Result<Option<&'s Site>, OAuthError> {
-    let mut found: Option<&'s Site> = None;
+    lookup: impl Fn(&str) -> Option<&'s str>,
+) -> Result<Option<&'s str>, OAuthError> {
+    let mut found: Option<&'s str> = None;
     for value in values {
         let site = lookup(value).ok_or_else(|| {
             OAuthError::new(
@@ -39,7 +38,7 @@ fn one_of<'v, 's>(
             )
         })?;
         match found {
-            Some(f) if f.resource != site.resource => {
+            Some(f) if f != site => {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidTarget,
                     "one resource per request: tokens here are for a single resource, ask for each one separately",
@@ -54,31 +53,20 @@ fn one_of<'v, 's>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::redirect::RedirectPolicy;
-
-    fn site(issuer: &str) -> Site {
-        Site::new(issuer, RedirectPolicy::default()).unwrap()
-    }
 
     #[test]
     fn repeated_resources_are_honoured_only_when_they_name_one_resource() {
-        let sites = [site("https://a"), site("https://b")];
+        let resources = ["https://a/mcp", "https://b/mcp"];
         let lookup = |r: &str| {
             let r = r.strip_suffix('/').unwrap_or(r);
-            sites.iter().find(|s| s.resource == r)
+            resources.iter().copied().find(|s| *s == r)
         };
         let pick = |values: &[&str]| one_of(values.iter().copied(), lookup);
         assert!(pick(&[]).unwrap().is_none());
+        assert_eq!(pick(&["https://a/mcp"]).unwrap().unwrap(), "https://a/mcp");
         assert_eq!(
-            pick(&["https://a/mcp"]).unwrap().unwrap().issuer,
-            "https://a"
-        );
-        assert_eq!(
-            pick(&["https://b/mcp", "https://b/mcp/"])
-                .unwrap()
-                .unwrap()
-                .issuer,
-            "https://b"
+            pick(&["https://b/mcp", "https://b/mcp/"]).unwrap().unwrap(),
+            "https://b/mcp"
         );
         let e = pick(&["https://a/mcp", "https://b/mcp"]).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidTarget);

@@ -198,7 +198,7 @@ fn open_error(what: &str, e: OpenError) -> OAuthError {
 fn check_resource(ctx: &Ctx<'_>, params: &Params<'_>, granted: &str) -> Result<(), OAuthError> {
     match resource::requested(ctx.settings, params)? {
         None => Ok(()),
-        Some(site) if site.resource == granted => Ok(()),
+        Some(resource) if resource == granted => Ok(()),
         Some(_) => Err(OAuthError::new(
             ErrorCode::InvalidTarget,
             "resource does not match the resource this grant is for",
@@ -281,6 +281,7 @@ async fn exchange_code(
             client: grant.client.clone(),
             sub: grant.sub.clone(),
             email: grant.email.clone(),
+            groups: grant.groups.clone(),
             scope: grant.scope.clone(),
             resource: grant.resource.clone(),
             fam: random_id(),
@@ -297,6 +298,7 @@ async fn exchange_code(
         Subject {
             sub: grant.sub,
             email: grant.email,
+            groups: grant.groups,
             scope: grant.scope,
             resource: grant.resource,
         },
@@ -370,6 +372,7 @@ async fn refresh(
         Subject {
             sub: grant.sub,
             email: grant.email,
+            groups: grant.groups,
             scope,
             resource: grant.resource,
         },
@@ -392,6 +395,7 @@ fn refuse_revoked(ring: &KeyRing, s: &DenySubject<'_>) -> Result<(), OAuthError>
 struct Subject {
     sub: String,
     email: String,
+    groups: Vec<String>,
     scope: Scope,
     resource: String,
 }
@@ -414,6 +418,7 @@ fn mint(
             email: subject.email,
             client_id: client.client_id().to_owned(),
             scope: subject.scope,
+            groups: subject.groups,
         },
         now,
         ttl,

@@ -13,6 +13,7 @@ pub(crate) use crate::config::{ConsentPolicy, IdentitySource, LogFormat};
 pub(crate) mod id_token;
 pub mod redirect;
 pub(crate) mod store;
+pub(crate) mod upstream;
 pub(crate) mod warnings;
 
 use redirect::{PolicyEntry, RedirectPolicy};
@@ -203,6 +204,8 @@ pub struct Settings {
     /// Where single use is enforced.
     pub store: StoreSettings,
     pub cimd: CimdSettings,
+    /// `[[upstreams]]`: MCP servers mounted behind the sign-in.
+    pub(crate) upstreams: Vec<upstream::Upstream>,
 }
 
 /// `[cimd]`, validated.
@@ -539,6 +542,9 @@ impl Settings {
             origins.push(o.to_owned());
         }
 
+        let issuers: Vec<&str> = sites.iter().map(|s| s.issuer.as_str()).collect();
+        let upstreams = upstream::parse_all(&config.upstreams, &issuers)?;
+
         Ok(Settings {
             listen: config.listen,
             issuers: sites.iter().map(|s| s.issuer.clone()).collect(),
@@ -570,18 +576,27 @@ impl Settings {
             metrics_listen: config.server.metrics_listen,
             store: StoreSettings::from_config(&config.store)?,
             cimd: CimdSettings::from_config(&config.cimd)?,
+            upstreams,
         })
     }
 
-    /// The site a resource URI names. RFC 8707 resources are compared
-    /// exactly, except that a trailing `/` is tolerated (clients add it),
-    /// and the host's root URL names its one resource too: clients found
-    /// in the field send the URL the person typed (`https://host` or
-    /// `https://host/`) rather than the protected resource metadata's. The
-    /// token's `aud` is always the canonical `issuer/mcp`.
-    pub fn site_for_resource(&self, resource: &str) -> Option<&Site> {
+    /// The resource a resource URI names: a host's `/mcp` or a mount's,
+    /// in the one spelling tokens carry as `aud`. RFC 8707 resources are
+    /// compared exactly, except that a trailing `/` is tolerated (clients
+    /// add it), and a host's root URL names the host's `/mcp`: clients
+    /// found in the field send the URL the person typed (`https://host`
+    /// or `https://host/`) rather than the protected resource metadata's.
+    pub fn resource_named(&self, resource: &str) -> Option<&str> {
         let r = resource.strip_suffix('/').unwrap_or(resource);
-        self.sites.iter().find(|s| s.resource == r || s.issuer == r)
+        if let Some(site) = self.sites.iter().find(|s| s.issuer == r) {
+            return Some(&site.resource);
+        }
+        self.sites
+            .iter()
+            .map(|s| &s.resource)
+            .chain(self.upstreams.iter().flat_map(|u| &u.resources))
+            .find(|known| *known == r)
+            .map(String::as_str)
     }
 
     /// Whether `uri` is allowed by any host's current policy.
@@ -613,17 +628,12 @@ mod tests {
         let s = Settings::from_config(&config()).unwrap();
         assert_eq!(s.sites[0].resource, "https://mcp.example.com/mcp");
         assert_eq!(s.identity.allowed_domains, vec!["example.com"]);
+        assert!(s.resource_named("https://mcp.example.com/mcp/").is_some());
         assert!(s
-            .site_for_resource("https://mcp.example.com/mcp/")
-            .is_some());
-        assert!(s
-            .site_for_resource("https://mcp.example.com/mcp-other")
+            .resource_named("https://mcp.example.com/mcp-other")
             .is_none());
         for root in ["https://mcp.example.com", "https://mcp.example.com/"] {
-            assert_eq!(
-                s.site_for_resource(root).unwrap().resource,
-                "https://mcp.example.com/mcp"
-            );
+            assert_eq!(s.resource_named(root), Some("https://mcp.example.com/mcp"));
         }
         for other in [
             "https://mcp.example.com//",
@@ -631,7 +641,7 @@ mod tests {
             "http://mcp.example.com/",
             "https://mcp.example.com/other",
         ] {
-            assert!(s.site_for_resource(other).is_none(), "{other}");
+            assert!(s.resource_named(other).is_none(), "{other}");
         }
     }
 

@@ -37,7 +37,17 @@ pub struct AccessClaims {
     pub client_id: String,
     pub scope: String,
     pub email: String,
+    /// The person's groups at sign-in (oauth2-proxy's groups header), at
+    /// most [`MAX_GROUPS`] of at most [`MAX_GROUPS_BYTES`] in all: what
+    /// upstream policies decide on, offline. Absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
+
+/// Most groups a token carries: a token travels on every request.
+pub const MAX_GROUPS: usize = 32;
+/// Most bytes of group names a token carries, all together.
+pub const MAX_GROUPS_BYTES: usize = 2048;
 
 /// Who an access token is for: what a grant (or the operator's
 /// `token mint`) decided.
@@ -46,6 +56,7 @@ pub(crate) struct Grantee {
     pub(crate) email: String,
     pub(crate) client_id: String,
     pub(crate) scope: Scope,
+    pub(crate) groups: Vec<String>,
 }
 
 impl AccessClaims {
@@ -70,6 +81,7 @@ impl AccessClaims {
             client_id: grantee.client_id,
             scope: grantee.scope.as_str().to_owned(),
             email: grantee.email,
+            groups: grantee.groups,
         }
     }
 }
@@ -96,6 +108,8 @@ struct ClaimsIn<'a> {
     scope: Cow<'a, str>,
     #[serde(borrow)]
     email: Cow<'a, str>,
+    #[serde(borrow, default)]
+    groups: Vec<Cow<'a, str>>,
 }
 
 /// An access token whose signature verified, and its claims.
@@ -108,9 +122,11 @@ struct ClaimsIn<'a> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedToken {
     /// The token, then `iss`, `sub`, `aud`, `jti`, `client_id`, `scope`,
-    /// `email`, each ending at its entry in `ends`.
+    /// `email`, each ending at its entry in `ends`, then the groups, each
+    /// followed by a newline (group names come from a comma-separated
+    /// header line: none holds a newline).
     text: Arc<String>,
-    ends: [u32; 8],
+    ends: [u32; 9],
     pub exp: u64,
     pub iat: u64,
     pub nbf: u64,
@@ -128,14 +144,24 @@ impl VerifiedToken {
             &c.scope,
             &c.email,
         ];
-        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let mut ends = [0u32; 8];
+        let groups: usize = c.groups.iter().map(|g| g.len() + 1).sum();
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + groups);
+        let mut ends = [0u32; 9];
         for (end, part) in ends.iter_mut().zip(parts) {
             text.push_str(part);
             // A token is at most MAX_TOKEN_LEN and its payload is inside
             // it: the whole text is far below u32::MAX.
             *end = text.len() as u32;
         }
+        for g in c
+            .groups
+            .iter()
+            .filter(|g| !g.is_empty() && !g.contains('\n'))
+        {
+            text.push_str(g);
+            text.push('\n');
+        }
+        ends[8] = text.len() as u32;
         VerifiedToken {
             text: Arc::new(text),
             ends,
@@ -175,6 +201,10 @@ impl VerifiedToken {
     pub fn email(&self) -> &str {
         self.part(7)
     }
+    /// The groups the person had at sign-in.
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        self.part(8).split_terminator('\n')
+    }
 }
 
 /// Never the token itself: it is a credential.
@@ -191,6 +221,7 @@ impl std::fmt::Debug for VerifiedToken {
             .field("client_id", &self.client_id())
             .field("scope", &self.scope())
             .field("email", &self.email())
+            .field("groups", &self.groups().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -425,6 +456,7 @@ mod tests {
             client_id: "c".into(),
             scope: "mcp".into(),
             email: "u@example.com".into(),
+            groups: vec!["eng@example.com".into(), "ops".into()],
         }
     }
 
@@ -471,6 +503,7 @@ mod tests {
             nbf: v.nbf,
             jti: v.jti().into(),
             client_id: v.client_id().into(),
+            groups: v.groups().map(Into::into).collect(),
             scope: v.scope().into(),
             email: v.email().into(),
         }

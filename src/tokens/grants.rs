@@ -61,6 +61,9 @@ pub struct CodeGrant {
     pub code_challenge: Option<CodeChallenge>,
     pub sub: String,
     pub email: String,
+    /// The person's groups at sign-in (bounded as access tokens carry them).
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     pub scope: Scope,
     pub resource: String,
     /// When the person signed in (the code was issued).
@@ -84,6 +87,9 @@ pub struct RefreshGrant {
     pub client: ClientBinding,
     pub sub: String,
     pub email: String,
+    /// The person's groups at sign-in: a refreshed token keeps them.
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     pub scope: Scope,
     pub resource: String,
     /// Family id: stays the same across rotations.
@@ -223,6 +229,7 @@ mod tests {
             ),
             sub: identity.clone(),
             email: identity,
+            groups: vec![],
             scope: Scope::all(),
             resource: format!("https://{}/mcp", "h".repeat(300 - "https:///mcp".len())),
             iat: u64::MAX,

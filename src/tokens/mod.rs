@@ -7,9 +7,12 @@
 //! - [`pkce`]: RFC 7636 S256.
 //! - [`scope`]: RFC 6749 §3.3 scopes, granted and narrowed.
 //! - [`verified`]: the cache that lets a hot token skip the signature check.
+//! - [`identity`]: the JWT an upstream MCP server gets instead of the
+//!   client's token.
 
 pub mod access;
 pub mod grants;
+pub(crate) mod identity;
 pub mod pkce;
 pub mod scope;
 pub mod sealed;

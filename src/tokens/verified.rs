@@ -134,6 +134,7 @@ mod tests {
             client_id: "c".into(),
             scope: "mcp".into(),
             email: "u@example.com".into(),
+            groups: vec![],
         }
     }
 

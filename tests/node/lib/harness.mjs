@@ -61,6 +61,8 @@ function assertBinary() {
   }
 }
 
+export { tomlString };
+
 /** `mcpgate keys generate --dir DIR`, bounded to 30 s. */
 export function generateKeys(dir) {
   assertBinary();
@@ -112,7 +114,8 @@ export function writeConfig(file, { port, hosts, keysDir, allowedDomains = ['exa
   lines.push('[keys]');
   lines.push(`dir = ${tomlString(keysDir)}`);
   lines.push('');
-  // extraLines: more tables as TOML lines, e.g. a `[cimd]` block.
+  // extraLines: more tables as TOML lines, e.g. a `[cimd]` block or
+  // `[[upstreams]]` entries.
   lines.push(...extraLines);
   lines.push('');
   writeFileSync(file, lines.join('\n'));
@@ -388,4 +391,38 @@ export async function tokenRequest(issuer, form, headers = {}) {
     body = undefined;
   }
   return { status: res.status, headers: res.headers, body, text: redact(text) };
+}
+
+/**
+ * @modelcontextprotocol/server-everything (the SDK's reference server) in
+ * Streamable HTTP mode on `port`; resolves once it says it listens.
+ * Returns {proc, output(), stop()}.
+ */
+export function startEverything(port) {
+  const script = path.join(here, '..', 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+  const proc = spawn(process.execPath, [script, 'streamableHttp'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...serverEnv(), PORT: String(port) },
+  });
+  let out = '';
+  const killOnExit = () => proc.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  proc.once('exit', () => process.removeListener('exit', killOnExit));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server-everything did not start\n${out}`)), 20_000);
+    const watch = (chunk) => {
+      out += chunk.toString();
+      if (out.length > 200_000) out = out.slice(-200_000);
+      if (/listening on port/i.test(out)) {
+        clearTimeout(timer);
+        resolve({ proc, output: () => out, stop: () => proc.kill('SIGTERM') });
+      }
+    };
+    proc.stdout.on('data', watch);
+    proc.stderr.on('data', watch);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server-everything exited ${code}\n${out}`));
+    });
+  });
 }
