@@ -150,9 +150,18 @@ pub(crate) fn store_up(up: bool) {
 }
 
 /// A request to the shared store failed or timed out; `op`: what it was
-/// for (`code`, `consent`, `refresh`, `ping`).
+/// for (`code`, `consent`, `assertion`, `refresh`, `probe`).
 pub(crate) fn store_error(op: &'static str) {
     metrics::counter!("mcpgate_store_errors_total", "op" => op).increment(1);
+}
+
+/// The store's counters, exported at 0 before the first failure, so that
+/// an `increase()` alert sees the first outage.
+pub(crate) fn store_counters_at_zero(ops: &[&'static str]) {
+    for &op in ops {
+        metrics::counter!("mcpgate_store_errors_total", "op" => op).absolute(0);
+    }
+    metrics::counter!("mcpgate_store_outages_total").absolute(0);
 }
 
 /// A shared-store outage began (counted once per outage).

@@ -45,12 +45,15 @@ impl std::fmt::Debug for StoreSettings {
 }
 
 impl RedisSettings {
-    /// The URL without its credentials, for logs and `/readyz`.
+    /// The URL without its credentials (user and password, and the query,
+    /// where a `unix://` URL carries them), for logs and `config check`.
     pub fn endpoint(&self) -> String {
         match url::Url::parse(&self.url) {
             Ok(mut u) => {
                 let _ = u.set_username("");
                 let _ = u.set_password(None);
+                u.set_query(None);
+                u.set_fragment(None);
                 u.to_string()
             }
             Err(_) => "<invalid url>".into(),
@@ -60,19 +63,30 @@ impl RedisSettings {
 
 impl StoreSettings {
     pub(crate) fn from_config(c: &StoreConfig) -> Result<StoreSettings, String> {
-        let Some(url) = c.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
-            if c.password_file.is_some() || c.ca_file.is_some() {
-                let key = if c.password_file.is_some() {
-                    "password_file"
-                } else {
-                    "ca_file"
-                };
+        let Some(url) = c.url.as_deref() else {
+            // The other keys mean nothing without a store: a forgotten or
+            // misspelt url must not silently leave each replica on its own.
+            let defaults = StoreConfig::default();
+            let given = [
+                ("password_file", c.password_file.is_some()),
+                ("ca_file", c.ca_file.is_some()),
+                ("key_prefix", c.key_prefix != defaults.key_prefix),
+                ("timeout", c.timeout != defaults.timeout),
+            ];
+            if let Some((key, _)) = given.iter().find(|(_, set)| *set) {
                 return Err(format!(
-                    "store.{key}: set store.url too (unset, each replica remembers on its own)"
+                    "store.{key}: set store.url too (without it each replica remembers on its own, and store.{key} means nothing)"
                 ));
             }
             return Ok(StoreSettings::Memory);
         };
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(
+                "store.url: is empty; write redis://host:6379/0, or leave the key out for per-replica memory"
+                    .into(),
+            );
+        }
         // Never echo the URL: it may carry a password.
         let parsed = url::Url::parse(url)
             .map_err(|e| format!("store.url: not a URL ({e}); write redis://host:6379/0"))?;
@@ -88,6 +102,15 @@ impl StoreSettings {
                     "store.url: scheme `{other}` is not redis://, rediss:// (TLS), valkey://, valkeys:// or unix://"
                 ))
             }
+        }
+        // What the Redis client will make of it, checked now, so that
+        // `config check` refuses what `serve` would. Its error may quote
+        // the URL: say what is wrong without it.
+        if redis::IntoConnectionInfo::into_connection_info(url).is_err() {
+            return Err(
+                "store.url: the Redis client does not take it: the database after the host must be a number (redis://host:6379/0), credentials go before the host (redis://user:password@host) or in store.password_file"
+                    .into(),
+            );
         }
         let password = match &c.password_file {
             None => None,
@@ -179,6 +202,13 @@ mod tests {
             panic!("not redis")
         };
         assert_eq!(r.endpoint(), "redis://10.0.0.5:6379/2");
+        let s = StoreSettings::from_config(&config("unix:///run/redis.sock?pass=LeakMe123&db=0"))
+            .unwrap();
+        let StoreSettings::Redis(r) = &s else {
+            panic!("not redis")
+        };
+        assert_eq!(r.endpoint(), "unix:///run/redis.sock");
+        assert!(!format!("{s:?}").contains("LeakMe"));
         assert_eq!(r.timeout, Duration::from_millis(500));
         assert!(!format!("{s:?}").contains("hunter2"));
     }
@@ -212,6 +242,36 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.starts_with("store.password_file: set store.url"), "{e}");
+        for (c, key) in [
+            (
+                StoreConfig {
+                    key_prefix: "x{".into(),
+                    ..StoreConfig::default()
+                },
+                "store.key_prefix",
+            ),
+            (
+                StoreConfig {
+                    timeout: Duration::from_secs(5),
+                    ..StoreConfig::default()
+                },
+                "store.timeout",
+            ),
+        ] {
+            let e = StoreSettings::from_config(&c).unwrap_err();
+            assert!(e.starts_with(&format!("{key}: set store.url")), "{e}");
+        }
+        for empty in ["", "   "] {
+            let e = StoreSettings::from_config(&config(empty)).unwrap_err();
+            assert!(e.starts_with("store.url: is empty"), "{e}");
+        }
+        for bad in ["redis://h:6379/abc", "redis://h:6379/0/1"] {
+            let e = StoreSettings::from_config(&config(bad)).unwrap_err();
+            assert!(
+                e.starts_with("store.url: the Redis client does not take it"),
+                "{bad}: {e}"
+            );
+        }
         let e = StoreSettings::from_config(&StoreConfig {
             ca_file: Some("/nonexistent/ca.pem".into()),
             ..config("redis://h")

@@ -120,9 +120,10 @@ impl Store {
     pub(crate) fn describe(&self) -> String {
         match self {
             Store::Memory(_) => "store: memory (this replica)".into(),
+            // Not the endpoint: /readyz answers anyone who can reach the
+            // listener; the logs name it.
             Store::Redis(r) => format!(
-                "store: {} {}",
-                r.endpoint(),
+                "store: shared (redis) {}",
                 if r.health().is_up() {
                     "reachable"
                 } else {
@@ -133,7 +134,7 @@ impl Store {
     }
 
     /// Keeps the shared store's health current while no token request
-    /// asks: pings it now and then. `None` for the memory store.
+    /// asks: probes it with a write now and then. `None` for the memory store.
     pub(crate) fn monitor(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         match self {
             Store::Memory(_) => None,

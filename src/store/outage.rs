@@ -8,6 +8,37 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Why a request to the store failed.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// No answer: the connection failed, or the timeout passed.
+    Unreachable(String),
+    /// The store answered with an error: out of memory, read-only (a
+    /// replica after a failover), no permission, a wrong password.
+    Refused(String),
+    /// The store answered past the request's deadline and did nothing.
+    Late,
+}
+
+impl Failure {
+    fn describe(&self) -> (&'static str, &str) {
+        match self {
+            Failure::Unreachable(e) => (
+                "store unreachable: token requests answer 503 temporarily_unavailable until it is back; /mcp is unaffected",
+                e,
+            ),
+            Failure::Refused(e) => (
+                "store refuses requests: token requests answer 503 temporarily_unavailable until it accepts them; /mcp is unaffected",
+                e,
+            ),
+            Failure::Late => (
+                "store answers too late (after store.timeout): token requests answer 503 temporarily_unavailable; /mcp is unaffected",
+                "",
+            ),
+        }
+    }
+}
+
 /// Reachability of the shared store.
 pub(crate) struct Health {
     down: AtomicBool,
@@ -20,6 +51,13 @@ pub(crate) struct Health {
 impl Health {
     pub(super) fn new(endpoint: String) -> Health {
         crate::metrics::store_up(true);
+        crate::metrics::store_counters_at_zero(&[
+            "code",
+            "consent",
+            "assertion",
+            "refresh",
+            "probe",
+        ]);
         Health {
             down: AtomicBool::new(false),
             since_ms: AtomicU64::new(0),
@@ -47,19 +85,16 @@ impl Health {
         }
     }
 
-    /// A request for `op` failed with `error` (or timed out).
-    pub(super) fn failed(&self, op: &'static str, error: &dyn std::fmt::Display) {
+    /// A request for `op` failed. Logged when it begins an outage.
+    pub(super) fn failed(&self, op: &'static str, failure: Failure) {
         crate::metrics::store_error(op);
         if !self.down.swap(true, Ordering::Relaxed) {
             self.since_ms
                 .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
             crate::metrics::store_up(false);
             crate::metrics::store_outage();
-            tracing::error!(
-                store = %self.endpoint,
-                %error,
-                "store unreachable: token requests answer 503 temporarily_unavailable until it is back; /mcp is unaffected"
-            );
+            let (what, error) = failure.describe();
+            tracing::error!(store = %self.endpoint, op, error, "{what}");
         }
     }
 }
@@ -73,8 +108,8 @@ mod tests {
         let h = Health::new("redis://127.0.0.1:1/0".into());
         assert!(h.is_up());
         h.succeeded();
-        h.failed("code", &"refused");
-        h.failed("code", &"refused");
+        h.failed("code", Failure::Unreachable("refused".into()));
+        h.failed("code", Failure::Late);
         assert!(!h.is_up());
         h.succeeded();
         assert!(h.is_up());

@@ -99,6 +99,15 @@ impl Redis {
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 
+    /// SIGSTOP (`true`) or SIGCONT: the store hangs, with connections
+    /// open and commands piling up in them, then resumes and runs them.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
     /// SIGKILL: the store vanishes mid-conversation.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
