@@ -424,6 +424,9 @@ pub struct StoreConfig {
     /// in the URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// `url` is one node of a Redis (or Valkey) Cluster; the others are
+    /// found from it.
+    pub cluster: bool,
     /// For `rediss://`: the CA certificates (PEM) that sign the store's
     /// certificate, trusted instead of the system's (a managed Redis with
     /// a private CA).
@@ -443,6 +446,7 @@ impl Default for StoreConfig {
         StoreConfig {
             url: None,
             password_file: None,
+            cluster: false,
             ca_file: None,
             key_prefix: "mcpgate:".into(),
             timeout: Duration::from_millis(500),

@@ -15,7 +15,9 @@
 //! - a replica started while Redis is down serves `/mcp` and recovers;
 //! - a consent form answered on one replica is refused on another;
 //! - `rediss://` with a private CA (`store.ca_file`), and a store whose
-//!   certificate that CA did not sign refused.
+//!   certificate that CA did not sign refused;
+//! - requests refused while the store hung take no effect when it resumes;
+//! - a Redis Cluster of three primaries (`store.cluster`).
 
 mod common;
 
@@ -25,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::redis::Redis;
+use common::redis::{Redis, RedisCluster};
 use common::*;
 use serde_json::{json, Value};
 
@@ -659,4 +661,51 @@ async fn requests_refused_while_the_store_hung_take_no_effect_when_it_resumes() 
     );
     let log = s.log_containing("store reachable again").await;
     assert!(!log.contains("reuse detected"), "{log}");
+}
+
+/// `store.cluster`: a Redis Cluster of three primaries. Keys spread over
+/// the nodes (one slot each, by their hash tag), and single use holds as
+/// on one node: codes, rotation with grace 0, across two replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_cluster_keeps_single_use_with_keys_on_every_node() {
+    let cluster = RedisCluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    generate_keys(keys.path());
+    let url = cluster.url();
+    let config =
+        |k: &Path| replica_config(k, &url, "0s").replace("[store]\n", "[store]\ncluster = true\n");
+    let (a, b) = (
+        Server::start_on_keys(keys.path(), config),
+        Server::start_on_keys(keys.path(), config),
+    );
+    let client_id = a.register_client(INTERNAL, &[LOOPBACK]).await;
+    let mut refresh_tokens = Vec::new();
+    for _ in 0..12 {
+        let code = a.code_for(INTERNAL, &client_id, LOOPBACK).await;
+        let (status, tokens) = token_on(&b, &exchange_form(&client_id, &code)).await;
+        assert_eq!(status, 200, "{tokens}");
+        let (status, body) = token_on(&a, &exchange_form(&client_id, &code)).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("invalid_grant")),
+            "{body}"
+        );
+        refresh_tokens.push(refresh_token(&tokens).to_owned());
+    }
+    for t in &refresh_tokens {
+        let (status, next) = token_on(&a, &refresh_form(&client_id, t)).await;
+        assert_eq!(status, 200, "{next}");
+        // No grace: the replaced token on the other replica is reuse.
+        let (status, body) = token_on(&b, &refresh_form(&client_id, t)).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("invalid_grant")),
+            "{body}"
+        );
+    }
+    let per_node = cluster.keys_per_node();
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "keys on every node: {per_node:?}"
+    );
 }

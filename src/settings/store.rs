@@ -26,6 +26,8 @@ pub struct RedisSettings {
     pub password: Option<String>,
     /// From `store.ca_file` (PEM): the only roots trusted for `rediss://`.
     pub ca_pem: Option<Vec<u8>>,
+    /// `store.cluster`: `url` is a seed node of a Redis Cluster.
+    pub cluster: bool,
     pub key_prefix: String,
     pub timeout: Duration,
 }
@@ -37,6 +39,7 @@ impl std::fmt::Debug for StoreSettings {
             StoreSettings::Redis(r) => f
                 .debug_struct("Redis")
                 .field("endpoint", &r.endpoint())
+                .field("cluster", &r.cluster)
                 .field("key_prefix", &r.key_prefix)
                 .field("timeout", &r.timeout)
                 .finish_non_exhaustive(),
@@ -70,6 +73,7 @@ impl StoreSettings {
             let given = [
                 ("password_file", c.password_file.is_some()),
                 ("ca_file", c.ca_file.is_some()),
+                ("cluster", c.cluster),
                 ("key_prefix", c.key_prefix != defaults.key_prefix),
                 ("timeout", c.timeout != defaults.timeout),
             ];
@@ -112,6 +116,15 @@ impl StoreSettings {
                     .into(),
             );
         }
+        // A cluster has database 0 only (and no unix sockets).
+        if c.cluster {
+            if !matches!(parsed.scheme(), "redis" | "rediss" | "valkey" | "valkeys") {
+                return Err("store.cluster: a cluster's seed node is redis://host:port".into());
+            }
+            if !matches!(parsed.path(), "" | "/" | "/0") {
+                return Err("store.cluster: a Redis Cluster has database 0 only; write redis://host:port or redis://host:port/0".into());
+            }
+        }
         let password = match &c.password_file {
             None => None,
             Some(f) => {
@@ -153,6 +166,7 @@ impl StoreSettings {
             url: url.to_owned(),
             password,
             ca_pem,
+            cluster: c.cluster,
             key_prefix: c.key_prefix.clone(),
             timeout: c.timeout,
         }))
@@ -265,6 +279,21 @@ mod tests {
             let e = StoreSettings::from_config(&config(empty)).unwrap_err();
             assert!(e.starts_with("store.url: is empty"), "{e}");
         }
+        let e = StoreSettings::from_config(&StoreConfig {
+            cluster: true,
+            ..config("redis://h:6379/2")
+        })
+        .unwrap_err();
+        assert!(
+            e.starts_with("store.cluster: a Redis Cluster has database 0 only"),
+            "{e}"
+        );
+        let e = StoreSettings::from_config(&StoreConfig {
+            cluster: true,
+            ..StoreConfig::default()
+        })
+        .unwrap_err();
+        assert!(e.starts_with("store.cluster: set store.url too"), "{e}");
         for bad in ["redis://h:6379/abc", "redis://h:6379/0/1"] {
             let e = StoreSettings::from_config(&config(bad)).unwrap_err();
             assert!(

@@ -41,7 +41,8 @@
 //!
 //! Failures never block: each call gives up after `store.timeout` and the
 //! caller answers 503. The connection is made on first use and remade
-//! after a failure by redis-rs' `ConnectionManager`, so a replica starts
+//! after a failure by redis-rs (its `ConnectionManager`, or its cluster
+//! connection with `store.cluster`), so a replica starts
 //! while the store is down and recovers without a restart.
 
 use std::future::Future;
@@ -49,9 +50,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use redis::io::tcp::TcpSettings;
-use redis::{IntoConnectionInfo, RedisError, RedisResult};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use tokio::sync::OnceCell;
 
 use super::outage::{Failure, Health};
@@ -130,10 +133,54 @@ pub(crate) struct RedisStore {
     inner: Arc<Inner>,
 }
 
+/// How this replica reaches the store.
+enum Client {
+    Single(redis::Client),
+    /// `store.cluster`: a seed node; the client learns the slot map and
+    /// follows MOVED/ASK redirections.
+    Cluster(ClusterClient),
+}
+
+/// A connection to either: both reconnect by themselves after a failure
+/// (`ConnectionManager`; the cluster connection per node).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 struct Inner {
-    client: redis::Client,
-    /// Made on first use; `ConnectionManager` reconnects by itself after.
-    manager: OnceCell<ConnectionManager>,
+    client: Client,
+    /// Made on first use, then reconnecting by itself.
+    conn: OnceCell<Conn>,
     key_prefix: String,
     timeout: Duration,
     claim: redis::Script,
@@ -165,21 +212,33 @@ impl RedisStore {
         if let Some(p) = &settings.password {
             info.redis.password = Some(p.clone());
         }
-        let client = match &settings.ca_pem {
-            None => redis::Client::open(info),
-            Some(pem) => redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
+        let certificates = settings.ca_pem.as_ref().map(|pem| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        });
+        let client = if settings.cluster {
+            let mut b = ClusterClientBuilder::new(vec![info])
+                // One attempt per call: the caller's timeout bounds it.
+                .retries(0)
+                .connection_timeout(settings.timeout)
+                .response_timeout(settings.timeout)
+                .tcp_settings(tcp_settings());
+            if let Some(c) = certificates {
+                b = b.certs(c);
+            }
+            b.build().map(Client::Cluster)
+        } else {
+            match certificates {
+                None => redis::Client::open(info),
+                Some(c) => redis::Client::build_with_tls(info, c),
+            }
+            .map(Client::Single)
         }
         .map_err(|e| format!("store.url, store.ca_file: cannot use them ({:?})", e.kind()))?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 client,
-                manager: OnceCell::new(),
+                conn: OnceCell::new(),
                 key_prefix: settings.key_prefix.clone(),
                 timeout: settings.timeout,
                 claim: redis::Script::new(&format!("{DEADLINE}{CLAIM}")),
@@ -297,29 +356,26 @@ impl Inner {
     }
 
     /// The connection, made now if there is none yet.
-    async fn connection(&self) -> RedisResult<ConnectionManager> {
-        self.manager
-            .get_or_try_init(|| {
-                // One attempt per call (the caller's timeout bounds it); a
-                // later call tries again.
-                let config = ConnectionManagerConfig::new()
-                    .set_number_of_retries(0)
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout)
-                    .set_tcp_settings(
-                        TcpSettings::default()
-                            // Commands from concurrent requests share the
-                            // connection: none waits for an ACK (Nagle).
-                            .set_nodelay(true)
-                            // A store that vanished without a reset (a
-                            // partition, a replaced host) fails the
-                            // connection after this, rather than after the
-                            // kernel's ~15 minutes of retransmissions; the
-                            // manager then reconnects. The probes keep data
-                            // in flight, so an idle replica notices too.
-                            .set_user_timeout(DEAD_CONNECTION),
-                    );
-                ConnectionManager::new_with_config(self.client.clone(), config)
+    async fn connection(&self) -> RedisResult<Conn> {
+        self.conn
+            .get_or_try_init(|| async {
+                match &self.client {
+                    Client::Single(client) => {
+                        // One attempt per call (the caller's timeout bounds
+                        // it); a later call tries again.
+                        let config = ConnectionManagerConfig::new()
+                            .set_number_of_retries(0)
+                            .set_connection_timeout(self.timeout)
+                            .set_response_timeout(self.timeout)
+                            .set_tcp_settings(tcp_settings());
+                        ConnectionManager::new_with_config(client.clone(), config)
+                            .await
+                            .map(Conn::Single)
+                    }
+                    Client::Cluster(client) => {
+                        client.get_async_connection().await.map(Conn::Cluster)
+                    }
+                }
             })
             .await
             .cloned()
@@ -331,7 +387,7 @@ impl Inner {
     /// in metrics. Returns the script's first number, 1 or 0.
     async fn call<F, Fut>(&self, op: &'static str, f: F) -> Result<i64, StoreError>
     where
-        F: Fn(ConnectionManager, i64) -> Fut,
+        F: Fn(Conn, i64) -> Fut,
         Fut: Future<Output = RedisResult<Answer>>,
     {
         let started_ms = unix_ms();
@@ -424,6 +480,19 @@ impl Inner {
             );
         }
     }
+}
+
+/// TCP options of every connection to the store.
+fn tcp_settings() -> TcpSettings {
+    TcpSettings::default()
+        // Commands from concurrent requests share a connection: none waits
+        // for an ACK (Nagle).
+        .set_nodelay(true)
+        // A store that vanished without a reset (a partition, a replaced
+        // host) fails the connection after this, rather than after the
+        // kernel's ~15 minutes of retransmissions; it is then remade. The
+        // probes keep data in flight, so an idle replica notices too.
+        .set_user_timeout(DEAD_CONNECTION)
 }
 
 /// The connection broke (the store restarted or went away), as opposed to
