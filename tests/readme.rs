@@ -62,13 +62,22 @@ const PLACEHOLDERS: &[(&str, &str, &str)] = &[
     ("--issuer", "URL", "https://mcp.example.com"),
 ];
 
-/// `cargo` and `sudo` lines and what they must be: a line `.ci/run` runs,
-/// or what a test of the harness runs instead.
+/// `cargo`, `sudo` and `npx` lines and what they must be: a line `.ci/run`
+/// runs, or what a test of the harness runs instead.
 const ELSEWHERE: &[(&str, Elsewhere)] = &[
     ("cargo test --locked", Elsewhere::CiRun),
     // .ci/run installs the release binary into target/ci-install
     // (CARGO_INSTALL_ROOT) and runs its --help.
     ("cargo install --path . --locked", Elsewhere::CiRun),
+    // mcp-remote, pinned in tests/node (the README says @latest), drives
+    // its own sign-in against the binary; the test plays the browser.
+    (
+        "npx -y mcp-remote@latest http://127.0.0.1:8080/mcp",
+        Elsewhere::Harness(
+            "tests/node/mcp-remote.test.mjs",
+            "it('signs in, then lists and calls whoami over stdio'",
+        ),
+    ),
     // .ci/run runs it when a package is missing (as root, where `sudo` is
     // a shell function that runs its arguments).
     (
@@ -113,11 +122,6 @@ const UNRUNNABLE: &[(&str, &str)] = &[
         "needs Claude Code (not among the test dependencies) and a person signing in in a \
          browser; tests/node_clients.rs drives discovery, registration, sign-in and /mcp with \
          the official MCP TypeScript SDK instead",
-    ),
-    (
-        "npx -y mcp-remote@latest ",
-        "opens a browser for the sign-in and waits for a person; tests/node_clients.rs drives \
-         the same flow (discovery, registration, PKCE, /mcp) with the official SDK",
     ),
 ];
 
@@ -280,7 +284,7 @@ impl Session {
         let w = words(&line.command);
         match w[0].as_str() {
             "mcpgate" => self.run_mcpgate(line, &w[1..]),
-            "cargo" | "sudo" => self.check_elsewhere(line),
+            "cargo" | "sudo" | "npx" => self.check_elsewhere(line),
             "cp" => {
                 let out = Command::new("cp")
                     .args(&w[1..])

