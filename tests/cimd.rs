@@ -501,6 +501,154 @@ async fn hostile_documents_and_targets_are_refused() {
     .await;
 }
 
+/// A corpus beyond the one above: spellings of hosts and paths that
+/// another parser reads differently, every special-use block of RFC 6890
+/// as a literal, every 3xx, compressed and chunked bodies, a document that
+/// never ends, and keys that are not public. Each refused, nothing minted,
+/// and no fetch where the form alone decides.
+#[tokio::test]
+async fn the_held_out_ssrf_and_abuse_corpus_is_refused() {
+    let docs = DocServer::start().await;
+    let s = Server::start_custom(|k| {
+        cimd_config(k, &docs, "").replace(
+            "fetches_per_host_per_minute = 20",
+            "fetches_per_host_per_minute = 100",
+        )
+    });
+    let port = docs.addr.port();
+
+    // Refused for their form alone: no fetch.
+    let long = docs.url(&format!("/{}", "a".repeat(600)));
+    for (case, id) in [
+        ("tomcat dot segment", docs.url("/a/..;/doc")),
+        ("encoded slash", docs.url("/a%2f..%2fdoc")),
+        ("encoded uppercase slash", docs.url("/a%2F..%2Fdoc")),
+        ("encoded backslash", docs.url("/a%5c..%5cdoc")),
+        ("mixed-case encoded dots", docs.url("/a/%2E./doc")),
+        ("backslash", docs.url("/a\\..\\doc")),
+        (
+            "trailing-dot name",
+            format!("https://localhost.:{port}/doc"),
+        ),
+        ("uppercase scheme", format!("HTTPS://127.0.0.1:{port}/doc")),
+        ("uppercase host", format!("https://LOCALHOST:{port}/doc")),
+        ("hex host", format!("https://0x7f.1:{port}/doc")),
+        ("decimal host", format!("https://2130706433:{port}/doc")),
+        ("octal host", format!("https://0177.0.0.1:{port}/doc")),
+        ("short host", format!("https://127.1:{port}/doc")),
+        (
+            "mapped loopback, dotted",
+            format!("https://[::ffff:127.0.0.1]:{port}/doc"),
+        ),
+        (
+            "long IPv6 loopback",
+            format!("https://[0:0:0:0:0:0:0:1]:{port}/doc"),
+        ),
+        (
+            "idna, not punycode",
+            format!("https://bücher.localhost:{port}/doc"),
+        ),
+        ("encoded host", format!("https://127.0.0%2e1:{port}/doc")),
+        (
+            "userinfo by backslash",
+            format!("https://127.0.0.1:{port}\\@evil.example/doc"),
+        ),
+        ("very long", long),
+    ] {
+        let a = authorize(&s, INTERNAL, &id, LOOPBACK_CB, Some(ALICE)).await;
+        refused(&a, case, "invalid_client");
+    }
+    assert_eq!(docs.total_hits(), 0);
+
+    // RFC 6890 and the IANA special-purpose registries, block by block.
+    for id in [
+        "https://0.1.2.3/doc",
+        "https://100.127.255.254/doc",
+        "https://192.0.0.9/doc",
+        "https://192.0.2.7/doc",
+        "https://198.19.255.1/doc",
+        "https://198.51.100.1/doc",
+        "https://203.0.113.1/doc",
+        "https://240.0.0.1/doc",
+        "https://255.255.255.255/doc",
+        "https://172.16.0.1/doc",
+        "https://[::]/doc",
+        "https://[::ffff:a00:1]/doc",
+        "https://[64:ff9b::7f00:1]/doc",
+        "https://[100::1]/doc",
+        "https://[2001::1]/doc",
+        "https://[2001:db8::1]/doc",
+        "https://[fc00::1]/doc",
+        "https://[fe80::1]/doc",
+        "https://[ff02::1]/doc",
+    ] {
+        let a = authorize(&s, INTERNAL, id, LOOPBACK_CB, Some(ALICE)).await;
+        refused(&a, id, "invalid_client");
+        assert!(a.text.contains("special-use"), "{id}: {}", a.text);
+    }
+
+    // Every 3xx: never followed.
+    docs.set(
+        "/target",
+        Route::json(&claude_code_document(&docs.url("/target"))),
+    );
+    for code in [300, 301, 302, 303, 304, 305, 307, 308] {
+        let path = format!("/redirect-{code}");
+        let mut r = Route::redirect(&docs.url("/target"));
+        r.status = code;
+        docs.set(&path, r);
+        let a = authorize(&s, INTERNAL, &docs.url(&path), LOOPBACK_CB, Some(ALICE)).await;
+        refused(&a, &path, "invalid_client");
+        assert!(a.text.contains("redirect"), "{code}: {}", a.text);
+    }
+    assert_eq!(docs.hits("/target"), 0, "a redirect was followed");
+
+    // Bodies: gzip is not decoded (nothing asked for it), a chunked body
+    // is cut at the cap whatever it declares, a body that never ends
+    // meets the deadline.
+    let gzip: Vec<u8> = vec![
+        31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 171, 86, 74, 206, 201, 76, 205, 43, 137, 207, 76, 81, 178,
+        82, 170, 80, 170, 5, 0, 1, 91, 46, 220, 17, 0, 0, 0,
+    ];
+    let mut gz = Route::raw(200, "application/json", gzip);
+    gz.headers.push(("content-encoding".into(), "gzip".into()));
+    docs.set("/gzip", gz);
+    docs.set(
+        "/chunked-big",
+        Route::chunked(&[b' '; 1024], 64, Duration::ZERO),
+    );
+    docs.set(
+        "/never-ends",
+        Route::chunked(b" ", usize::MAX, Duration::from_millis(50)),
+    );
+    let mut private_jwks = claude_code_document(&docs.url("/private-jwks"));
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    private_jwks["token_endpoint_auth_method"] = json!("private_key_jwt");
+    private_jwks["jwks"] = json!({"keys": [
+        serde_json::to_value(pair.to_jwk_private_key().as_ref()).unwrap()
+    ]});
+    docs.set("/private-jwks", Route::json(&private_jwks));
+    let mut hmac_jwks = claude_code_document(&docs.url("/hmac-jwks"));
+    hmac_jwks["token_endpoint_auth_method"] = json!("private_key_jwt");
+    hmac_jwks["jwks"] = json!({"keys": [{"kty": "oct", "k": "c2hhcmVkIHNlY3JldA"}]});
+    docs.set("/hmac-jwks", Route::json(&hmac_jwks));
+    for (case, path, why) in [
+        ("gzip body", "/gzip", "not a JSON object"),
+        ("chunked, over the cap", "/chunked-big", "larger than"),
+        (
+            "a document that never ends",
+            "/never-ends",
+            "no complete response",
+        ),
+        ("a private key in jwks", "/private-jwks", "public keys only"),
+        ("a symmetric key in jwks", "/hmac-jwks", "public keys only"),
+    ] {
+        let a = authorize(&s, INTERNAL, &docs.url(path), LOOPBACK_CB, Some(ALICE)).await;
+        refused(&a, case, "invalid_client");
+        assert!(a.text.contains(why), "{case}: {}", a.text);
+    }
+}
+
 #[tokio::test]
 async fn the_token_endpoint_fetches_nothing_without_a_grant_of_that_client() {
     let docs = DocServer::start().await;

@@ -69,10 +69,36 @@ pub(crate) enum DocumentError {
     AuthMethod(String),
     #[error("private_key_jwt needs exactly one of jwks or jwks_uri")]
     Keys,
+    #[error("the client metadata document's jwks must hold public keys only (keys[{0}] is private or symmetric)")]
+    PrivateKey(usize),
     #[error("the client metadata document's `{0}` is malformed")]
     Malformed(&'static str),
     #[error("grant_types must include authorization_code")]
     NoCodeGrant,
+}
+
+/// JWK members that hold private or symmetric key material (RFC 7518
+/// §6.2.2, §6.3.2, §6.4; RFC 8037 §2). A document is public: a key with
+/// one of them is a published secret that lets anyone sign as the client
+/// (draft §4.1 refuses shared secrets; `oct` with `k` is one, and would
+/// also invite HMAC algorithm confusion).
+const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// `Ok` when every key of `jwks` is a public key.
+pub(crate) fn public_keys_only(jwks: &Value) -> Result<(), DocumentError> {
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or(DocumentError::Malformed("jwks"))?;
+    for (i, k) in keys.iter().enumerate() {
+        let k = k.as_object().ok_or(DocumentError::Malformed("jwks"))?;
+        if k.get("kty").and_then(Value::as_str) == Some("oct")
+            || PRIVATE_JWK_MEMBERS.iter().any(|m| k.contains_key(*m))
+        {
+            return Err(DocumentError::PrivateKey(i));
+        }
+    }
+    Ok(())
 }
 
 impl ClientDocument {
@@ -133,7 +159,10 @@ impl ClientDocument {
             Some(Value::String(m)) if m == "none" => DocumentAuth::None,
             Some(Value::String(m)) if m == "private_key_jwt" => {
                 let keys = match (doc.get("jwks"), doc.get("jwks_uri")) {
-                    (Some(jwks @ Value::Object(_)), None) => KeySource::Inline(jwks.clone()),
+                    (Some(jwks @ Value::Object(_)), None) => {
+                        public_keys_only(jwks)?;
+                        KeySource::Inline(jwks.clone())
+                    }
                     (None, Some(Value::String(u))) => KeySource::Uri(
                         ClientIdUrl::parse(u).map_err(|_| DocumentError::Malformed("jwks_uri"))?,
                     ),
@@ -152,12 +181,6 @@ impl ClientDocument {
             refresh,
             bytes: body.len(),
         })
-    }
-
-    /// Every redirect URI is loopback: any program on the person's
-    /// computer could be this client (the consent page warns).
-    pub(crate) fn loopback_only(&self) -> bool {
-        self.redirect_uris.iter().all(|u| redirect::is_loopback(u))
     }
 }
 
@@ -187,7 +210,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(d.auth, DocumentAuth::None);
-        assert!(d.refresh && d.loopback_only());
+        assert!(d.refresh);
         assert_eq!(d.client_name.as_deref(), Some("Claude Code"));
     }
 
@@ -250,6 +273,36 @@ mod tests {
         assert_eq!(
             ClientDocument::parse(b"<html>", &ClientIdUrl::parse(URL).unwrap()).unwrap_err(),
             DocumentError::NotJsonObject
+        );
+    }
+
+    #[test]
+    fn a_jwks_with_private_or_symmetric_keys_is_refused() {
+        let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+        let public: Value = serde_json::to_value(pair.to_jwk_public_key().as_ref()).unwrap();
+        let private: Value = serde_json::to_value(pair.to_jwk_private_key().as_ref()).unwrap();
+        let doc = |keys: Value| {
+            parse(
+                json!({"client_id": URL, "redirect_uris": ["https://claude.ai/cb"],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": keys}}),
+            )
+        };
+        assert!(doc(json!([public.clone()])).is_ok());
+        assert_eq!(
+            doc(json!([public.clone(), private])).unwrap_err(),
+            DocumentError::PrivateKey(1)
+        );
+        assert_eq!(
+            doc(json!([{"kty": "oct", "k": "c2VjcmV0"}])).unwrap_err(),
+            DocumentError::PrivateKey(0)
+        );
+        assert_eq!(
+            doc(json!([{"kty": "oct", "kid": "no k, still symmetric"}])).unwrap_err(),
+            DocumentError::PrivateKey(0)
+        );
+        assert_eq!(
+            doc(json!("not an array")).unwrap_err(),
+            DocumentError::Malformed("jwks")
         );
     }
 
