@@ -807,6 +807,39 @@ fn assertion(key: &ClientKey, client_id: &str, aud: &str, change: impl Fn(&mut V
     josekit::jwt::encode_with_signer(&payload, &header, key.signer.as_ref()).unwrap()
 }
 
+/// The claims of a good assertion, for the forged ones below.
+fn good_claims(client_id: &str, aud: &str) -> josekit::jwt::JwtPayload {
+    let now = unix_now();
+    let claims = json!({
+        "iss": client_id, "sub": client_id, "aud": aud,
+        "iat": now, "exp": now + 300, "jti": format!("jti-{}", random_jti()),
+    });
+    josekit::jwt::JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap()
+}
+
+/// `alg: none`, no signature (RFC 7515 §A.5 shape).
+fn unsigned(client_id: &str, aud: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let payload = good_claims(client_id, aud).to_string();
+    format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(payload.as_bytes())
+    )
+}
+
+/// HS256 with the client's public key as the HMAC secret: the algorithm
+/// confusion that works where a verifier lets the header pick the alg.
+fn hmac_with_public_key(key: &ClientKey, client_id: &str, aud: &str) -> String {
+    let secret = serde_json::to_vec(&key.public).unwrap();
+    let signer = josekit::jws::HS256.signer_from_bytes(&secret).unwrap();
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("JWT");
+    header.set_key_id(key.public["kid"].as_str().unwrap());
+    josekit::jwt::encode_with_signer(&good_claims(client_id, aud), &header, &signer).unwrap()
+}
+
 fn random_jti() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -911,6 +944,32 @@ async fn a_chatgpt_like_document_authenticates_with_private_key_jwt() {
             ),
             ("expired", Some(expired)),
             ("an hour too long", Some(too_long)),
+            (
+                "exp at the end of time",
+                Some(assertion(&key, id, &token_endpoint, |c| {
+                    c["exp"] = json!(u64::MAX)
+                })),
+            ),
+            (
+                "nbf in the future",
+                Some(assertion(&key, id, &token_endpoint, |c| {
+                    c["nbf"] = json!(unix_now() + 600)
+                })),
+            ),
+            (
+                "audience in a list of others",
+                Some(assertion(&key, id, &token_endpoint, |c| {
+                    c["aud"] = json!([
+                        "https://elsewhere.example",
+                        "https://elsewhere.example/token"
+                    ])
+                })),
+            ),
+            ("alg none", Some(unsigned(id, &token_endpoint))),
+            (
+                "HS256 keyed with the public key",
+                Some(hmac_with_public_key(&key, id, &token_endpoint)),
+            ),
             (
                 "no jti",
                 Some(assertion(&key, id, &token_endpoint, |c| {
