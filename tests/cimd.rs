@@ -295,7 +295,7 @@ async fn operator_documents_are_used_without_fetching() {
 }
 
 #[tokio::test]
-async fn the_consent_page_names_the_client_id_host_and_warns_about_loopback_only_clients() {
+async fn the_consent_page_names_the_client_id_host_and_warns_when_the_answer_goes_to_loopback() {
     let docs = DocServer::start().await;
     let id = docs.url(CLAUDE_CODE_PATH);
     docs.set(CLAUDE_CODE_PATH, Route::json(&claude_code_document(&id)));
@@ -319,6 +319,16 @@ async fn the_consent_page_names_the_client_id_host_and_warns_about_loopback_only
     assert_eq!(a.status, 200, "{}", a.text);
     assert!(a.text.contains("calls itself “Claude”"), "{}", a.text);
     assert!(!a.text.contains("class=\"warning\""), "{}", a.text);
+
+    // The warning follows this request's redirect_uri: a document that
+    // also lists an https callback does not silence it for a loopback one.
+    let mixed = docs.url("/mixed");
+    let mut d = claude_code_document(&mixed);
+    d["redirect_uris"] = json!([CLAUDE_CALLBACK, "http://localhost/callback"]);
+    docs.set("/mixed", Route::json(&d));
+    let a = authorize(&s, INTERNAL, &mixed, LOOPBACK_CB, Some(ALICE)).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.text.contains("class=\"warning\""), "{}", a.text);
 }
 
 /// Every hostile document or target, on one server.
