@@ -657,6 +657,36 @@ async fn the_held_out_ssrf_and_abuse_corpus_is_refused() {
         refused(&a, case, "invalid_client");
         assert!(a.text.contains(why), "{case}: {}", a.text);
     }
+
+    // Loopback any-port (RFC 8252 §7.3) is the same host name, never
+    // another loopback spelling: `localhost` is not `127.0.0.1`.
+    let only_localhost = docs.url("/only-localhost");
+    let mut d = claude_code_document(&only_localhost);
+    d["redirect_uris"] = json!(["http://localhost/callback"]);
+    docs.set("/only-localhost", Route::json(&d));
+    for cb in [
+        "http://127.0.0.1:5/callback",
+        "http://[::1]:5/callback",
+        "http://localhost.:5/callback",
+        "http://LOCALHOST:5/callback",
+        "http://localhost:5/callback/",
+        "http://localhost:5/callback/../callback",
+        "http://localhost:5/Callback",
+        "http://localhost:5/callback?x=1",
+        "https://localhost:5/callback",
+    ] {
+        let a = authorize(&s, INTERNAL, &only_localhost, cb, Some(ALICE)).await;
+        refused(&a, cb, "invalid_request");
+        assert!(a.text.contains("redirect_uri"), "{cb}: {}", a.text);
+    }
+    flow(
+        &s,
+        &s,
+        INTERNAL,
+        &only_localhost,
+        "http://localhost:61234/callback",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1009,6 +1039,41 @@ async fn a_chatgpt_like_document_authenticates_with_private_key_jwt() {
         refused(&a, "a jti used twice", "invalid_client");
         assert!(a.text.contains("already used"), "{}", a.text);
     }
+
+    // A jwks_uri that serves a private key: a published secret, refused
+    // even for an assertion that key signed.
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    let mut private = pair.to_jwk_private_key();
+    private.set_key_id("leaked");
+    let leaked = ClientKey {
+        signer: Box::new(josekit::jws::ES256.signer_from_jwk(&private).unwrap()),
+        public: Value::Null,
+    };
+    let leaky = docs.url("/chatgpt-leaky");
+    let mut d = doc(&leaky);
+    d["jwks_uri"] = json!(docs.url("/leaky-jwks.json"));
+    docs.set("/chatgpt-leaky", Route::json(&d));
+    docs.set(
+        "/leaky-jwks.json",
+        Route::json(&json!({"keys": [serde_json::to_value(private.as_ref()).unwrap()]})),
+    );
+    let a = authorize(&s, PUBLIC, &leaky, cb, Some(ALICE)).await;
+    assert_eq!(a.status, 302, "{}", a.text);
+    let code = query_param(a.header("location").unwrap(), "code").unwrap();
+    let a = send(s.post(PUBLIC, "/oauth/token").form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", cb),
+        ("code_verifier", VERIFIER),
+        ("client_assertion_type", ASSERTION_TYPE),
+        (
+            "client_assertion",
+            &assertion(&leaked, &leaky, &token_endpoint, |_| {}),
+        ),
+    ]))
+    .await;
+    refused(&a, "a private key at jwks_uri", "invalid_client");
+    assert!(a.text.contains("public keys only"), "{}", a.text);
 }
 
 /// The consent form's hidden fields (names and values are plain here).

@@ -71,6 +71,8 @@ pub(crate) enum DocumentError {
     Keys,
     #[error("the client metadata document's jwks must hold public keys only (keys[{0}] is private or symmetric)")]
     PrivateKey(usize),
+    #[error("the client's jwks holds more than {MAX_JWKS_KEYS} keys")]
+    TooManyKeys,
     #[error("the client metadata document's `{0}` is malformed")]
     Malformed(&'static str),
     #[error("grant_types must include authorization_code")]
@@ -84,12 +86,25 @@ pub(crate) enum DocumentError {
 /// also invite HMAC algorithm confusion).
 const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// `Ok` when every key of `jwks` is a public key.
-pub(crate) fn public_keys_only(jwks: &Value) -> Result<(), DocumentError> {
+/// Most keys a client's JWKS may hold. Real clients publish a few.
+const MAX_JWKS_KEYS: usize = 16;
+
+/// What is kept of a client's JWKS (inline `jwks`, or what `jwks_uri`
+/// serves): `{"keys": [...]}`, at most [`MAX_JWKS_KEYS`] keys, each a
+/// public key, each with its string members only (the JWK parameters a
+/// verifier reads are strings; `key_ops` and `x5c` are not used). A JWKS
+/// is kept parsed per cached client, and parsed JSON can take many times
+/// its bytes (`{}` is 2 bytes, a map more than 20): keeping only this
+/// bounds a document's memory by its size, whatever else it carries.
+pub(crate) fn public_jwks(jwks: &Value) -> Result<Value, DocumentError> {
     let keys = jwks
         .get("keys")
         .and_then(Value::as_array)
         .ok_or(DocumentError::Malformed("jwks"))?;
+    if keys.len() > MAX_JWKS_KEYS {
+        return Err(DocumentError::TooManyKeys);
+    }
+    let mut kept = Vec::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         let k = k.as_object().ok_or(DocumentError::Malformed("jwks"))?;
         if k.get("kty").and_then(Value::as_str) == Some("oct")
@@ -97,8 +112,14 @@ pub(crate) fn public_keys_only(jwks: &Value) -> Result<(), DocumentError> {
         {
             return Err(DocumentError::PrivateKey(i));
         }
+        let strings: Map<String, Value> = k
+            .iter()
+            .filter(|(_, v)| v.is_string())
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        kept.push(Value::Object(strings));
     }
-    Ok(())
+    Ok(serde_json::json!({ "keys": kept }))
 }
 
 impl ClientDocument {
@@ -159,10 +180,7 @@ impl ClientDocument {
             Some(Value::String(m)) if m == "none" => DocumentAuth::None,
             Some(Value::String(m)) if m == "private_key_jwt" => {
                 let keys = match (doc.get("jwks"), doc.get("jwks_uri")) {
-                    (Some(jwks @ Value::Object(_)), None) => {
-                        public_keys_only(jwks)?;
-                        KeySource::Inline(jwks.clone())
-                    }
+                    (Some(jwks @ Value::Object(_)), None) => KeySource::Inline(public_jwks(jwks)?),
                     (None, Some(Value::String(u))) => KeySource::Uri(
                         ClientIdUrl::parse(u).map_err(|_| DocumentError::Malformed("jwks_uri"))?,
                     ),
@@ -303,6 +321,24 @@ mod tests {
         assert_eq!(
             doc(json!("not an array")).unwrap_err(),
             DocumentError::Malformed("jwks")
+        );
+        assert!(doc(json!(vec![public.clone(); MAX_JWKS_KEYS])).is_ok());
+        // Only the keys' string members are kept.
+        let mut padded = public.clone();
+        padded["x5c"] = json!(vec![json!({}); 500]);
+        let d = parse(
+            json!({"client_id": URL, "redirect_uris": ["https://claude.ai/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [padded], "junk": vec![json!({}); 500]}}),
+        )
+        .unwrap();
+        assert_eq!(
+            d.auth,
+            DocumentAuth::PrivateKeyJwt(KeySource::Inline(json!({"keys": [public.clone()]})))
+        );
+        assert_eq!(
+            doc(json!(vec![public; MAX_JWKS_KEYS + 1])).unwrap_err(),
+            DocumentError::TooManyKeys
         );
     }
 

@@ -262,10 +262,9 @@ impl Resolver {
             .ok()
             .filter(|v| v.get("keys").is_some_and(serde_json::Value::is_array))
             .ok_or(CimdError::Invalid(DocumentError::Malformed("jwks_uri")))?;
-        // Public keys only, as for an inline `jwks`: a published private
-        // key lets anyone sign as the client.
-        document::public_keys_only(&jwks)?;
-        let jwks = Arc::new(jwks);
+        // As for an inline `jwks`: public keys only (a published private
+        // key lets anyone sign as the client), and only what is used kept.
+        let jwks = Arc::new(document::public_jwks(&jwks)?);
         self.jwks.insert(
             url.as_str().to_owned(),
             CachedJwks {
