@@ -814,6 +814,48 @@ async fn a_flood_of_distinct_urls_is_held_by_the_per_host_limit() {
     assert_eq!(limited, 25);
 }
 
+/// `cimd.max_concurrent_fetches`: with every slot taken by a document
+/// that does not answer, other fetches are refused at once with
+/// `temporarily_unavailable`, fetch nothing, and do not use up their
+/// host's window.
+#[tokio::test]
+async fn fetches_beyond_the_cap_in_flight_are_refused_without_using_the_host_window() {
+    let docs = DocServer::start().await;
+    let s = Server::start_custom(|k| {
+        cimd_config(k, &docs, "max_concurrent_fetches = 1")
+            .replace("fetch_timeout = \"1s\"", "fetch_timeout = \"30s\"")
+            .replace(
+                "fetches_per_host_per_minute = 20",
+                "fetches_per_host_per_minute = 3",
+            )
+    });
+    let held = docs.url("/held");
+    let mut r = Route::json(&claude_code_document(&held));
+    r.delay = Duration::from_secs(120);
+    docs.set("/held", r);
+    let other = docs.url("/other");
+    docs.set("/other", Route::json(&claude_code_document(&other)));
+
+    let hold = authorize(&s, INTERNAL, &held, LOOPBACK_CB, Some(ALICE));
+    let probe = async {
+        // The held fetch has reached the document server: its slot is
+        // taken until this test drops it.
+        while docs.hits("/held") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for round in 0..5 {
+            let a = authorize(&s, INTERNAL, &other, LOOPBACK_CB, Some(ALICE)).await;
+            refused(&a, "busy", "temporarily_unavailable");
+            assert!(a.text.contains("in flight"), "{round}: {}", a.text);
+        }
+    };
+    tokio::select! {
+        a = hold => panic!("the held fetch ended: {} {}", a.status, a.text),
+        () = probe => {}
+    }
+    assert_eq!(docs.hits("/other"), 0);
+}
+
 // ---- private_key_jwt (RFC 7523) ----
 
 struct ClientKey {
