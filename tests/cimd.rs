@@ -325,10 +325,22 @@ async fn the_consent_page_names_the_client_id_host_and_warns_when_the_answer_goe
     let mixed = docs.url("/mixed");
     let mut d = claude_code_document(&mixed);
     d["redirect_uris"] = json!([CLAUDE_CALLBACK, "http://localhost/callback"]);
+    // Its self-asserted name is escaped and stripped of direction
+    // overrides; the host stays first.
+    d["client_name"] = json!("<script>alert(1)</script>\u{202E}lanretni & \"Co\"");
     docs.set("/mixed", Route::json(&d));
     let a = authorize(&s, INTERNAL, &mixed, LOOPBACK_CB, Some(ALICE)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert!(a.text.contains("class=\"warning\""), "{}", a.text);
+    assert!(!a.text.contains("<script"), "{}", a.text);
+    assert!(!a.text.contains('\u{202E}'), "{}", a.text);
+    assert!(
+        a.text.contains(
+            "An app from <strong class=\"origin\">127.0.0.1</strong> that calls itself “&lt;script&gt;"
+        ),
+        "{}",
+        a.text
+    );
 }
 
 /// Every hostile document or target, on one server.
@@ -812,6 +824,52 @@ async fn a_flood_of_distinct_urls_is_held_by_the_per_host_limit() {
     }
     assert_eq!(docs.total_hits(), 5, "the limit did not hold");
     assert_eq!(limited, 25);
+}
+
+/// A valid document is kept at least a few minutes whatever its
+/// `Cache-Control` says (no-store, private, max-age=0, nonsense), so a
+/// client cannot make this server fetch on every request; a `client_id`
+/// that differs from the URL by a trailing slash or case is refused and
+/// not kept.
+#[tokio::test]
+async fn documents_are_kept_minutes_whatever_cache_control_says() {
+    let docs = DocServer::start().await;
+    let s = Server::start_custom(|k| cimd_config(k, &docs, ""));
+    for (i, cc) in [
+        "no-store",
+        "private, max-age=600",
+        "max-age=0",
+        "no-cache, must-revalidate",
+        "max-age=-1",
+        "max-age=\"abc\"",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/cc/{i}");
+        let id = docs.url(&path);
+        let mut r = Route::json(&claude_code_document(&id));
+        r.headers.push(("cache-control".into(), cc.into()));
+        docs.set(&path, r);
+        for _ in 0..3 {
+            let a = authorize(&s, INTERNAL, &id, LOOPBACK_CB, Some(ALICE)).await;
+            assert_eq!(a.status, 302, "{cc}: {}", a.text);
+        }
+        assert_eq!(docs.hits(&path), 1, "{cc}: fetched again");
+    }
+    for (case, path, claimed) in [
+        ("trailing slash", "/mis/slash", docs.url("/mis/slash/")),
+        ("case", "/mis/case", docs.url("/mis/CASE")),
+        ("by name", "/mis/name", docs.url_by_name("/mis/name")),
+    ] {
+        docs.set(path, Route::json(&claude_code_document(&claimed)));
+        for round in 0..2 {
+            let a = authorize(&s, INTERNAL, &docs.url(path), LOOPBACK_CB, Some(ALICE)).await;
+            refused(&a, case, "invalid_client");
+            assert!(a.text.contains("client_id"), "{case}: {}", a.text);
+            assert_eq!(docs.hits(path), round + 1, "{case}: a refusal was kept");
+        }
+    }
 }
 
 /// `cimd.max_concurrent_fetches`: with every slot taken by a document
