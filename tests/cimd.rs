@@ -654,6 +654,12 @@ async fn the_held_out_ssrf_and_abuse_corpus_is_refused() {
     hmac_jwks["token_endpoint_auth_method"] = json!("private_key_jwt");
     hmac_jwks["jwks"] = json!({"keys": [{"kty": "oct", "k": "c2hhcmVkIHNlY3JldA"}]});
     docs.set("/hmac-jwks", Route::json(&hmac_jwks));
+    // A callback longer than a code can carry: the client could sign in
+    // but never redeem its code.
+    let long_cb = format!("http://localhost/{}", "c".repeat(1000));
+    let mut long_callback = claude_code_document(&docs.url("/long-callback"));
+    long_callback["redirect_uris"] = json!([long_cb]);
+    docs.set("/long-callback", Route::json(&long_callback));
     for (case, path, why) in [
         ("gzip body", "/gzip", "not a JSON object"),
         ("chunked, over the cap", "/chunked-big", "larger than"),
@@ -664,8 +670,18 @@ async fn the_held_out_ssrf_and_abuse_corpus_is_refused() {
         ),
         ("a private key in jwks", "/private-jwks", "public keys only"),
         ("a symmetric key in jwks", "/hmac-jwks", "public keys only"),
+        (
+            "a callback too long for a code",
+            "/long-callback",
+            "too long",
+        ),
     ] {
-        let a = authorize(&s, INTERNAL, &docs.url(path), LOOPBACK_CB, Some(ALICE)).await;
+        let cb = if path == "/long-callback" {
+            format!("http://localhost:5/{}", "c".repeat(1000))
+        } else {
+            LOOPBACK_CB.to_owned()
+        };
+        let a = authorize(&s, INTERNAL, &docs.url(path), &cb, Some(ALICE)).await;
         refused(&a, case, "invalid_client");
         assert!(a.text.contains(why), "{case}: {}", a.text);
     }

@@ -38,7 +38,8 @@ pub(crate) struct ClientDocument {
     pub client_id: String,
     /// Self-asserted: shown as a claim, never trusted.
     pub client_name: Option<String>,
-    /// Non-empty; each a usable redirect URI (`redirect::check_uri`).
+    /// Non-empty; each a usable redirect URI that a code can carry
+    /// (`redirect::check_registrable`).
     pub redirect_uris: Vec<String>,
     pub auth: DocumentAuth,
     /// `grant_types` includes `refresh_token` (or is absent: documents are
@@ -154,7 +155,9 @@ impl ClientDocument {
             return Err(DocumentError::TooManyRedirectUris);
         }
         for (i, uri) in redirect_uris.iter().enumerate() {
-            redirect::check_uri(uri).map_err(|e| DocumentError::BadRedirectUri(i, e))?;
+            // As at registration: short enough for every code sent to it
+            // to be redeemed (`redirect::MAX_CODE_REDIRECT_URI`).
+            redirect::check_registrable(uri).map_err(|e| DocumentError::BadRedirectUri(i, e))?;
         }
         let refresh = match strings("grant_types")? {
             None => true,
