@@ -295,7 +295,7 @@ async fn operator_documents_are_used_without_fetching() {
 }
 
 #[tokio::test]
-async fn the_consent_page_names_the_client_id_host_and_warns_about_loopback_only_clients() {
+async fn the_consent_page_names_the_client_id_host_and_warns_when_the_answer_goes_to_loopback() {
     let docs = DocServer::start().await;
     let id = docs.url(CLAUDE_CODE_PATH);
     docs.set(CLAUDE_CODE_PATH, Route::json(&claude_code_document(&id)));
@@ -319,6 +319,28 @@ async fn the_consent_page_names_the_client_id_host_and_warns_about_loopback_only
     assert_eq!(a.status, 200, "{}", a.text);
     assert!(a.text.contains("calls itself “Claude”"), "{}", a.text);
     assert!(!a.text.contains("class=\"warning\""), "{}", a.text);
+
+    // The warning follows this request's redirect_uri: a document that
+    // also lists an https callback does not silence it for a loopback one.
+    let mixed = docs.url("/mixed");
+    let mut d = claude_code_document(&mixed);
+    d["redirect_uris"] = json!([CLAUDE_CALLBACK, "http://localhost/callback"]);
+    // Its self-asserted name is escaped and stripped of direction
+    // overrides; the host stays first.
+    d["client_name"] = json!("<script>alert(1)</script>\u{202E}lanretni & \"Co\"");
+    docs.set("/mixed", Route::json(&d));
+    let a = authorize(&s, INTERNAL, &mixed, LOOPBACK_CB, Some(ALICE)).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.text.contains("class=\"warning\""), "{}", a.text);
+    assert!(!a.text.contains("<script"), "{}", a.text);
+    assert!(!a.text.contains('\u{202E}'), "{}", a.text);
+    assert!(
+        a.text.contains(
+            "An app from <strong class=\"origin\">127.0.0.1</strong> that calls itself “&lt;script&gt;"
+        ),
+        "{}",
+        a.text
+    );
 }
 
 /// Every hostile document or target, on one server.
@@ -501,6 +523,200 @@ async fn hostile_documents_and_targets_are_refused() {
     .await;
 }
 
+/// A corpus beyond the one above: spellings of hosts and paths that
+/// another parser reads differently, every special-use block of RFC 6890
+/// as a literal, every 3xx, compressed and chunked bodies, a document that
+/// never ends, and keys that are not public. Each refused, nothing minted,
+/// and no fetch where the form alone decides.
+#[tokio::test]
+async fn the_held_out_ssrf_and_abuse_corpus_is_refused() {
+    let docs = DocServer::start().await;
+    let s = Server::start_custom(|k| {
+        cimd_config(k, &docs, "").replace(
+            "fetches_per_host_per_minute = 20",
+            "fetches_per_host_per_minute = 100",
+        )
+    });
+    let port = docs.addr.port();
+
+    // Refused for their form alone: no fetch.
+    let long = docs.url(&format!("/{}", "a".repeat(600)));
+    for (case, id) in [
+        ("tomcat dot segment", docs.url("/a/..;/doc")),
+        ("encoded slash", docs.url("/a%2f..%2fdoc")),
+        ("encoded uppercase slash", docs.url("/a%2F..%2Fdoc")),
+        ("encoded backslash", docs.url("/a%5c..%5cdoc")),
+        ("mixed-case encoded dots", docs.url("/a/%2E./doc")),
+        ("backslash", docs.url("/a\\..\\doc")),
+        (
+            "trailing-dot name",
+            format!("https://localhost.:{port}/doc"),
+        ),
+        ("uppercase scheme", format!("HTTPS://127.0.0.1:{port}/doc")),
+        ("uppercase host", format!("https://LOCALHOST:{port}/doc")),
+        ("hex host", format!("https://0x7f.1:{port}/doc")),
+        ("decimal host", format!("https://2130706433:{port}/doc")),
+        ("octal host", format!("https://0177.0.0.1:{port}/doc")),
+        ("short host", format!("https://127.1:{port}/doc")),
+        (
+            "mapped loopback, dotted",
+            format!("https://[::ffff:127.0.0.1]:{port}/doc"),
+        ),
+        (
+            "long IPv6 loopback",
+            format!("https://[0:0:0:0:0:0:0:1]:{port}/doc"),
+        ),
+        (
+            "idna, not punycode",
+            format!("https://bücher.localhost:{port}/doc"),
+        ),
+        ("encoded host", format!("https://127.0.0%2e1:{port}/doc")),
+        (
+            "userinfo by backslash",
+            format!("https://127.0.0.1:{port}\\@evil.example/doc"),
+        ),
+        ("very long", long),
+    ] {
+        let a = authorize(&s, INTERNAL, &id, LOOPBACK_CB, Some(ALICE)).await;
+        refused(&a, case, "invalid_client");
+    }
+    assert_eq!(docs.total_hits(), 0);
+
+    // RFC 6890 and the IANA special-purpose registries, block by block.
+    for id in [
+        "https://0.1.2.3/doc",
+        "https://100.127.255.254/doc",
+        "https://192.0.0.9/doc",
+        "https://192.0.2.7/doc",
+        "https://198.19.255.1/doc",
+        "https://198.51.100.1/doc",
+        "https://203.0.113.1/doc",
+        "https://240.0.0.1/doc",
+        "https://255.255.255.255/doc",
+        "https://172.16.0.1/doc",
+        "https://[::]/doc",
+        "https://[::ffff:a00:1]/doc",
+        "https://[64:ff9b::7f00:1]/doc",
+        "https://[100::1]/doc",
+        "https://[2001::1]/doc",
+        "https://[2001:db8::1]/doc",
+        "https://[fc00::1]/doc",
+        "https://[fe80::1]/doc",
+        "https://[ff02::1]/doc",
+    ] {
+        let a = authorize(&s, INTERNAL, id, LOOPBACK_CB, Some(ALICE)).await;
+        refused(&a, id, "invalid_client");
+        assert!(a.text.contains("special-use"), "{id}: {}", a.text);
+    }
+
+    // Every 3xx: never followed.
+    docs.set(
+        "/target",
+        Route::json(&claude_code_document(&docs.url("/target"))),
+    );
+    for code in [300, 301, 302, 303, 304, 305, 307, 308] {
+        let path = format!("/redirect-{code}");
+        let mut r = Route::redirect(&docs.url("/target"));
+        r.status = code;
+        docs.set(&path, r);
+        let a = authorize(&s, INTERNAL, &docs.url(&path), LOOPBACK_CB, Some(ALICE)).await;
+        refused(&a, &path, "invalid_client");
+        assert!(a.text.contains("redirect"), "{code}: {}", a.text);
+    }
+    assert_eq!(docs.hits("/target"), 0, "a redirect was followed");
+
+    // Bodies: gzip is not decoded (nothing asked for it), a chunked body
+    // is cut at the cap whatever it declares, a body that never ends
+    // meets the deadline.
+    let gzip: Vec<u8> = vec![
+        31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 171, 86, 74, 206, 201, 76, 205, 43, 137, 207, 76, 81, 178,
+        82, 170, 80, 170, 5, 0, 1, 91, 46, 220, 17, 0, 0, 0,
+    ];
+    let mut gz = Route::raw(200, "application/json", gzip);
+    gz.headers.push(("content-encoding".into(), "gzip".into()));
+    docs.set("/gzip", gz);
+    docs.set(
+        "/chunked-big",
+        Route::chunked(&[b' '; 1024], 64, Duration::ZERO),
+    );
+    docs.set(
+        "/never-ends",
+        Route::chunked(b" ", usize::MAX, Duration::from_millis(50)),
+    );
+    let mut private_jwks = claude_code_document(&docs.url("/private-jwks"));
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    private_jwks["token_endpoint_auth_method"] = json!("private_key_jwt");
+    private_jwks["jwks"] = json!({"keys": [
+        serde_json::to_value(pair.to_jwk_private_key().as_ref()).unwrap()
+    ]});
+    docs.set("/private-jwks", Route::json(&private_jwks));
+    let mut hmac_jwks = claude_code_document(&docs.url("/hmac-jwks"));
+    hmac_jwks["token_endpoint_auth_method"] = json!("private_key_jwt");
+    hmac_jwks["jwks"] = json!({"keys": [{"kty": "oct", "k": "c2hhcmVkIHNlY3JldA"}]});
+    docs.set("/hmac-jwks", Route::json(&hmac_jwks));
+    // A callback longer than a code can carry: the client could sign in
+    // but never redeem its code.
+    let long_cb = format!("http://localhost/{}", "c".repeat(1000));
+    let mut long_callback = claude_code_document(&docs.url("/long-callback"));
+    long_callback["redirect_uris"] = json!([long_cb]);
+    docs.set("/long-callback", Route::json(&long_callback));
+    for (case, path, why) in [
+        ("gzip body", "/gzip", "not a JSON object"),
+        ("chunked, over the cap", "/chunked-big", "larger than"),
+        (
+            "a document that never ends",
+            "/never-ends",
+            "no complete response",
+        ),
+        ("a private key in jwks", "/private-jwks", "public keys only"),
+        ("a symmetric key in jwks", "/hmac-jwks", "public keys only"),
+        (
+            "a callback too long for a code",
+            "/long-callback",
+            "too long",
+        ),
+    ] {
+        let cb = if path == "/long-callback" {
+            format!("http://localhost:5/{}", "c".repeat(1000))
+        } else {
+            LOOPBACK_CB.to_owned()
+        };
+        let a = authorize(&s, INTERNAL, &docs.url(path), &cb, Some(ALICE)).await;
+        refused(&a, case, "invalid_client");
+        assert!(a.text.contains(why), "{case}: {}", a.text);
+    }
+
+    // Loopback any-port (RFC 8252 §7.3) is the same host name, never
+    // another loopback spelling: `localhost` is not `127.0.0.1`.
+    let only_localhost = docs.url("/only-localhost");
+    let mut d = claude_code_document(&only_localhost);
+    d["redirect_uris"] = json!(["http://localhost/callback"]);
+    docs.set("/only-localhost", Route::json(&d));
+    for cb in [
+        "http://127.0.0.1:5/callback",
+        "http://[::1]:5/callback",
+        "http://localhost.:5/callback",
+        "http://LOCALHOST:5/callback",
+        "http://localhost:5/callback/",
+        "http://localhost:5/callback/../callback",
+        "http://localhost:5/Callback",
+        "http://localhost:5/callback?x=1",
+        "https://localhost:5/callback",
+    ] {
+        let a = authorize(&s, INTERNAL, &only_localhost, cb, Some(ALICE)).await;
+        refused(&a, cb, "invalid_request");
+        assert!(a.text.contains("redirect_uri"), "{cb}: {}", a.text);
+    }
+    flow(
+        &s,
+        &s,
+        INTERNAL,
+        &only_localhost,
+        "http://localhost:61234/callback",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn the_token_endpoint_fetches_nothing_without_a_grant_of_that_client() {
     let docs = DocServer::start().await;
@@ -626,6 +842,94 @@ async fn a_flood_of_distinct_urls_is_held_by_the_per_host_limit() {
     assert_eq!(limited, 25);
 }
 
+/// A valid document is kept at least a few minutes whatever its
+/// `Cache-Control` says (no-store, private, max-age=0, nonsense), so a
+/// client cannot make this server fetch on every request; a `client_id`
+/// that differs from the URL by a trailing slash or case is refused and
+/// not kept.
+#[tokio::test]
+async fn documents_are_kept_minutes_whatever_cache_control_says() {
+    let docs = DocServer::start().await;
+    let s = Server::start_custom(|k| cimd_config(k, &docs, ""));
+    for (i, cc) in [
+        "no-store",
+        "private, max-age=600",
+        "max-age=0",
+        "no-cache, must-revalidate",
+        "max-age=-1",
+        "max-age=\"abc\"",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/cc/{i}");
+        let id = docs.url(&path);
+        let mut r = Route::json(&claude_code_document(&id));
+        r.headers.push(("cache-control".into(), cc.into()));
+        docs.set(&path, r);
+        for _ in 0..3 {
+            let a = authorize(&s, INTERNAL, &id, LOOPBACK_CB, Some(ALICE)).await;
+            assert_eq!(a.status, 302, "{cc}: {}", a.text);
+        }
+        assert_eq!(docs.hits(&path), 1, "{cc}: fetched again");
+    }
+    for (case, path, claimed) in [
+        ("trailing slash", "/mis/slash", docs.url("/mis/slash/")),
+        ("case", "/mis/case", docs.url("/mis/CASE")),
+        ("by name", "/mis/name", docs.url_by_name("/mis/name")),
+    ] {
+        docs.set(path, Route::json(&claude_code_document(&claimed)));
+        for round in 0..2 {
+            let a = authorize(&s, INTERNAL, &docs.url(path), LOOPBACK_CB, Some(ALICE)).await;
+            refused(&a, case, "invalid_client");
+            assert!(a.text.contains("client_id"), "{case}: {}", a.text);
+            assert_eq!(docs.hits(path), round + 1, "{case}: a refusal was kept");
+        }
+    }
+}
+
+/// `cimd.max_concurrent_fetches`: with every slot taken by a document
+/// that does not answer, other fetches are refused at once with
+/// `temporarily_unavailable`, fetch nothing, and do not use up their
+/// host's window.
+#[tokio::test]
+async fn fetches_beyond_the_cap_in_flight_are_refused_without_using_the_host_window() {
+    let docs = DocServer::start().await;
+    let s = Server::start_custom(|k| {
+        cimd_config(k, &docs, "max_concurrent_fetches = 1")
+            .replace("fetch_timeout = \"1s\"", "fetch_timeout = \"30s\"")
+            .replace(
+                "fetches_per_host_per_minute = 20",
+                "fetches_per_host_per_minute = 3",
+            )
+    });
+    let held = docs.url("/held");
+    let mut r = Route::json(&claude_code_document(&held));
+    r.delay = Duration::from_secs(120);
+    docs.set("/held", r);
+    let other = docs.url("/other");
+    docs.set("/other", Route::json(&claude_code_document(&other)));
+
+    let hold = authorize(&s, INTERNAL, &held, LOOPBACK_CB, Some(ALICE));
+    let probe = async {
+        // The held fetch has reached the document server: its slot is
+        // taken until this test drops it.
+        while docs.hits("/held") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for round in 0..5 {
+            let a = authorize(&s, INTERNAL, &other, LOOPBACK_CB, Some(ALICE)).await;
+            refused(&a, "busy", "temporarily_unavailable");
+            assert!(a.text.contains("in flight"), "{round}: {}", a.text);
+        }
+    };
+    tokio::select! {
+        a = hold => panic!("the held fetch ended: {} {}", a.status, a.text),
+        () = probe => {}
+    }
+    assert_eq!(docs.hits("/other"), 0);
+}
+
 // ---- private_key_jwt (RFC 7523) ----
 
 struct ClientKey {
@@ -657,6 +961,39 @@ fn assertion(key: &ClientKey, client_id: &str, aud: &str, change: impl Fn(&mut V
     let mut header = josekit::jws::JwsHeader::new();
     header.set_token_type("JWT");
     josekit::jwt::encode_with_signer(&payload, &header, key.signer.as_ref()).unwrap()
+}
+
+/// The claims of a good assertion, for the forged ones below.
+fn good_claims(client_id: &str, aud: &str) -> josekit::jwt::JwtPayload {
+    let now = unix_now();
+    let claims = json!({
+        "iss": client_id, "sub": client_id, "aud": aud,
+        "iat": now, "exp": now + 300, "jti": format!("jti-{}", random_jti()),
+    });
+    josekit::jwt::JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap()
+}
+
+/// `alg: none`, no signature (RFC 7515 §A.5 shape).
+fn unsigned(client_id: &str, aud: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let payload = good_claims(client_id, aud).to_string();
+    format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(payload.as_bytes())
+    )
+}
+
+/// HS256 with the client's public key as the HMAC secret: the algorithm
+/// confusion that works where a verifier lets the header pick the alg.
+fn hmac_with_public_key(key: &ClientKey, client_id: &str, aud: &str) -> String {
+    let secret = serde_json::to_vec(&key.public).unwrap();
+    let signer = josekit::jws::HS256.signer_from_bytes(&secret).unwrap();
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("JWT");
+    header.set_key_id(key.public["kid"].as_str().unwrap());
+    josekit::jwt::encode_with_signer(&good_claims(client_id, aud), &header, &signer).unwrap()
 }
 
 fn random_jti() -> String {
@@ -764,6 +1101,32 @@ async fn a_chatgpt_like_document_authenticates_with_private_key_jwt() {
             ("expired", Some(expired)),
             ("an hour too long", Some(too_long)),
             (
+                "exp at the end of time",
+                Some(assertion(&key, id, &token_endpoint, |c| {
+                    c["exp"] = json!(u64::MAX)
+                })),
+            ),
+            (
+                "nbf in the future",
+                Some(assertion(&key, id, &token_endpoint, |c| {
+                    c["nbf"] = json!(unix_now() + 600)
+                })),
+            ),
+            (
+                "audience in a list of others",
+                Some(assertion(&key, id, &token_endpoint, |c| {
+                    c["aud"] = json!([
+                        "https://elsewhere.example",
+                        "https://elsewhere.example/token"
+                    ])
+                })),
+            ),
+            ("alg none", Some(unsigned(id, &token_endpoint))),
+            (
+                "HS256 keyed with the public key",
+                Some(hmac_with_public_key(&key, id, &token_endpoint)),
+            ),
+            (
                 "no jti",
                 Some(assertion(&key, id, &token_endpoint, |c| {
                     c.as_object_mut().unwrap().remove("jti");
@@ -792,6 +1155,41 @@ async fn a_chatgpt_like_document_authenticates_with_private_key_jwt() {
         refused(&a, "a jti used twice", "invalid_client");
         assert!(a.text.contains("already used"), "{}", a.text);
     }
+
+    // A jwks_uri that serves a private key: a published secret, refused
+    // even for an assertion that key signed.
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    let mut private = pair.to_jwk_private_key();
+    private.set_key_id("leaked");
+    let leaked = ClientKey {
+        signer: Box::new(josekit::jws::ES256.signer_from_jwk(&private).unwrap()),
+        public: Value::Null,
+    };
+    let leaky = docs.url("/chatgpt-leaky");
+    let mut d = doc(&leaky);
+    d["jwks_uri"] = json!(docs.url("/leaky-jwks.json"));
+    docs.set("/chatgpt-leaky", Route::json(&d));
+    docs.set(
+        "/leaky-jwks.json",
+        Route::json(&json!({"keys": [serde_json::to_value(private.as_ref()).unwrap()]})),
+    );
+    let a = authorize(&s, PUBLIC, &leaky, cb, Some(ALICE)).await;
+    assert_eq!(a.status, 302, "{}", a.text);
+    let code = query_param(a.header("location").unwrap(), "code").unwrap();
+    let a = send(s.post(PUBLIC, "/oauth/token").form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", cb),
+        ("code_verifier", VERIFIER),
+        ("client_assertion_type", ASSERTION_TYPE),
+        (
+            "client_assertion",
+            &assertion(&leaked, &leaky, &token_endpoint, |_| {}),
+        ),
+    ]))
+    .await;
+    refused(&a, "a private key at jwks_uri", "invalid_client");
+    assert!(a.text.contains("public keys only"), "{}", a.text);
 }
 
 /// The consent form's hidden fields (names and values are plain here).

@@ -38,7 +38,8 @@ pub(crate) struct ClientDocument {
     pub client_id: String,
     /// Self-asserted: shown as a claim, never trusted.
     pub client_name: Option<String>,
-    /// Non-empty; each a usable redirect URI (`redirect::check_uri`).
+    /// Non-empty; each a usable redirect URI that a code can carry
+    /// (`redirect::check_registrable`).
     pub redirect_uris: Vec<String>,
     pub auth: DocumentAuth,
     /// `grant_types` includes `refresh_token` (or is absent: documents are
@@ -69,10 +70,57 @@ pub(crate) enum DocumentError {
     AuthMethod(String),
     #[error("private_key_jwt needs exactly one of jwks or jwks_uri")]
     Keys,
+    #[error("the client metadata document's jwks must hold public keys only (keys[{0}] is private or symmetric)")]
+    PrivateKey(usize),
+    #[error("the client's jwks holds more than {MAX_JWKS_KEYS} keys")]
+    TooManyKeys,
     #[error("the client metadata document's `{0}` is malformed")]
     Malformed(&'static str),
     #[error("grant_types must include authorization_code")]
     NoCodeGrant,
+}
+
+/// JWK members that hold private or symmetric key material (RFC 7518
+/// §6.2.2, §6.3.2, §6.4; RFC 8037 §2). A document is public: a key with
+/// one of them is a published secret that lets anyone sign as the client
+/// (draft §4.1 refuses shared secrets; `oct` with `k` is one, and would
+/// also invite HMAC algorithm confusion).
+const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Most keys a client's JWKS may hold. Real clients publish a few.
+const MAX_JWKS_KEYS: usize = 16;
+
+/// What is kept of a client's JWKS (inline `jwks`, or what `jwks_uri`
+/// serves): `{"keys": [...]}`, at most [`MAX_JWKS_KEYS`] keys, each a
+/// public key, each with its string members only (the JWK parameters a
+/// verifier reads are strings; `key_ops` and `x5c` are not used). A JWKS
+/// is kept parsed per cached client, and parsed JSON can take many times
+/// its bytes (`{}` is 2 bytes, a map more than 20): keeping only this
+/// bounds a document's memory by its size, whatever else it carries.
+pub(crate) fn public_jwks(jwks: &Value) -> Result<Value, DocumentError> {
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or(DocumentError::Malformed("jwks"))?;
+    if keys.len() > MAX_JWKS_KEYS {
+        return Err(DocumentError::TooManyKeys);
+    }
+    let mut kept = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let k = k.as_object().ok_or(DocumentError::Malformed("jwks"))?;
+        if k.get("kty").and_then(Value::as_str) == Some("oct")
+            || PRIVATE_JWK_MEMBERS.iter().any(|m| k.contains_key(*m))
+        {
+            return Err(DocumentError::PrivateKey(i));
+        }
+        let strings: Map<String, Value> = k
+            .iter()
+            .filter(|(_, v)| v.is_string())
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        kept.push(Value::Object(strings));
+    }
+    Ok(serde_json::json!({ "keys": kept }))
 }
 
 impl ClientDocument {
@@ -107,7 +155,9 @@ impl ClientDocument {
             return Err(DocumentError::TooManyRedirectUris);
         }
         for (i, uri) in redirect_uris.iter().enumerate() {
-            redirect::check_uri(uri).map_err(|e| DocumentError::BadRedirectUri(i, e))?;
+            // As at registration: short enough for every code sent to it
+            // to be redeemed (`redirect::MAX_CODE_REDIRECT_URI`).
+            redirect::check_registrable(uri).map_err(|e| DocumentError::BadRedirectUri(i, e))?;
         }
         let refresh = match strings("grant_types")? {
             None => true,
@@ -133,7 +183,7 @@ impl ClientDocument {
             Some(Value::String(m)) if m == "none" => DocumentAuth::None,
             Some(Value::String(m)) if m == "private_key_jwt" => {
                 let keys = match (doc.get("jwks"), doc.get("jwks_uri")) {
-                    (Some(jwks @ Value::Object(_)), None) => KeySource::Inline(jwks.clone()),
+                    (Some(jwks @ Value::Object(_)), None) => KeySource::Inline(public_jwks(jwks)?),
                     (None, Some(Value::String(u))) => KeySource::Uri(
                         ClientIdUrl::parse(u).map_err(|_| DocumentError::Malformed("jwks_uri"))?,
                     ),
@@ -152,12 +202,6 @@ impl ClientDocument {
             refresh,
             bytes: body.len(),
         })
-    }
-
-    /// Every redirect URI is loopback: any program on the person's
-    /// computer could be this client (the consent page warns).
-    pub(crate) fn loopback_only(&self) -> bool {
-        self.redirect_uris.iter().all(|u| redirect::is_loopback(u))
     }
 }
 
@@ -187,7 +231,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(d.auth, DocumentAuth::None);
-        assert!(d.refresh && d.loopback_only());
+        assert!(d.refresh);
         assert_eq!(d.client_name.as_deref(), Some("Claude Code"));
     }
 
@@ -250,6 +294,54 @@ mod tests {
         assert_eq!(
             ClientDocument::parse(b"<html>", &ClientIdUrl::parse(URL).unwrap()).unwrap_err(),
             DocumentError::NotJsonObject
+        );
+    }
+
+    #[test]
+    fn a_jwks_with_private_or_symmetric_keys_is_refused() {
+        let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+        let public: Value = serde_json::to_value(pair.to_jwk_public_key().as_ref()).unwrap();
+        let private: Value = serde_json::to_value(pair.to_jwk_private_key().as_ref()).unwrap();
+        let doc = |keys: Value| {
+            parse(
+                json!({"client_id": URL, "redirect_uris": ["https://claude.ai/cb"],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": keys}}),
+            )
+        };
+        assert!(doc(json!([public.clone()])).is_ok());
+        assert_eq!(
+            doc(json!([public.clone(), private])).unwrap_err(),
+            DocumentError::PrivateKey(1)
+        );
+        assert_eq!(
+            doc(json!([{"kty": "oct", "k": "c2VjcmV0"}])).unwrap_err(),
+            DocumentError::PrivateKey(0)
+        );
+        assert_eq!(
+            doc(json!([{"kty": "oct", "kid": "no k, still symmetric"}])).unwrap_err(),
+            DocumentError::PrivateKey(0)
+        );
+        assert_eq!(
+            doc(json!("not an array")).unwrap_err(),
+            DocumentError::Malformed("jwks")
+        );
+        assert!(doc(json!(vec![public.clone(); MAX_JWKS_KEYS])).is_ok());
+        // Only the keys' string members are kept.
+        let mut padded = public.clone();
+        padded["x5c"] = json!(vec![json!({}); 500]);
+        let d = parse(
+            json!({"client_id": URL, "redirect_uris": ["https://claude.ai/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [padded], "junk": vec![json!({}); 500]}}),
+        )
+        .unwrap();
+        assert_eq!(
+            d.auth,
+            DocumentAuth::PrivateKeyJwt(KeySource::Inline(json!({"keys": [public.clone()]})))
+        );
+        assert_eq!(
+            doc(json!(vec![public; MAX_JWKS_KEYS + 1])).unwrap_err(),
+            DocumentError::TooManyKeys
         );
     }
 

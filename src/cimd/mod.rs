@@ -195,13 +195,9 @@ impl Resolver {
 
     async fn fetch_and_keep(&self, url: &ClientIdUrl) -> Result<Arc<ClientDocument>, CimdError> {
         let now = Instant::now();
-        if !self.windows.try_fetch(url.host(), now) {
-            tracing::warn!(
-                client_id = url.as_str(),
-                "client metadata fetch refused: host rate limit"
-            );
-            return Err(CimdError::RateLimited);
-        }
+        // The slot first: a request refused as busy fetches nothing, so it
+        // must not use up the host's window (else a few slow documents
+        // would turn every other client of that host away for a minute).
         let Ok(_permit) = self.permits.try_acquire() else {
             tracing::warn!(
                 client_id = url.as_str(),
@@ -209,6 +205,13 @@ impl Resolver {
             );
             return Err(CimdError::Busy);
         };
+        if !self.windows.try_fetch(url.host(), now) {
+            tracing::warn!(
+                client_id = url.as_str(),
+                "client metadata fetch refused: host rate limit"
+            );
+            return Err(CimdError::RateLimited);
+        }
         let fetched = self.fetch(url).await;
         match &fetched {
             Ok((doc, ttl)) => {
@@ -245,12 +248,12 @@ impl Resolver {
                 return Ok(c.jwks);
             }
         }
-        if !self.windows.try_fetch(url.host(), now) {
-            return Err(CimdError::RateLimited);
-        }
         let Ok(_permit) = self.permits.try_acquire() else {
             return Err(CimdError::Busy);
         };
+        if !self.windows.try_fetch(url.host(), now) {
+            return Err(CimdError::RateLimited);
+        }
         let r = self
             .egress
             .get(url.url(), "application/json", self.limits)
@@ -262,7 +265,9 @@ impl Resolver {
             .ok()
             .filter(|v| v.get("keys").is_some_and(serde_json::Value::is_array))
             .ok_or(CimdError::Invalid(DocumentError::Malformed("jwks_uri")))?;
-        let jwks = Arc::new(jwks);
+        // As for an inline `jwks`: public keys only (a published private
+        // key lets anyone sign as the client), and only what is used kept.
+        let jwks = Arc::new(document::public_jwks(&jwks)?);
         self.jwks.insert(
             url.as_str().to_owned(),
             CachedJwks {

@@ -32,6 +32,8 @@ pub(crate) enum UrlError {
     NoPath,
     #[error("must not contain `.` or `..` path segments")]
     DotSegment,
+    #[error("must not contain an encoded `/` or `\\` in its path")]
+    EncodedSlash,
     #[error("must be in canonical form (lowercase host, no default port, nothing to normalize)")]
     NotCanonical,
 }
@@ -66,18 +68,30 @@ impl ClientIdUrl {
         if path.is_empty() || path == "/" {
             return Err(UrlError::NoPath);
         }
+        // Servers disagree on what a path means once decoded: some decode
+        // `%2f` / `%5c` before routing, some (Tomcat, Jetty) drop a `;`
+        // parameter, so `/a/..;/b` or `/a%2f..%2fb` could name a document
+        // outside the path the client id shows. Such forms are refused,
+        // not interpreted (§3: no dot segments, in any spelling).
+        let lower = path.to_ascii_lowercase();
+        if lower.contains("%2f") || lower.contains("%5c") {
+            return Err(UrlError::EncodedSlash);
+        }
         let dot = |seg: &str| {
-            let seg = seg.to_ascii_lowercase().replace("%2e", ".");
+            let seg = seg.split(';').next().unwrap_or("").replace("%2e", ".");
             seg == "." || seg == ".."
         };
-        if path.split('/').any(dot) {
+        if lower.split('/').any(dot) {
             return Err(UrlError::DotSegment);
         }
         let url = url::Url::parse(s).map_err(|_| UrlError::NotUrl)?;
         if url.scheme() != "https" || url.host().is_none() {
             return Err(UrlError::NotHttps);
         }
-        if url.as_str() != s {
+        // A trailing dot names the same DNS host (`claude.ai.` is
+        // `claude.ai`) under another client id, and escapes a
+        // `client_id_hosts` entry written without it.
+        if url.as_str() != s || url.host_str().is_some_and(|h| h.ends_with('.')) {
             return Err(UrlError::NotCanonical);
         }
         Ok(ClientIdUrl { url })
@@ -142,6 +156,29 @@ mod tests {
             ("https://claude.ai:443/a", NotCanonical),
             ("https://claude.ai/a b", NotCanonical),
             ("https://[::ffff:127.0.0.1]/a", NotCanonical),
+            // The held-out corpus: every spelling of a host or path that
+            // another parser reads differently.
+            ("https://claude.ai/a/..;/b", DotSegment),
+            ("https://claude.ai/a/.;x/b", DotSegment),
+            ("https://claude.ai/a/.%2E/b", DotSegment),
+            ("https://claude.ai/a%2f..%2fb", EncodedSlash),
+            ("https://claude.ai/a%2F..%2Fb", EncodedSlash),
+            ("https://claude.ai/a%5c..%5cb", EncodedSlash),
+            ("https://claude.ai/a\\..\\b", NotCanonical),
+            ("https://claude.ai\\@evil.example/a", UserInfo),
+            ("https://claude.ai./a", NotCanonical),
+            ("https://localhost./a", NotCanonical),
+            ("HTTPS://claude.ai/a", NotHttps),
+            ("https://CLAUDE.AI/a", NotCanonical),
+            ("https://0x7f.1/a", NotCanonical),
+            ("https://2130706433/a", NotCanonical),
+            ("https://0177.0.0.1/a", NotCanonical),
+            ("https://127.1/a", NotCanonical),
+            ("https://b\u{fc}cher.example/a", NotCanonical),
+            ("https://claude%2eai/a", NotCanonical),
+            ("https://[::1]:443/a", NotCanonical),
+            ("https://[0:0:0:0:0:0:0:1]/a", NotCanonical),
+            ("https://[::FFFF:7F00:1]/a", NotCanonical),
         ] {
             assert_eq!(ClientIdUrl::parse(s), Err(e), "{s}");
         }

@@ -120,7 +120,8 @@ pub(crate) async fn verify(
     }
     let number = |name: &str| payload.claim(name).and_then(Value::as_u64);
     let exp = number("exp").ok_or(bad("exp is required"))?;
-    if exp + SKEW <= now {
+    // Saturating: `exp` is the client's number, up to u64::MAX.
+    if exp.saturating_add(SKEW) <= now {
         return Err(bad("it has expired"));
     }
     if exp > now + MAX_LIFETIME {
@@ -139,7 +140,7 @@ pub(crate) async fn verify(
     // and the id is short.
     let id = assertion_id(client_id, jti);
     let first = store
-        .first_use(Once::ClientAssertion, &id, exp + SKEW, now)
+        .first_use(Once::ClientAssertion, &id, exp.saturating_add(SKEW), now)
         .await
         .map_err(OAuthError::store)?;
     if !first {

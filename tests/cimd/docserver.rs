@@ -24,6 +24,16 @@ pub struct Route {
     pub body: Vec<u8>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// Send the body as chunks over time instead (no Content-Length).
+    pub drip: Option<Drip>,
+}
+
+/// A chunked body: `count` times `chunk`, one every `every`.
+#[derive(Clone)]
+pub struct Drip {
+    pub chunk: Bytes,
+    pub count: usize,
+    pub every: Duration,
 }
 
 impl Route {
@@ -37,6 +47,21 @@ impl Route {
             headers: vec![("content-type".into(), content_type.into())],
             body,
             delay: Duration::ZERO,
+            drip: None,
+        }
+    }
+
+    /// A 200 `application/json` whose body is chunked: `count` times
+    /// `chunk`, one every `every` (a body larger than any Content-Length
+    /// check sees, or a document that never ends).
+    pub fn chunked(chunk: &[u8], count: usize, every: Duration) -> Route {
+        Route {
+            drip: Some(Drip {
+                chunk: Bytes::copy_from_slice(chunk),
+                count,
+                every,
+            }),
+            ..Route::raw(200, "application/json", Vec::new())
         }
     }
 
@@ -46,6 +71,7 @@ impl Route {
             headers: vec![("location".into(), to.into())],
             body: Vec::new(),
             delay: Duration::ZERO,
+            drip: None,
         }
     }
 }
@@ -162,7 +188,9 @@ impl DocServer {
     }
 }
 
-async fn answer(st: &Mutex<State>, req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+type Body = http_body_util::Either<Full<Bytes>, http_body_util::channel::Channel<Bytes>>;
+
+async fn answer(st: &Mutex<State>, req: http::Request<Incoming>) -> http::Response<Body> {
     let path = req.uri().path().to_owned();
     let route = {
         let mut s = st.lock().unwrap();
@@ -172,7 +200,7 @@ async fn answer(st: &Mutex<State>, req: http::Request<Incoming>) -> http::Respon
     let Some(route) = route else {
         return http::Response::builder()
             .status(404)
-            .body(Full::new(Bytes::from_static(b"not found")))
+            .body(Body::Left(Full::new(Bytes::from_static(b"not found"))))
             .unwrap();
     };
     if !route.delay.is_zero() {
@@ -182,5 +210,19 @@ async fn answer(st: &Mutex<State>, req: http::Request<Incoming>) -> http::Respon
     for (k, v) in &route.headers {
         b = b.header(k, v);
     }
-    b.body(Full::new(Bytes::from(route.body))).unwrap()
+    if let Some(drip) = route.drip {
+        let (mut tx, body) = http_body_util::channel::Channel::new(1);
+        tokio::spawn(async move {
+            for _ in 0..drip.count {
+                tokio::time::sleep(drip.every).await;
+                // The client hung up: stop.
+                if tx.send_data(drip.chunk.clone()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        return b.body(Body::Right(body)).unwrap();
+    }
+    b.body(Body::Left(Full::new(Bytes::from(route.body))))
+        .unwrap()
 }

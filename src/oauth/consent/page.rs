@@ -103,11 +103,15 @@ pub(super) fn render(q: &Question<'_>, csrf: &str) -> Resp {
             .chain(std::iter::once((CSRF_FIELD, csrf))),
     );
     let target = escape_html(&redirect_label(q.redirect_uri));
-    // Every callback is on the person's own computer: nothing ties the
-    // program listening there to the client_id's host.
+    // The answer goes to the person's own computer: nothing ties the
+    // program listening there to the client_id's host (draft-ietf-oauth-
+    // client-id-metadata-document, security considerations on loopback
+    // redirect URIs). Decided by this request's redirect_uri, not by the
+    // document's list: a document that also lists an https callback must
+    // not silence the warning for a loopback one.
     let loopback_warning = match q.client {
-        Client::Document { document, .. } if document.loopback_only() => {
-            "<p class=\"warning\"><strong>Warning:</strong> this app only receives its answer on \
+        Client::Document { .. } if crate::settings::redirect::is_loopback(q.redirect_uri) => {
+            "<p class=\"warning\"><strong>Warning:</strong> this app receives its answer on \
              this computer (a loopback address), so any program running here could be \
              answering in its name. Allow only if you just started it yourself.</p>"
         }
