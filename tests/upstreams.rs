@@ -852,3 +852,107 @@ async fn the_2026_headers_pass_and_mcp_name_is_held_to_the_policy() {
         .contains("admin_reset"));
     assert_eq!(up.seen("/mcp").len(), 1);
 }
+
+#[tokio::test]
+async fn a_refused_call_under_any_spelling_or_shape_never_reaches_the_upstream() {
+    let up = TestUpstream::start().await;
+    let s = start(&stanza("j", &up.url("/mcp"), POLICY), "");
+    let resource = format!("https://{INTERNAL}/mcp/j");
+    let plain = token_for(&s, INTERNAL, &resource, "eng@example.com").await;
+    let raw = |body: &str| {
+        s.post(INTERNAL, "/mcp/j")
+            .bearer_auth(access_token(&plain))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_owned())
+    };
+    let before = up.record.seen.lock().unwrap().len();
+    for (body, code) in [
+        // Other spellings of a refused tool's name.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"DANGER_drop"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":" admin_reset\t"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin\u200b_reset"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0061dmin_reset"}}"#,
+            -32001,
+        ),
+        // Repeated members: whichever one the upstream keeps.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"admin_reset"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_reset"},"params":{"name":"echo"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list","params":{"name":"admin_reset"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"n\u0061me":"danger_drop"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"Tools/Call","params":{"name":"danger_drop"}}"#,
+            -32001,
+        ),
+        // A name the policy cannot read.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["admin_reset",{}]}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":["admin_reset"]}}"#,
+            -32602,
+        ),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#, -32602),
+    ] {
+        let a = send(raw(body)).await;
+        assert_eq!(a.status, 200, "{body}: {}", a.text);
+        assert_eq!(a.json["id"], 1, "{body}: {}", a.text);
+        assert_eq!(a.json["error"]["code"], code, "{body}: {}", a.text);
+    }
+    // A batch holding one: refused whole, each request its error.
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","name":"Admin_Reset"}}]"#;
+    let a = send(raw(batch).header("mcp-protocol-version", "2025-03-26")).await;
+    let answers = a.json.as_array().unwrap_or_else(|| panic!("{}", a.text));
+    assert_eq!(answers.len(), 2, "{}", a.text);
+    assert!(
+        answers.iter().all(|m| m["error"]["code"] == -32001),
+        "{}",
+        a.text
+    );
+    // `Mcp-Name`, every value of it.
+    let a = send(
+        raw(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#)
+            .header("mcp-name", "echo")
+            .header("mcp-name", "admin_reset"),
+    )
+    .await;
+    assert_eq!(a.json["error"]["code"], -32001, "{}", a.text);
+    assert_eq!(
+        up.record.seen.lock().unwrap().len(),
+        before,
+        "no refused call reaches the upstream"
+    );
+    // What the policy allows still goes through, as it was written.
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ech\u006f","arguments":{}}}"#;
+    let a = send(raw(body)).await;
+    assert_eq!(
+        a.json["result"]["content"][0]["text"], "called echo",
+        "{}",
+        a.text
+    );
+    assert_eq!(up.seen("/mcp").last().unwrap().body, body.as_bytes());
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 
 pub(crate) use crate::config::ForwardIdentity;
 use crate::config::UpstreamConfig;
@@ -90,12 +90,23 @@ impl ToolPolicy {
     }
 
     /// Whether a person (`email`, `groups`) may see and call `tool`.
+    ///
+    /// Decided on the name as written and on its [`folded`] form, and
+    /// allowed only when both are (globs match either case): a server
+    /// that trims, ignores case or drops invisible characters in tool
+    /// names reaches no tool the policy refuses under another spelling.
     pub(crate) fn allows<'g>(
         &self,
         tool: &str,
         email: &str,
-        groups: impl Iterator<Item = &'g str>,
+        groups: impl Iterator<Item = &'g str> + Clone,
     ) -> bool {
+        let folded = folded(tool);
+        self.decides(tool, email, groups.clone())
+            && (folded == tool || self.decides(&folded, email, groups))
+    }
+
+    fn decides<'g>(&self, tool: &str, email: &str, groups: impl Iterator<Item = &'g str>) -> bool {
         if self.deny.as_ref().is_some_and(|d| d.is_match(tool)) {
             return false;
         }
@@ -106,10 +117,37 @@ impl ToolPolicy {
     }
 }
 
+/// `tool` as a lenient server might read it: without whitespace, control
+/// characters or invisible format characters (zero-width spaces and
+/// joiners, soft hyphens, bidi marks, the BOM), in lowercase.
+fn folded(tool: &str) -> std::borrow::Cow<'_, str> {
+    let invisible = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fe00}'..='\u{fe0f}')
+    };
+    if tool.chars().all(|c| !invisible(c) && !c.is_uppercase()) {
+        return std::borrow::Cow::Borrowed(tool);
+    }
+    std::borrow::Cow::Owned(
+        tool.chars()
+            .filter(|c| !invisible(*c))
+            .flat_map(char::to_lowercase)
+            .collect(),
+    )
+}
+
 fn glob_set(key: &str, globs: &[String]) -> Result<GlobSet, String> {
     let mut b = GlobSetBuilder::new();
     for (j, g) in globs.iter().enumerate() {
-        b.add(Glob::new(g).map_err(|e| format!("{key}[{j}]: `{g}` is not a glob: {e}"))?);
+        // Either case: a tool is matched in its folded form too (see
+        // `ToolPolicy::allows`).
+        let glob = globset::GlobBuilder::new(g)
+            .case_insensitive(true)
+            .build()
+            .map_err(|e| format!("{key}[{j}]: `{g}` is not a glob: {e}"))?;
+        b.add(glob);
     }
     b.build().map_err(|e| format!("{key}: {e}"))
 }
@@ -368,6 +406,20 @@ mod tests {
         assert!(!p.allows("admin_read", "bob@example.com", none()));
         assert!(p.allows("echo", "bob@example.com", none()));
         assert!(!p.allows("echo", "alice@example.com", none()));
+        // Other spellings of a refused name are refused too.
+        for odd in [
+            "DANGER_x",
+            "danger_x ",
+            " danger_x",
+            "danger\u{200b}_x",
+            "\u{feff}danger_x",
+            "danger_x\n",
+            "Admin_Read",
+            "ADMIN_READ\t",
+        ] {
+            assert!(!p.allows(odd, "bob@example.com", none()), "{odd:?}");
+        }
+        assert!(p.allows("Echo", "bob@example.com", none()));
         assert!(!ToolPolicy::default().restricts());
         assert!(ToolPolicy::default().allows("anything", "a@b", none()));
     }

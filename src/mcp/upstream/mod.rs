@@ -320,35 +320,15 @@ async fn forward(
     };
     let mut called = Vec::new();
     if let Some(inspected) = &inspected {
-        // 2026-07-28 names the tool in `Mcp-Name` too: an upstream that
-        // routes by the header is held to the same policy.
-        let header_tool = parts
-            .headers
-            .get("mcp-name")
-            .and_then(|v| v.to_str().ok())
-            .filter(|_| inspected.asks("tools/call"));
-        let denied = inspected
-            .messages
-            .iter()
-            .filter_map(|m| m.tool.as_deref())
-            .chain(header_tool)
-            .find(|tool| !caller.may_call(tool));
-        if let Some(tool) = denied {
-            let tools = inspected
-                .messages
-                .iter()
-                .filter_map(|m| m.tool.as_deref().map(str::to_owned))
-                .collect();
+        let tools = || inspected.messages.iter().flat_map(|m| &m.tools);
+        if let Some(denied) = refused_call(&caller, inspected, &parts.headers) {
+            let tools = tools().map(|t| t.to_string()).collect();
             if let Some(a) = Audit::new(ctx.request_id, &caller.token, &mount.name, tools) {
                 a.write(Outcome::Denied, None);
             }
-            return whole(refuse_tool(inspected, tool));
+            return whole(refuse_tool(inspected, denied));
         }
-        called = inspected
-            .messages
-            .iter()
-            .filter_map(|m| m.tool.as_deref().map(str::to_owned))
-            .collect();
+        called = tools().map(|t| t.to_string()).collect();
     }
     let audit = Audit::new(ctx.request_id, &caller.token, &mount.name, called);
     let id = inspected.as_ref().and_then(|i| i.id());
@@ -436,7 +416,9 @@ async fn forward(
             return whole(RpcError::UpstreamUnreachable(up.name.clone()).into_response(id));
         };
         let mut bytes = collected.to_bytes();
-        if asks_tool_list && up.tools.restricts() && media == Some(forward::Media::Json) {
+        // Whatever its `Content-Type` says (none, `text/plain`, a vendor
+        // type): a tool list the client may read is cut all the same.
+        if asks_tool_list && up.tools.restricts() {
             if let Some(filtered) = filter::filter_json(&bytes, &|t| caller.may_call(t)) {
                 bytes = Bytes::from(filtered);
             }
@@ -452,7 +434,7 @@ async fn forward(
     let mode = if up.tools.restricts() {
         match media {
             Some(forward::Media::EventStream) => Mode::Sse(Default::default()),
-            Some(forward::Media::Json) if asks_tool_list => Mode::Json(Default::default()),
+            _ if asks_tool_list => Mode::Json(Default::default()),
             _ => Mode::Pass,
         }
     } else {
@@ -471,22 +453,75 @@ async fn forward(
     reply
 }
 
+/// Why a request's tool calls are refused.
+enum Denied<'a> {
+    /// The policy does not let the caller call this tool.
+    Tool(&'a str),
+    /// A call whose tool the policy cannot read, to an upstream whose
+    /// policy can refuse something: what it cannot name, it cannot allow.
+    Unnamed,
+}
+
+/// The first call in `inspected` the policy refuses, if any.
+fn refused_call<'a>(
+    caller: &Caller,
+    inspected: &'a inspect::Inspected<'_>,
+    headers: &'a http::HeaderMap,
+) -> Option<Denied<'a>> {
+    let restricts = caller.mount.upstream.tools.restricts();
+    let calls = inspected.messages.iter().filter(|m| m.is_call());
+    if restricts && calls.clone().any(|m| m.unnamed) {
+        return Some(Denied::Unnamed);
+    }
+    if let Some(t) = calls.flat_map(|m| &m.tools).find(|t| !caller.may_call(t)) {
+        return Some(Denied::Tool(t));
+    }
+    if !restricts || !inspected.messages.iter().any(|m| m.is_call()) {
+        return None;
+    }
+    // 2026-07-28 names the tool in `Mcp-Name` too: an upstream that
+    // routes by the header is held to the same policy, each value of it.
+    for v in headers.get_all("mcp-name") {
+        match v.to_str() {
+            Ok(t) if caller.may_call(t) => {}
+            Ok(t) => return Some(Denied::Tool(t)),
+            Err(_) => return Some(Denied::Unnamed),
+        }
+    }
+    None
+}
+
 /// The answer to a request holding a call the policy refuses: that call's
 /// error, or for a batch one error per request in it (the batch is not
 /// sent: its other messages may depend on the refused one).
-fn refuse_tool(inspected: &inspect::Inspected<'_>, tool: &str) -> Resp {
+fn refuse_tool(inspected: &inspect::Inspected<'_>, denied: Denied<'_>) -> Resp {
+    let own = |m: &inspect::Message<'_>| match denied {
+        Denied::Tool(tool) => m
+            .tools
+            .iter()
+            .any(|t| t == tool)
+            .then(|| RpcError::tool_not_granted(tool)),
+        Denied::Unnamed => m.unnamed.then_some(RpcError::ToolNameMissing),
+    };
+    let culprit = match denied {
+        Denied::Tool(tool) => tool,
+        Denied::Unnamed => "without a readable name",
+    };
     if !inspected.batch {
-        return RpcError::tool_not_granted(tool).into_response(inspected.id());
+        let e = match denied {
+            Denied::Tool(tool) => RpcError::tool_not_granted(tool),
+            Denied::Unnamed => RpcError::ToolNameMissing,
+        };
+        return e.into_response(inspected.id());
     }
     let mut out = vec![b'['];
     for m in inspected.messages.iter().filter(|m| m.id.is_some()) {
         if out.len() > 1 {
             out.push(b',');
         }
-        match m.tool.as_deref() {
-            Some(t) if t == tool => RpcError::tool_not_granted(t).write(&mut out, m.id),
-            _ => RpcError::batch_with_tool_not_granted(tool).write(&mut out, m.id),
-        };
+        own(m)
+            .unwrap_or_else(|| RpcError::batch_with_tool_not_granted(culprit))
+            .write(&mut out, m.id);
     }
     out.push(b']');
     response::json_bytes(StatusCode::OK, out)
