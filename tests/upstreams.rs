@@ -956,3 +956,28 @@ async fn a_refused_call_under_any_spelling_or_shape_never_reaches_the_upstream()
     );
     assert_eq!(up.seen("/mcp").last().unwrap().body, body.as_bytes());
 }
+
+#[tokio::test]
+async fn a_tool_list_is_cut_whatever_its_content_type_or_line_ends() {
+    let up = TestUpstream::start().await;
+    let s = start(
+        &[
+            stanza("plain", &up.url("/plain"), POLICY),
+            stanza("cr", &up.url("/cr"), POLICY),
+        ]
+        .concat(),
+        "",
+    );
+    for path in ["/mcp/plain", "/mcp/cr"] {
+        let resource = format!("https://{INTERNAL}{path}");
+        let plain = token_for(&s, INTERNAL, &resource, "eng@example.com").await;
+        let a = send(mcp_to(&s, INTERNAL, path, access_token(&plain), &list())).await;
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+        assert!(a.text.contains("\"echo\""), "{path}: {}", a.text);
+        assert!(
+            !a.text.contains("admin_reset") && !a.text.contains("danger_drop"),
+            "{path}: {}",
+            a.text
+        );
+    }
+}

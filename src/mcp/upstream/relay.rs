@@ -109,7 +109,7 @@ impl Relay {
                     self.ready.push_back(out);
                 }
             }
-            Mode::Sse(sse) => self.ready.extend(sse.finish()),
+            Mode::Sse(sse) => self.ready.extend(sse.finish(&keep)),
         }
     }
 }
