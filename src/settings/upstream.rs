@@ -199,6 +199,14 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
             "{key}.path: `{path}` must start with `/`, not end with one, and hold only letters, digits, `/-_.~`"
         ));
     }
+    // RFC 3986 §5.2.4: a client removes `.` and `..` segments before it
+    // sends a request, so `/mcp/../oauth/token` would reach mcpgate's own
+    // endpoint and never this mount.
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(format!(
+            "{key}.path: `{path}` must hold no `.` or `..` segment"
+        ));
+    }
     if let Some(r) = RESERVED
         .iter()
         .find(|r| path == **r || path.starts_with(&format!("{r}/")))
@@ -208,6 +216,8 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
     if u.timeout.is_zero() || u.timeout > MAX_TIMEOUT {
         return Err(format!("{key}.timeout: must be between 1s and 1h"));
     }
+    no_empty_entry(&format!("{key}.allow"), &u.allow)?;
+    no_empty_entry(&format!("{key}.deny_tools"), &u.deny_tools)?;
     let deny = if u.deny_tools.is_empty() {
         None
     } else {
@@ -219,6 +229,8 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
         if r.tools.is_empty() {
             return Err(format!("{rkey}.tools: at least one glob is required"));
         }
+        no_empty_entry(&format!("{rkey}.tools"), &r.tools)?;
+        no_empty_entry(&format!("{rkey}.allow"), &r.allow)?;
         let audience = Audience::new(&r.allow).ok_or_else(|| {
             format!("{rkey}.allow: at least one email or group is required (use deny_tools to hide tools from everyone)")
         })?;
@@ -243,6 +255,14 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
         timeout: u.timeout,
         extra_roots,
     })
+}
+
+/// An empty (or blank) entry is a mistake, never a person or a tool.
+fn no_empty_entry(key: &str, entries: &[String]) -> Result<(), String> {
+    match entries.iter().position(|e| e.trim().is_empty()) {
+        Some(j) => Err(format!("{key}[{j}]: empty")),
+        None => Ok(()),
+    }
 }
 
 /// The certificates of a PEM file: at least one.
@@ -345,6 +365,31 @@ mod tests {
             (
                 Box::new(|c| c.path = Some("mcp".into())),
                 "upstreams[0].path",
+            ),
+            (
+                Box::new(|c| c.path = Some("/mcp/../oauth/token".into())),
+                "upstreams[0].path",
+            ),
+            (
+                Box::new(|c| c.path = Some("/./healthz".into())),
+                "upstreams[0].path",
+            ),
+            (
+                Box::new(|c| c.allow = vec!["a@example.com".into(), " ".into()]),
+                "upstreams[0].allow[1]",
+            ),
+            (
+                Box::new(|c| c.deny_tools = vec!["".into()]),
+                "upstreams[0].deny_tools[0]",
+            ),
+            (
+                Box::new(|c| {
+                    c.tool_rules = vec![ToolRuleConfig {
+                        tools: vec!["".into()],
+                        allow: vec!["a@example.com".into()],
+                    }]
+                }),
+                "upstreams[0].tool_rules[0].tools[0]",
             ),
             (
                 Box::new(|c| c.timeout = Duration::ZERO),
