@@ -981,3 +981,81 @@ async fn a_tool_list_is_cut_whatever_its_content_type_or_line_ends() {
         );
     }
 }
+
+#[tokio::test]
+async fn audiences_stay_apart_between_mounts_and_mcp_with_one_resource_or_not() {
+    let up = TestUpstream::start().await;
+    let mounts = [
+        stanza("jira", &up.url("/mcp"), ""),
+        stanza("github", &up.url("/mcp"), ""),
+    ]
+    .concat();
+    for one_resource in [true, false] {
+        let s = start(&mounts, &format!("[mcp]\none_resource = {one_resource}\n"));
+        let jira = token_for(&s, PUBLIC, &format!("https://{PUBLIC}/mcp/jira"), "").await;
+        let own = token_for(&s, PUBLIC, &format!("https://{PUBLIC}/mcp"), "").await;
+        let status = |token: String, host: &'static str, path: &'static str| {
+            let req = mcp_to(&s, host, path, &token, &list());
+            async move { send(req).await.status }
+        };
+        for host in [PUBLIC, INTERNAL] {
+            // Another host takes a token only with `one_resource`.
+            let here = host == PUBLIC || one_resource;
+            let jira_t = access_token(&jira).to_owned();
+            let own_t = access_token(&own).to_owned();
+            let ok = |yes: bool| if yes { 200 } else { 401 };
+            assert_eq!(
+                status(jira_t.clone(), host, "/mcp/jira").await,
+                ok(here),
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(jira_t.clone(), host, "/mcp/github").await,
+                401,
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(jira_t, host, "/mcp").await,
+                401,
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(own_t.clone(), host, "/mcp").await,
+                ok(here),
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(own_t.clone(), host, "/mcp/jira").await,
+                401,
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(own_t, host, "/mcp/github").await,
+                401,
+                "{one_resource} {host}"
+            );
+        }
+        // The identity JWT the upstream received opens nothing here.
+        let seen = up.seen("/mcp");
+        let assertion = seen
+            .last()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_owned();
+        for host in [PUBLIC, INTERNAL] {
+            for path in ["/mcp", "/mcp/jira", "/mcp/github"] {
+                assert_eq!(
+                    status(assertion.clone(), host, path).await,
+                    401,
+                    "{host}{path}"
+                );
+            }
+        }
+    }
+}
