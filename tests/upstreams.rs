@@ -258,6 +258,13 @@ async fn the_upstream_gets_an_identity_jwt_never_the_clients_credentials() {
                 .header("cookie", "session=secret")
                 .header("x-forwarded-email", "mallory@example.com")
                 .header("x-mcp-email", "mallory@example.com")
+                .header("x-mcp-groups", ADMINS)
+                .header("x-forwarded-for", "192.0.2.1")
+                .header("forwarded", "for=192.0.2.1")
+                .header("proxy-authorization", "Basic eDp5")
+                // RFC 9110 §7.6.1: for this hop only, an `Mcp-*` too.
+                .header("connection", "keep-alive, mcp-hop")
+                .header("mcp-hop", "1")
                 .header("mcp-session-id", "sess-42")
                 .header("last-event-id", "9"),
         )
@@ -271,7 +278,16 @@ async fn the_upstream_gets_an_identity_jwt_never_the_clients_credentials() {
     let h = &seen[0].headers;
     // Byte for byte.
     assert_eq!(seen[0].body, serde_json::to_vec(&body).unwrap());
-    for gone in ["cookie", "x-forwarded-email", "x-mcp-email"] {
+    for gone in [
+        "cookie",
+        "x-forwarded-email",
+        "x-mcp-email",
+        "x-mcp-groups",
+        "x-forwarded-for",
+        "forwarded",
+        "proxy-authorization",
+        "mcp-hop",
+    ] {
         assert!(h.get(gone).is_none(), "{gone} crossed the proxy");
     }
     assert_eq!(h["mcp-session-id"], "sess-42");
