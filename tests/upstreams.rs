@@ -578,6 +578,7 @@ async fn upstream_failures_are_clear_json_rpc_errors() {
             stanza("down", &format!("http://{down}/mcp"), ""),
             stanza("slow", &up.url("/slow"), "timeout = \"1s\""),
             stanza("refuses", &up.url("/unauthorized"), ""),
+            stanza("stalls", &up.url("/stall"), "timeout = \"1s\""),
         ]
         .concat(),
         "[server]\nmetrics_listen = \"127.0.0.1:0\"\n",
@@ -586,6 +587,8 @@ async fn upstream_failures_are_clear_json_rpc_errors() {
         ("down", 502, "could not be reached"),
         ("slow", 504, "did not answer in time"),
         ("refuses", 502, "refused the identity"),
+        // The head in time, the rest of a small answer not.
+        ("stalls", 504, "did not answer in time"),
     ];
     for (name, status, says) in cases {
         let path = format!("/mcp/{name}");
@@ -618,6 +621,7 @@ async fn upstream_failures_are_clear_json_rpc_errors() {
     for needle in [
         "mcpgate_upstream_errors_total{upstream=\"down\",kind=\"unreachable\"} 1",
         "mcpgate_upstream_errors_total{upstream=\"slow\",kind=\"timeout\"} 1",
+        "mcpgate_upstream_errors_total{upstream=\"stalls\",kind=\"timeout\"} 1",
         "mcpgate_upstream_errors_total{upstream=\"refuses\",kind=\"refused_identity\"} 1",
         "mcpgate_upstream_requests_total{upstream=\"refuses\",status=\"4xx\"} 1",
         "mcpgate_upstream_response_seconds_count{upstream=\"refuses\"} 1",

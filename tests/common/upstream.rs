@@ -234,6 +234,18 @@ async fn answer(
             }
             None => respond(202, "application/json", whole(vec![])),
         },
+        // A head in time, then a body of known length that stalls.
+        "/stall" => {
+            let (mut tx, body) = Channel::new(1);
+            tokio::spawn(async move {
+                let _ = tx.send_data(Bytes::from_static(b"{\"jsonrpc\"")).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let _ = tx.send_data(Bytes::from_static(b":\"2.0\"}")).await;
+            });
+            let mut r = respond(200, "application/json", body);
+            r.headers_mut().insert("content-length", http::HeaderValue::from_static("17"));
+            r
+        }
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             let r = result_for(&msg).unwrap_or(Value::Null);

@@ -357,7 +357,9 @@ async fn forward(
     }
 
     let started = Instant::now();
-    let answer = match tokio::time::timeout(up.timeout, mount.client.request(out)).await {
+    // One budget for the head and, when it is taken in whole, the body.
+    let deadline = tokio::time::Instant::from_std(started) + up.timeout;
+    let answer = match tokio::time::timeout_at(deadline, mount.client.request(out)).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
             tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&e), "upstream unreachable");
@@ -407,13 +409,26 @@ async fn forward(
         .exact()
         .is_some_and(|n| n <= HOLD_WHOLE);
     if small && media != Some(forward::Media::EventStream) {
-        let whole_body = tokio::time::timeout(up.timeout, upstream_body.collect()).await;
-        let Ok(Ok(collected)) = whole_body else {
-            mount.metrics.failed(UpstreamError::Broken);
-            if let Some(a) = &audit {
-                a.write(Outcome::UpstreamBroken, Some(status.as_u16()));
+        let collected = match tokio::time::timeout_at(deadline, upstream_body.collect()).await {
+            Ok(Ok(collected)) => collected,
+            Ok(Err(e)) => {
+                tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&e), "upstream broke off its answer");
+                mount.metrics.failed(UpstreamError::Broken);
+                if let Some(a) = &audit {
+                    a.write(Outcome::UpstreamBroken, Some(status.as_u16()));
+                }
+                return whole(RpcError::UpstreamUnreachable(up.name.clone()).into_response(id));
             }
-            return whole(RpcError::UpstreamUnreachable(up.name.clone()).into_response(id));
+            // Its head came in time, its few bytes did not: too slow all
+            // the same (504), not unreachable.
+            Err(_) => {
+                tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, timeout = %crate::clock::duration_text(up.timeout), "upstream timed out");
+                mount.metrics.failed(UpstreamError::Timeout);
+                if let Some(a) = &audit {
+                    a.write(Outcome::Failed, Some(status.as_u16()));
+                }
+                return whole(RpcError::UpstreamTimeout(up.name.clone()).into_response(id));
+            }
         };
         let mut bytes = collected.to_bytes();
         // Whatever its `Content-Type` says (none, `text/plain`, a vendor
