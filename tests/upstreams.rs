@@ -961,11 +961,27 @@ async fn a_refused_call_under_any_spelling_or_shape_never_reaches_the_upstream()
     )
     .await;
     assert_eq!(a.json["error"]["code"], -32001, "{}", a.text);
+    // Headers that say `tools/call` of a refused tool, whatever the body.
+    let a = send(
+        raw(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "admin_reset"),
+    )
+    .await;
+    assert_eq!(a.json["error"]["code"], -32001, "{}", a.text);
     assert_eq!(
         up.record.seen.lock().unwrap().len(),
         before,
         "no refused call reaches the upstream"
     );
+    // `Mcp-Name` of another method names no tool.
+    let a = send(
+        raw(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"admin_reset"}}"#)
+            .header("mcp-method", "prompts/get")
+            .header("mcp-name", "admin_reset"),
+    )
+    .await;
+    assert!(a.json.get("result").is_some(), "{}", a.text);
     // What the policy allows still goes through, as it was written.
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ech\u006f","arguments":{}}}"#;
     let a = send(raw(body)).await;

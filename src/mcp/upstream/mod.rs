@@ -491,11 +491,17 @@ fn refused_call<'a>(
     if let Some(t) = calls.flat_map(|m| &m.tools).find(|t| !caller.may_call(t)) {
         return Some(Denied::Tool(t));
     }
-    if !restricts || !inspected.messages.iter().any(|m| m.is_call()) {
+    // 2026-07-28 names the tool in `Mcp-Name` too: an upstream that
+    // routes by the headers is held to the same policy, each value of it,
+    // when the body or `Mcp-Method` says `tools/call` (for other methods
+    // the header names a prompt or a resource, not a tool).
+    let header_call = headers.get_all("mcp-method").iter().any(|v| {
+        v.to_str()
+            .map_or(true, |m| m.trim().eq_ignore_ascii_case("tools/call"))
+    });
+    if !restricts || !(header_call || inspected.messages.iter().any(|m| m.is_call())) {
         return None;
     }
-    // 2026-07-28 names the tool in `Mcp-Name` too: an upstream that
-    // routes by the header is held to the same policy, each value of it.
     for v in headers.get_all("mcp-name") {
         match v.to_str() {
             Ok(t) if caller.may_call(t) => {}
