@@ -876,7 +876,10 @@ async fn the_2026_headers_pass_and_mcp_name_is_held_to_the_policy() {
 #[tokio::test]
 async fn a_refused_call_under_any_spelling_or_shape_never_reaches_the_upstream() {
     let up = TestUpstream::start().await;
-    let s = start(&stanza("j", &up.url("/mcp"), POLICY), "");
+    let s = start(
+        &stanza("j", &up.url("/mcp"), POLICY),
+        "[log]\nformat = \"json\"\n",
+    );
     let resource = format!("https://{INTERNAL}/mcp/j");
     let plain = token_for(&s, INTERNAL, &resource, "eng@example.com").await;
     let raw = |body: &str| {
@@ -991,6 +994,31 @@ async fn a_refused_call_under_any_spelling_or_shape_never_reaches_the_upstream()
         a.text
     );
     assert_eq!(up.seen("/mcp").last().unwrap().body, body.as_bytes());
+    // Each refusal left its audit line, an unreadable name as `""`; the
+    // allowed call's line is written when its answer has gone out.
+    let audits = |log: &str| -> Vec<Value> {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["target"] == "mcpgate::audit")
+            .map(|v| v["fields"].clone())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let audits = loop {
+        let a = audits(&std::fs::read_to_string(s.log_path()).unwrap());
+        if a.iter().any(|f| f["decision"] == "allowed") || std::time::Instant::now() > deadline {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let denied = |tool: &str| {
+        audits
+            .iter()
+            .filter(|f| f["decision"] == "denied" && f["tool"] == tool)
+            .count()
+    };
+    assert_eq!(denied(""), 3, "{audits:?}");
+    assert!(denied("admin_reset") >= 3, "{audits:?}");
 }
 
 #[tokio::test]

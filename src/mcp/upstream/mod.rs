@@ -322,7 +322,16 @@ async fn forward(
     if let Some(inspected) = &inspected {
         let tools = || inspected.messages.iter().flat_map(|m| &m.tools);
         if let Some(denied) = refused_call(&caller, inspected, &parts.headers) {
-            let tools = tools().map(|t| t.to_string()).collect();
+            let mut tools: Vec<String> = tools().map(|t| t.to_string()).collect();
+            // A refusal is audited even when the body names no tool (the
+            // name was in `Mcp-Name`, or could not be read: `""`).
+            let refused = match denied {
+                Denied::Tool(t) => t,
+                Denied::Unnamed => "",
+            };
+            if !tools.iter().any(|t| t == refused) {
+                tools.push(refused.to_owned());
+            }
             if let Some(a) = Audit::new(ctx.request_id, &caller.token, &mount.name, tools) {
                 a.write(Outcome::Denied, None);
             }
