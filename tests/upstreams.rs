@@ -930,6 +930,15 @@ async fn a_refused_call_under_any_spelling_or_shape_never_reaches_the_upstream()
             r#"{"jsonrpc":"2.0","id":1,"method":"Tools/Call","params":{"name":"danger_drop"}}"#,
             -32001,
         ),
+        // Member names in another case, as Go's `encoding/json` reads them.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","NAME":"admin_reset"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","PARAMS":{"Name":"admin_reset"}}"#,
+            -32001,
+        ),
         // A name the policy cannot read.
         (
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["admin_reset",{}]}"#,

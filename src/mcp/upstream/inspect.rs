@@ -13,7 +13,8 @@ use super::super::MAX_BATCH;
 
 /// One JSON-RPC message of the body.
 pub(crate) struct Message<'a> {
-    pub method: Option<Cow<'a, str>>,
+    /// Every `method` a lenient server could read (see `every_member`).
+    pub methods: Vec<Cow<'a, str>>,
     pub id: Option<&'a RawValue>,
     /// Every `params.name` of a `tools/call`: one, unless the message
     /// repeats `params` or `name` (each is held to the policy).
@@ -24,8 +25,12 @@ pub(crate) struct Message<'a> {
 }
 
 impl Message<'_> {
+    /// Whether a server could take this message for `method`: any of its
+    /// `method`s, in any case, padded or not.
     pub(crate) fn is(&self, method: &str) -> bool {
-        self.method.as_deref() == Some(method)
+        self.methods
+            .iter()
+            .any(|m| m.trim().eq_ignore_ascii_case(method))
     }
 
     /// A `tools/call`, however its method is written.
@@ -91,15 +96,17 @@ pub(crate) fn inspect(body: &[u8]) -> Result<Inspected<'_>, RpcError> {
 }
 
 fn message(json: &str) -> Result<Message<'_>, serde_json::Error> {
-    let [method, id] = jsonrpc::members(json, &["method", "id"])?;
-    let method = method.and_then(jsonrpc::as_str);
-    let mut tools = Vec::new();
-    let mut unnamed = false;
-    // Any `method` (a repeated one too) that a lenient server could take
-    // for `tools/call` makes this a call the policy decides on.
-    let is_call = jsonrpc::every_member(json, "method")?
+    let [id] = jsonrpc::members(json, &["id"])?;
+    let methods: Vec<_> = jsonrpc::every_member(json, "method")?
         .into_iter()
         .filter_map(jsonrpc::as_str)
+        .collect();
+    let mut tools = Vec::new();
+    let mut unnamed = false;
+    // Any `method` that a lenient server could take for `tools/call`
+    // makes this a call the policy decides on.
+    let is_call = methods
+        .iter()
         .any(|m| m.trim().eq_ignore_ascii_case("tools/call"));
     if is_call {
         let params = jsonrpc::every_member(json, "params")?;
@@ -120,7 +127,7 @@ fn message(json: &str) -> Result<Message<'_>, serde_json::Error> {
         }
     }
     Ok(Message {
-        method,
+        methods,
         id,
         tools,
         unnamed,
@@ -164,6 +171,13 @@ mod tests {
         assert_eq!(tools(dup), (vec!["admin_x".into(), "echo".into()], false));
         let dup = r#"{"method":"tools/call","method":"ping","params":{"name":"admin_x"}}"#;
         assert_eq!(tools(dup).0, ["admin_x"]);
+        // Member names in another case, as Go's `encoding/json` reads them.
+        let go = r#"{"method":"tools/call","params":{"name":"echo","NAME":"admin_x"}}"#;
+        assert_eq!(tools(go).0, ["echo", "admin_x"]);
+        let go = r#"{"METHOD":"tools/call","param\u017f":{"Name":"admin_x"}}"#;
+        assert_eq!(tools(go), (vec!["admin_x".into()], false));
+        let i = inspect(br#"{"Method":"TOOLS/LIST"}"#).unwrap();
+        assert!(i.asks("tools/list"));
         // Escapes, casing and padding of the method.
         let odd = r#"{"method":"Tools\/CALL ","params":{"n\u0061me":"admin_x"}}"#;
         assert_eq!(tools(odd).0, ["admin_x"]);
