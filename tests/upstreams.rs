@@ -738,14 +738,19 @@ async fn streams_pass_through_as_they_come_and_end_as_the_upstream_ends_them() {
 #[tokio::test]
 async fn get_streams_and_delete_reach_the_upstream() {
     let up = TestUpstream::start().await;
-    let s = start(&stanza("e", &up.url("/mcp"), ""), "");
+    let s = start(&stanza("e", &up.url("/mcp"), POLICY), "");
     let t = token_for(&s, INTERNAL, &format!("https://{INTERNAL}/mcp/e"), "").await;
     let t = access_token(&t);
+    // A body on a GET or DELETE is no message: the policy reads none
+    // there, so none is sent.
+    let smuggled = serde_json::to_vec(&call("admin_reset")).unwrap();
     // The upstream offers no GET stream: its 405 is passed on.
     let a = send(
         s.get(INTERNAL, "/mcp/e")
             .bearer_auth(t)
-            .header("accept", "text/event-stream"),
+            .header("accept", "text/event-stream")
+            .header("content-type", "application/json")
+            .body(smuggled.clone()),
     )
     .await;
     assert_eq!(a.status, 405);
@@ -754,13 +759,17 @@ async fn get_streams_and_delete_reach_the_upstream() {
             .delete(s.url("/mcp/e"))
             .header("host", INTERNAL)
             .bearer_auth(t)
-            .header("mcp-session-id", "sess-1"),
+            .header("mcp-session-id", "sess-1")
+            .header("content-type", "application/json")
+            .body(smuggled),
     )
     .await;
     assert_eq!(a.status, 200);
     let seen = up.seen("/mcp");
+    assert_eq!(seen[0].method, http::Method::GET);
     assert_eq!(seen[1].method, http::Method::DELETE);
     assert_eq!(seen[1].headers["mcp-session-id"], "sess-1");
+    assert!(seen[0].body.is_empty() && seen[1].body.is_empty());
     // A notification: the upstream's 202 comes back.
     let n = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
     assert_eq!(

@@ -343,7 +343,14 @@ async fn forward(
     let id = inspected.as_ref().and_then(|i| i.id());
     let asks_tool_list = inspected.as_ref().is_some_and(|i| i.asks("tools/list"));
 
-    let mut out = Request::new(Full::new(body.clone()));
+    // Only a POST carries messages (Streamable HTTP): a body on a GET or
+    // DELETE is one the policy has not read, and is not sent.
+    let sent = if parts.method == Method::POST {
+        body.clone()
+    } else {
+        Bytes::new()
+    };
+    let mut out = Request::new(Full::new(sent));
     *out.method_mut() = parts.method.clone();
     *out.uri_mut() = up.uri.clone();
     forward::request_headers(&parts.headers, out.headers_mut());
