@@ -59,6 +59,10 @@ fn filter_message(m: &mut Value, keep: Keep<'_>) -> bool {
 pub(crate) struct SseFilter {
     /// The start of an event not yet whole.
     held: BytesMut,
+    /// Where in `held` the search for its end goes on: the start of its
+    /// first unfinished line (the lines before it are read), so an event
+    /// that comes in many chunks is read once, not once per chunk.
+    scanned: usize,
 }
 
 /// An event held past [`MAX_HELD`] without ending.
@@ -83,9 +87,18 @@ impl SseFilter {
         out: &mut VecDeque<Bytes>,
     ) -> Result<(), EventTooLarge> {
         self.held.extend_from_slice(chunk);
-        while let Some(end) = event_end(&self.held) {
-            let event = self.held.split_to(end).freeze();
-            out.push_back(filter_event(event, keep));
+        loop {
+            match event_end(&self.held, self.scanned) {
+                Ok(end) => {
+                    let event = self.held.split_to(end).freeze();
+                    out.push_back(filter_event(event, keep));
+                    self.scanned = 0;
+                }
+                Err(resume) => {
+                    self.scanned = resume;
+                    break;
+                }
+            }
         }
         if self.held.len() > MAX_HELD {
             return Err(EventTooLarge);
@@ -96,31 +109,32 @@ impl SseFilter {
     /// What is left when the stream ends: an unfinished event, filtered
     /// all the same (a client may still read it).
     pub(crate) fn finish(&mut self, keep: Keep<'_>) -> Option<Bytes> {
+        self.scanned = 0;
         (!self.held.is_empty()).then(|| filter_event(self.held.split().freeze(), keep))
     }
 }
 
-/// Where the first whole event ends (after its blank line). A line ends
-/// with CRLF, LF or a lone CR (WHATWG HTML §9.2.5), mixed as the server
-/// likes; a CR last in `buf` may be the start of a CRLF: not yet decided.
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let mut line_start = 0;
-    let mut i = 0;
-    while let Some(at) = memchr::memchr2(b'\r', b'\n', &buf[i..]) {
-        let at = i + at;
+/// Where the first whole event ends (after its blank line), reading from
+/// `from`, the start of a line; else where the next read starts. A line
+/// ends with CRLF, LF or a lone CR (WHATWG HTML §9.2.5), mixed as the
+/// server likes; a CR last in `buf` may be the start of a CRLF: not yet
+/// decided.
+fn event_end(buf: &[u8], from: usize) -> Result<usize, usize> {
+    let mut line_start = from;
+    while let Some(at) = memchr::memchr2(b'\r', b'\n', &buf[line_start..]) {
+        let at = line_start + at;
         let end = match buf[at] {
             b'\n' => at + 1,
-            _ if at + 1 == buf.len() => return None,
+            _ if at + 1 == buf.len() => break,
             _ if buf[at + 1] == b'\n' => at + 2,
             _ => at + 1,
         };
         if at == line_start {
-            return Some(end);
+            return Ok(end);
         }
         line_start = end;
-        i = end;
     }
-    None
+    Err(line_start)
 }
 
 /// The lines of an event, without their ends (CRLF, LF or CR).
