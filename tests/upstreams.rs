@@ -974,6 +974,16 @@ async fn a_refused_call_under_any_spelling_or_shape_never_reaches_the_upstream()
         "{}",
         a.text
     );
+    // Notifications get no answer (JSON-RPC 2.0 §4.1), not an error with
+    // a null id nor an empty array (§6); and are not sent either.
+    for body in [
+        r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"admin_reset"}}"#,
+        r#"[{"jsonrpc":"2.0","method":"tools/call","params":{"name":"admin_reset"}},{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
+    ] {
+        let a = send(raw(body).header("mcp-protocol-version", "2025-03-26")).await;
+        assert_eq!(a.status, 202, "{body}: {}", a.text);
+        assert_eq!(a.text, "", "{body}");
+    }
     // `Mcp-Name`, every value of it.
     let a = send(
         raw(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#)

@@ -544,6 +544,12 @@ fn refuse_tool(inspected: &inspect::Inspected<'_>, denied: Denied<'_>) -> Resp {
         Denied::Tool(tool) => tool,
         Denied::Unnamed => "without a readable name",
     };
+    // JSON-RPC 2.0 §4.1, §6: a notification is never answered, and a
+    // batch of them gets no (empty) array; as at `/mcp`, 202 and nothing.
+    // It is not sent; its audit line says so.
+    if inspected.messages.iter().all(|m| m.id.is_none()) {
+        return response::empty(StatusCode::ACCEPTED);
+    }
     if !inspected.batch {
         let e = match denied {
             Denied::Tool(tool) => RpcError::tool_not_granted(tool),
