@@ -57,6 +57,14 @@ pub(crate) fn response_headers(src: &HeaderMap, dst: &mut HeaderMap) {
     copy(src, dst, |n| RESPONSE.contains(n) || is_mcp(n));
 }
 
+/// An upstream's trailers held to the same allowlist as its headers;
+/// `None` when nothing is left to send.
+pub(crate) fn response_trailers(src: &HeaderMap) -> Option<HeaderMap> {
+    let mut dst = HeaderMap::new();
+    response_headers(src, &mut dst);
+    (!dst.is_empty()).then_some(dst)
+}
+
 /// `forward_identity = "headers"`: for an upstream on a private network
 /// that trusts whoever reaches it.
 pub(crate) fn identity_headers(token: &VerifiedToken, dst: &mut HeaderMap) {
@@ -157,5 +165,13 @@ mod tests {
         assert_eq!(names, ["content-type", "mcp-session-id"]);
         assert_eq!(dst.get("mcp-session-id").unwrap(), "abc");
         assert_eq!(media_type(&dst), Some(Media::EventStream));
+        // Trailers too.
+        let mut trailers = HeaderMap::new();
+        trailers.insert("set-cookie", "s=1".parse().unwrap());
+        assert!(response_trailers(&trailers).is_none());
+        trailers.insert("mcp-session-id", "abc".parse().unwrap());
+        let kept = response_trailers(&trailers).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept["mcp-session-id"], "abc");
     }
 }
