@@ -512,6 +512,7 @@ async fn allow_refuses_everyone_else_at_the_door() {
     .await;
     assert_eq!(a.status, 403);
     assert_eq!(a.json["error"]["code"], -32003);
+    assert_eq!(a.json["id"], 1, "the request's id: {}", a.text);
     assert!(a.json["error"]["message"].as_str().unwrap().contains("hr"));
     assert!(
         a.header("www-authenticate").is_none(),

@@ -43,6 +43,7 @@ use http::{header, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body as _, Incoming};
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::auth::{self, AuthFailure};
 use super::error::RpcError;
@@ -209,11 +210,16 @@ pub(crate) async fn handle(
     let caller = match admit(ctx, mount, verified_tokens, &parts) {
         Ok(token) => token,
         Err(refusal) => {
-            let answer = refusal.into_response(ctx, mount);
             // As `/mcp` does: take in the body before answering, so the
-            // connection survives the answer (RFC 9112 §9.6).
-            let _ = read.await;
-            return whole(answer);
+            // connection survives the answer (RFC 9112 §9.6); a JSON-RPC
+            // refusal answers the request by its id when it has one.
+            let body = read.await.unwrap_or_default();
+            let inspected = match (&refusal, parts.method == Method::POST) {
+                (Refusal::Rpc(_), true) => inspect::inspect(&body).ok(),
+                _ => None,
+            };
+            let id = inspected.as_ref().and_then(|i| i.id());
+            return whole(refusal.into_response(ctx, mount, id));
         }
     };
     let body = match read.await {
@@ -240,9 +246,9 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn into_response(self, ctx: &Ctx<'_>, mount: &Mount) -> Resp {
+    fn into_response(self, ctx: &Ctx<'_>, mount: &Mount, id: Option<&RawValue>) -> Resp {
         match self {
-            Refusal::Rpc(e) => e.into_response(None),
+            Refusal::Rpc(e) => e.into_response(id),
             Refusal::Bearer(f) => {
                 let host = &mount.hosts[ctx.host.index];
                 f.respond(ctx, &host.challenge, &host.challenge_params)
