@@ -258,6 +258,13 @@ async fn the_upstream_gets_an_identity_jwt_never_the_clients_credentials() {
                 .header("cookie", "session=secret")
                 .header("x-forwarded-email", "mallory@example.com")
                 .header("x-mcp-email", "mallory@example.com")
+                .header("x-mcp-groups", ADMINS)
+                .header("x-forwarded-for", "192.0.2.1")
+                .header("forwarded", "for=192.0.2.1")
+                .header("proxy-authorization", "Basic eDp5")
+                // RFC 9110 §7.6.1: for this hop only, an `Mcp-*` too.
+                .header("connection", "keep-alive, mcp-hop")
+                .header("mcp-hop", "1")
                 .header("mcp-session-id", "sess-42")
                 .header("last-event-id", "9"),
         )
@@ -271,7 +278,16 @@ async fn the_upstream_gets_an_identity_jwt_never_the_clients_credentials() {
     let h = &seen[0].headers;
     // Byte for byte.
     assert_eq!(seen[0].body, serde_json::to_vec(&body).unwrap());
-    for gone in ["cookie", "x-forwarded-email", "x-mcp-email"] {
+    for gone in [
+        "cookie",
+        "x-forwarded-email",
+        "x-mcp-email",
+        "x-mcp-groups",
+        "x-forwarded-for",
+        "forwarded",
+        "proxy-authorization",
+        "mcp-hop",
+    ] {
         assert!(h.get(gone).is_none(), "{gone} crossed the proxy");
     }
     assert_eq!(h["mcp-session-id"], "sess-42");
@@ -496,6 +512,7 @@ async fn allow_refuses_everyone_else_at_the_door() {
     .await;
     assert_eq!(a.status, 403);
     assert_eq!(a.json["error"]["code"], -32003);
+    assert_eq!(a.json["id"], 1, "the request's id: {}", a.text);
     assert!(a.json["error"]["message"].as_str().unwrap().contains("hr"));
     assert!(
         a.header("www-authenticate").is_none(),
@@ -562,6 +579,7 @@ async fn upstream_failures_are_clear_json_rpc_errors() {
             stanza("down", &format!("http://{down}/mcp"), ""),
             stanza("slow", &up.url("/slow"), "timeout = \"1s\""),
             stanza("refuses", &up.url("/unauthorized"), ""),
+            stanza("stalls", &up.url("/stall"), "timeout = \"1s\""),
         ]
         .concat(),
         "[server]\nmetrics_listen = \"127.0.0.1:0\"\n",
@@ -570,6 +588,8 @@ async fn upstream_failures_are_clear_json_rpc_errors() {
         ("down", 502, "could not be reached"),
         ("slow", 504, "did not answer in time"),
         ("refuses", 502, "refused the identity"),
+        // The head in time, the rest of a small answer not.
+        ("stalls", 504, "did not answer in time"),
     ];
     for (name, status, says) in cases {
         let path = format!("/mcp/{name}");
@@ -602,6 +622,7 @@ async fn upstream_failures_are_clear_json_rpc_errors() {
     for needle in [
         "mcpgate_upstream_errors_total{upstream=\"down\",kind=\"unreachable\"} 1",
         "mcpgate_upstream_errors_total{upstream=\"slow\",kind=\"timeout\"} 1",
+        "mcpgate_upstream_errors_total{upstream=\"stalls\",kind=\"timeout\"} 1",
         "mcpgate_upstream_errors_total{upstream=\"refuses\",kind=\"refused_identity\"} 1",
         "mcpgate_upstream_requests_total{upstream=\"refuses\",status=\"4xx\"} 1",
         "mcpgate_upstream_response_seconds_count{upstream=\"refuses\"} 1",
@@ -718,14 +739,19 @@ async fn streams_pass_through_as_they_come_and_end_as_the_upstream_ends_them() {
 #[tokio::test]
 async fn get_streams_and_delete_reach_the_upstream() {
     let up = TestUpstream::start().await;
-    let s = start(&stanza("e", &up.url("/mcp"), ""), "");
+    let s = start(&stanza("e", &up.url("/mcp"), POLICY), "");
     let t = token_for(&s, INTERNAL, &format!("https://{INTERNAL}/mcp/e"), "").await;
     let t = access_token(&t);
+    // A body on a GET or DELETE is no message: the policy reads none
+    // there, so none is sent.
+    let smuggled = serde_json::to_vec(&call("admin_reset")).unwrap();
     // The upstream offers no GET stream: its 405 is passed on.
     let a = send(
         s.get(INTERNAL, "/mcp/e")
             .bearer_auth(t)
-            .header("accept", "text/event-stream"),
+            .header("accept", "text/event-stream")
+            .header("content-type", "application/json")
+            .body(smuggled.clone()),
     )
     .await;
     assert_eq!(a.status, 405);
@@ -734,13 +760,17 @@ async fn get_streams_and_delete_reach_the_upstream() {
             .delete(s.url("/mcp/e"))
             .header("host", INTERNAL)
             .bearer_auth(t)
-            .header("mcp-session-id", "sess-1"),
+            .header("mcp-session-id", "sess-1")
+            .header("content-type", "application/json")
+            .body(smuggled),
     )
     .await;
     assert_eq!(a.status, 200);
     let seen = up.seen("/mcp");
+    assert_eq!(seen[0].method, http::Method::GET);
     assert_eq!(seen[1].method, http::Method::DELETE);
     assert_eq!(seen[1].headers["mcp-session-id"], "sess-1");
+    assert!(seen[0].body.is_empty() && seen[1].body.is_empty());
     // A notification: the upstream's 202 comes back.
     let n = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
     assert_eq!(
@@ -851,4 +881,274 @@ async fn the_2026_headers_pass_and_mcp_name_is_held_to_the_policy() {
         .unwrap()
         .contains("admin_reset"));
     assert_eq!(up.seen("/mcp").len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_call_under_any_spelling_or_shape_never_reaches_the_upstream() {
+    let up = TestUpstream::start().await;
+    let s = start(
+        &stanza("j", &up.url("/mcp"), POLICY),
+        "[log]\nformat = \"json\"\n",
+    );
+    let resource = format!("https://{INTERNAL}/mcp/j");
+    let plain = token_for(&s, INTERNAL, &resource, "eng@example.com").await;
+    let raw = |body: &str| {
+        s.post(INTERNAL, "/mcp/j")
+            .bearer_auth(access_token(&plain))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_owned())
+    };
+    let before = up.record.seen.lock().unwrap().len();
+    for (body, code) in [
+        // Other spellings of a refused tool's name.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"DANGER_drop"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":" admin_reset\t"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin\u200b_reset"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0061dmin_reset"}}"#,
+            -32001,
+        ),
+        // Repeated members: whichever one the upstream keeps.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"admin_reset"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_reset"},"params":{"name":"echo"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list","params":{"name":"admin_reset"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"n\u0061me":"danger_drop"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"Tools/Call","params":{"name":"danger_drop"}}"#,
+            -32001,
+        ),
+        // Member names in another case, as Go's `encoding/json` reads them.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","NAME":"admin_reset"}}"#,
+            -32001,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","PARAMS":{"Name":"admin_reset"}}"#,
+            -32001,
+        ),
+        // A name the policy cannot read.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["admin_reset",{}]}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":["admin_reset"]}}"#,
+            -32602,
+        ),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#, -32602),
+    ] {
+        let a = send(raw(body)).await;
+        assert_eq!(a.status, 200, "{body}: {}", a.text);
+        assert_eq!(a.json["id"], 1, "{body}: {}", a.text);
+        assert_eq!(a.json["error"]["code"], code, "{body}: {}", a.text);
+    }
+    // A batch holding one: refused whole, each request its error.
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","name":"Admin_Reset"}}]"#;
+    let a = send(raw(batch).header("mcp-protocol-version", "2025-03-26")).await;
+    let answers = a.json.as_array().unwrap_or_else(|| panic!("{}", a.text));
+    assert_eq!(answers.len(), 2, "{}", a.text);
+    assert!(
+        answers.iter().all(|m| m["error"]["code"] == -32001),
+        "{}",
+        a.text
+    );
+    // Notifications get no answer (JSON-RPC 2.0 §4.1), not an error with
+    // a null id nor an empty array (§6); and are not sent either.
+    for body in [
+        r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"admin_reset"}}"#,
+        r#"[{"jsonrpc":"2.0","method":"tools/call","params":{"name":"admin_reset"}},{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
+    ] {
+        let a = send(raw(body).header("mcp-protocol-version", "2025-03-26")).await;
+        assert_eq!(a.status, 202, "{body}: {}", a.text);
+        assert_eq!(a.text, "", "{body}");
+    }
+    // `Mcp-Name`, every value of it.
+    let a = send(
+        raw(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#)
+            .header("mcp-name", "echo")
+            .header("mcp-name", "admin_reset"),
+    )
+    .await;
+    assert_eq!(a.json["error"]["code"], -32001, "{}", a.text);
+    // Headers that say `tools/call` of a refused tool, whatever the body.
+    let a = send(
+        raw(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "admin_reset"),
+    )
+    .await;
+    assert_eq!(a.json["error"]["code"], -32001, "{}", a.text);
+    assert_eq!(
+        up.record.seen.lock().unwrap().len(),
+        before,
+        "no refused call reaches the upstream"
+    );
+    // `Mcp-Name` of another method names no tool.
+    let a = send(
+        raw(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"admin_reset"}}"#)
+            .header("mcp-method", "prompts/get")
+            .header("mcp-name", "admin_reset"),
+    )
+    .await;
+    assert!(a.json.get("result").is_some(), "{}", a.text);
+    // What the policy allows still goes through, as it was written.
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ech\u006f","arguments":{}}}"#;
+    let a = send(raw(body)).await;
+    assert_eq!(
+        a.json["result"]["content"][0]["text"], "called echo",
+        "{}",
+        a.text
+    );
+    assert_eq!(up.seen("/mcp").last().unwrap().body, body.as_bytes());
+    // Each refusal left its audit line, an unreadable name as `""`; the
+    // allowed call's line is written when its answer has gone out.
+    let audits = |log: &str| -> Vec<Value> {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["target"] == "mcpgate::audit")
+            .map(|v| v["fields"].clone())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let audits = loop {
+        let a = audits(&std::fs::read_to_string(s.log_path()).unwrap());
+        if a.iter().any(|f| f["decision"] == "allowed") || std::time::Instant::now() > deadline {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let denied = |tool: &str| {
+        audits
+            .iter()
+            .filter(|f| f["decision"] == "denied" && f["tool"] == tool)
+            .count()
+    };
+    assert_eq!(denied(""), 3, "{audits:?}");
+    assert!(denied("admin_reset") >= 3, "{audits:?}");
+}
+
+#[tokio::test]
+async fn a_tool_list_is_cut_whatever_its_content_type_or_line_ends() {
+    let up = TestUpstream::start().await;
+    let s = start(
+        &[
+            stanza("plain", &up.url("/plain"), POLICY),
+            stanza("cr", &up.url("/cr"), POLICY),
+        ]
+        .concat(),
+        "",
+    );
+    for path in ["/mcp/plain", "/mcp/cr"] {
+        let resource = format!("https://{INTERNAL}{path}");
+        let plain = token_for(&s, INTERNAL, &resource, "eng@example.com").await;
+        let a = send(mcp_to(&s, INTERNAL, path, access_token(&plain), &list())).await;
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+        assert!(a.text.contains("\"echo\""), "{path}: {}", a.text);
+        assert!(
+            !a.text.contains("admin_reset") && !a.text.contains("danger_drop"),
+            "{path}: {}",
+            a.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn audiences_stay_apart_between_mounts_and_mcp_with_one_resource_or_not() {
+    let up = TestUpstream::start().await;
+    let mounts = [
+        stanza("jira", &up.url("/mcp"), ""),
+        stanza("github", &up.url("/mcp"), ""),
+    ]
+    .concat();
+    for one_resource in [true, false] {
+        let s = start(&mounts, &format!("[mcp]\none_resource = {one_resource}\n"));
+        let jira = token_for(&s, PUBLIC, &format!("https://{PUBLIC}/mcp/jira"), "").await;
+        let own = token_for(&s, PUBLIC, &format!("https://{PUBLIC}/mcp"), "").await;
+        let status = |token: String, host: &'static str, path: &'static str| {
+            let req = mcp_to(&s, host, path, &token, &list());
+            async move { send(req).await.status }
+        };
+        for host in [PUBLIC, INTERNAL] {
+            // Another host takes a token only with `one_resource`.
+            let here = host == PUBLIC || one_resource;
+            let jira_t = access_token(&jira).to_owned();
+            let own_t = access_token(&own).to_owned();
+            let ok = |yes: bool| if yes { 200 } else { 401 };
+            assert_eq!(
+                status(jira_t.clone(), host, "/mcp/jira").await,
+                ok(here),
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(jira_t.clone(), host, "/mcp/github").await,
+                401,
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(jira_t, host, "/mcp").await,
+                401,
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(own_t.clone(), host, "/mcp").await,
+                ok(here),
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(own_t.clone(), host, "/mcp/jira").await,
+                401,
+                "{one_resource} {host}"
+            );
+            assert_eq!(
+                status(own_t, host, "/mcp/github").await,
+                401,
+                "{one_resource} {host}"
+            );
+        }
+        // The identity JWT the upstream received opens nothing here.
+        let seen = up.seen("/mcp");
+        let assertion = seen
+            .last()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_owned();
+        for host in [PUBLIC, INTERNAL] {
+            for path in ["/mcp", "/mcp/jira", "/mcp/github"] {
+                assert_eq!(
+                    status(assertion.clone(), host, path).await,
+                    401,
+                    "{host}{path}"
+                );
+            }
+        }
+    }
 }

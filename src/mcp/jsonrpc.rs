@@ -28,6 +28,23 @@ pub(crate) fn members<'a, const N: usize>(
     Ok(found)
 }
 
+/// Every member `name` (lowercase ASCII) of the JSON object `json`, in
+/// order, as raw JSON: repeats included, and names spelled in another
+/// case. RFC 8259 §4 leaves repeated names to the parser (most keep the
+/// last, some the first), and some parsers match names in any case (Go's
+/// `encoding/json`, with `ſ` for `s` and `K` for `k`): a decision that
+/// must hold whichever one a server behind mcpgate keeps looks at all of
+/// them. Fails when `json` is not valid JSON or not an object.
+pub(crate) fn every_member<'a>(
+    json: &'a str,
+    name: &str,
+) -> Result<Vec<&'a RawValue>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let found = de::Deserializer::deserialize_map(&mut de, Every { name })?;
+    de.end()?;
+    Ok(found)
+}
+
 /// The first `max` elements of the JSON array `json`, as raw JSON, and how
 /// many elements it has. Elements past `max` are skipped, not kept, so a
 /// huge array costs no more memory than a short one. Fails when `json` is
@@ -132,6 +149,40 @@ impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether `key` is `name` (lowercase ASCII) in any case, as Unicode
+/// simple case folding reads it.
+fn folds_to(key: &str, name: &str) -> bool {
+    let folded = key.chars().flat_map(|c| match c {
+        '\u{17f}' => 's'.to_lowercase(),
+        c => c.to_lowercase(),
+    });
+    folded.eq(name.chars())
+}
+
+struct Every<'n> {
+    name: &'n str,
+}
+
+impl<'de> Visitor<'de> for Every<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = Vec::new();
+        while let Some(Text(key)) = map.next_key()? {
+            if folds_to(&key, self.name) {
+                found.push(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(found)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 
 pub(crate) use crate::config::ForwardIdentity;
 use crate::config::UpstreamConfig;
@@ -90,12 +90,23 @@ impl ToolPolicy {
     }
 
     /// Whether a person (`email`, `groups`) may see and call `tool`.
+    ///
+    /// Decided on the name as written and on its [`folded`] form, and
+    /// allowed only when both are (globs match either case): a server
+    /// that trims, ignores case or drops invisible characters in tool
+    /// names reaches no tool the policy refuses under another spelling.
     pub(crate) fn allows<'g>(
         &self,
         tool: &str,
         email: &str,
-        groups: impl Iterator<Item = &'g str>,
+        groups: impl Iterator<Item = &'g str> + Clone,
     ) -> bool {
+        let folded = folded(tool);
+        self.decides(tool, email, groups.clone())
+            && (folded == tool || self.decides(&folded, email, groups))
+    }
+
+    fn decides<'g>(&self, tool: &str, email: &str, groups: impl Iterator<Item = &'g str>) -> bool {
         if self.deny.as_ref().is_some_and(|d| d.is_match(tool)) {
             return false;
         }
@@ -106,10 +117,37 @@ impl ToolPolicy {
     }
 }
 
+/// `tool` as a lenient server might read it: without whitespace, control
+/// characters or invisible format characters (zero-width spaces and
+/// joiners, soft hyphens, bidi marks, the BOM), in lowercase.
+fn folded(tool: &str) -> std::borrow::Cow<'_, str> {
+    let invisible = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fe00}'..='\u{fe0f}')
+    };
+    if tool.chars().all(|c| !invisible(c) && !c.is_uppercase()) {
+        return std::borrow::Cow::Borrowed(tool);
+    }
+    std::borrow::Cow::Owned(
+        tool.chars()
+            .filter(|c| !invisible(*c))
+            .flat_map(char::to_lowercase)
+            .collect(),
+    )
+}
+
 fn glob_set(key: &str, globs: &[String]) -> Result<GlobSet, String> {
     let mut b = GlobSetBuilder::new();
     for (j, g) in globs.iter().enumerate() {
-        b.add(Glob::new(g).map_err(|e| format!("{key}[{j}]: `{g}` is not a glob: {e}"))?);
+        // Either case: a tool is matched in its folded form too (see
+        // `ToolPolicy::allows`).
+        let glob = globset::GlobBuilder::new(g)
+            .case_insensitive(true)
+            .build()
+            .map_err(|e| format!("{key}[{j}]: `{g}` is not a glob: {e}"))?;
+        b.add(glob);
     }
     b.build().map_err(|e| format!("{key}: {e}"))
 }
@@ -161,6 +199,14 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
             "{key}.path: `{path}` must start with `/`, not end with one, and hold only letters, digits, `/-_.~`"
         ));
     }
+    // RFC 3986 §5.2.4: a client removes `.` and `..` segments before it
+    // sends a request, so `/mcp/../oauth/token` would reach mcpgate's own
+    // endpoint and never this mount.
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(format!(
+            "{key}.path: `{path}` must hold no `.` or `..` segment"
+        ));
+    }
     if let Some(r) = RESERVED
         .iter()
         .find(|r| path == **r || path.starts_with(&format!("{r}/")))
@@ -170,6 +216,8 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
     if u.timeout.is_zero() || u.timeout > MAX_TIMEOUT {
         return Err(format!("{key}.timeout: must be between 1s and 1h"));
     }
+    no_empty_entry(&format!("{key}.allow"), &u.allow)?;
+    no_empty_entry(&format!("{key}.deny_tools"), &u.deny_tools)?;
     let deny = if u.deny_tools.is_empty() {
         None
     } else {
@@ -181,6 +229,8 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
         if r.tools.is_empty() {
             return Err(format!("{rkey}.tools: at least one glob is required"));
         }
+        no_empty_entry(&format!("{rkey}.tools"), &r.tools)?;
+        no_empty_entry(&format!("{rkey}.allow"), &r.allow)?;
         let audience = Audience::new(&r.allow).ok_or_else(|| {
             format!("{rkey}.allow: at least one email or group is required (use deny_tools to hide tools from everyone)")
         })?;
@@ -205,6 +255,14 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
         timeout: u.timeout,
         extra_roots,
     })
+}
+
+/// An empty (or blank) entry is a mistake, never a person or a tool.
+fn no_empty_entry(key: &str, entries: &[String]) -> Result<(), String> {
+    match entries.iter().position(|e| e.trim().is_empty()) {
+        Some(j) => Err(format!("{key}[{j}]: empty")),
+        None => Ok(()),
+    }
 }
 
 /// The certificates of a PEM file: at least one.
@@ -309,6 +367,31 @@ mod tests {
                 "upstreams[0].path",
             ),
             (
+                Box::new(|c| c.path = Some("/mcp/../oauth/token".into())),
+                "upstreams[0].path",
+            ),
+            (
+                Box::new(|c| c.path = Some("/./healthz".into())),
+                "upstreams[0].path",
+            ),
+            (
+                Box::new(|c| c.allow = vec!["a@example.com".into(), " ".into()]),
+                "upstreams[0].allow[1]",
+            ),
+            (
+                Box::new(|c| c.deny_tools = vec!["".into()]),
+                "upstreams[0].deny_tools[0]",
+            ),
+            (
+                Box::new(|c| {
+                    c.tool_rules = vec![ToolRuleConfig {
+                        tools: vec!["".into()],
+                        allow: vec!["a@example.com".into()],
+                    }]
+                }),
+                "upstreams[0].tool_rules[0].tools[0]",
+            ),
+            (
                 Box::new(|c| c.timeout = Duration::ZERO),
                 "upstreams[0].timeout",
             ),
@@ -368,6 +451,20 @@ mod tests {
         assert!(!p.allows("admin_read", "bob@example.com", none()));
         assert!(p.allows("echo", "bob@example.com", none()));
         assert!(!p.allows("echo", "alice@example.com", none()));
+        // Other spellings of a refused name are refused too.
+        for odd in [
+            "DANGER_x",
+            "danger_x ",
+            " danger_x",
+            "danger\u{200b}_x",
+            "\u{feff}danger_x",
+            "danger_x\n",
+            "Admin_Read",
+            "ADMIN_READ\t",
+        ] {
+            assert!(!p.allows(odd, "bob@example.com", none()), "{odd:?}");
+        }
+        assert!(p.allows("Echo", "bob@example.com", none()));
         assert!(!ToolPolicy::default().restricts());
         assert!(ToolPolicy::default().allows("anything", "a@b", none()));
     }

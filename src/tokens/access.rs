@@ -202,7 +202,7 @@ impl VerifiedToken {
         self.part(7)
     }
     /// The groups the person had at sign-in.
-    pub fn groups(&self) -> impl Iterator<Item = &str> {
+    pub fn groups(&self) -> impl Iterator<Item = &str> + Clone {
         self.part(8).split_terminator('\n')
     }
 }

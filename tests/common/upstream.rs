@@ -219,6 +219,33 @@ async fn answer(
             }
             None => respond(202, "application/json", whole(vec![])),
         },
+        // A JSON answer labelled as something else.
+        "/plain" => match result_for(&msg) {
+            Some(r) => respond(200, "text/plain", whole(vec![Bytes::from(r.to_string())])),
+            None => respond(202, "application/json", whole(vec![])),
+        },
+        // SSE with lone CRs as line ends (WHATWG HTML §9.2.5), each event
+        // cut across chunks, the last one left unended.
+        "/cr" => match result_for(&msg) {
+            Some(r) => {
+                let text = format!("event: message\rdata: {{}}\r\rid: 2\rdata: {r}\r\rdata: {r}");
+                let chunks = text.as_bytes().chunks(7).map(Bytes::copy_from_slice).collect();
+                respond(200, "text/event-stream", whole(chunks))
+            }
+            None => respond(202, "application/json", whole(vec![])),
+        },
+        // A head in time, then a body of known length that stalls.
+        "/stall" => {
+            let (mut tx, body) = Channel::new(1);
+            tokio::spawn(async move {
+                let _ = tx.send_data(Bytes::from_static(b"{\"jsonrpc\"")).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let _ = tx.send_data(Bytes::from_static(b":\"2.0\"}")).await;
+            });
+            let mut r = respond(200, "application/json", body);
+            r.headers_mut().insert("content-length", http::HeaderValue::from_static("17"));
+            r
+        }
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             let r = result_for(&msg).unwrap_or(Value::Null);

@@ -21,7 +21,9 @@ pub(crate) type Keep<'a> = &'a dyn Fn(&str) -> bool;
 /// when nothing changes (not JSON, or no tool list, or all allowed).
 pub(crate) fn filter_json(json: &[u8], keep: Keep<'_>) -> Option<Vec<u8>> {
     // Most messages are no tool list: not parsed at all.
-    memchr::memmem::find(json, b"\"tools\"")?;
+    if !may_hold_tools(json) {
+        return None;
+    }
     let mut v: Value = serde_json::from_slice(json).ok()?;
     let changed = match &mut v {
         Value::Array(messages) => messages
@@ -30,6 +32,13 @@ pub(crate) fn filter_json(json: &[u8], keep: Keep<'_>) -> Option<Vec<u8>> {
         m => filter_message(m, keep),
     };
     changed.then(|| serde_json::to_vec(&v).expect("a parsed value serializes"))
+}
+
+/// Whether `bytes` may name a `tools` member: written plainly, or with
+/// an escape (`"tool\u0073"` is the same key to a JSON parser).
+fn may_hold_tools(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, b"\"tools\"").is_some()
+        || memchr::memmem::find(bytes, b"\\u").is_some()
 }
 
 fn filter_message(m: &mut Value, keep: Keep<'_>) -> bool {
@@ -50,6 +59,10 @@ fn filter_message(m: &mut Value, keep: Keep<'_>) -> bool {
 pub(crate) struct SseFilter {
     /// The start of an event not yet whole.
     held: BytesMut,
+    /// Where in `held` the search for its end goes on: the start of its
+    /// first unfinished line (the lines before it are read), so an event
+    /// that comes in many chunks is read once, not once per chunk.
+    scanned: usize,
 }
 
 /// An event held past [`MAX_HELD`] without ending.
@@ -74,9 +87,18 @@ impl SseFilter {
         out: &mut VecDeque<Bytes>,
     ) -> Result<(), EventTooLarge> {
         self.held.extend_from_slice(chunk);
-        while let Some(end) = event_end(&self.held) {
-            let event = self.held.split_to(end).freeze();
-            out.push_back(filter_event(event, keep));
+        loop {
+            match event_end(&self.held, self.scanned) {
+                Ok(end) => {
+                    let event = self.held.split_to(end).freeze();
+                    out.push_back(filter_event(event, keep));
+                    self.scanned = 0;
+                }
+                Err(resume) => {
+                    self.scanned = resume;
+                    break;
+                }
+            }
         }
         if self.held.len() > MAX_HELD {
             return Err(EventTooLarge);
@@ -84,26 +106,47 @@ impl SseFilter {
         Ok(())
     }
 
-    /// What is left when the stream ends: an unfinished event, as it came.
-    pub(crate) fn finish(&mut self) -> Option<Bytes> {
-        (!self.held.is_empty()).then(|| self.held.split().freeze())
+    /// What is left when the stream ends: an unfinished event, filtered
+    /// all the same (a client may still read it).
+    pub(crate) fn finish(&mut self, keep: Keep<'_>) -> Option<Bytes> {
+        self.scanned = 0;
+        (!self.held.is_empty()).then(|| filter_event(self.held.split().freeze(), keep))
     }
 }
 
-/// Where the first whole event ends (after its blank line): LF or CRLF
-/// line ends.
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| i + 2);
-    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| i + 4);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+/// Where the first whole event ends (after its blank line), reading from
+/// `from`, the start of a line; else where the next read starts. A line
+/// ends with CRLF, LF or a lone CR (WHATWG HTML §9.2.5), mixed as the
+/// server likes; a CR last in `buf` may be the start of a CRLF: not yet
+/// decided.
+fn event_end(buf: &[u8], from: usize) -> Result<usize, usize> {
+    let mut line_start = from;
+    while let Some(at) = memchr::memchr2(b'\r', b'\n', &buf[line_start..]) {
+        let at = line_start + at;
+        let end = match buf[at] {
+            b'\n' => at + 1,
+            _ if at + 1 == buf.len() => break,
+            _ if buf[at + 1] == b'\n' => at + 2,
+            _ => at + 1,
+        };
+        if at == line_start {
+            return Ok(end);
+        }
+        line_start = end;
     }
+    Err(line_start)
+}
+
+/// The lines of an event, without their ends (CRLF, LF or CR).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n')
+        .flat_map(|l| l.split('\r'))
+        .filter(|l| !l.is_empty())
 }
 
 /// One whole event, with its `data` filtered when it holds a tool list.
 fn filter_event(event: Bytes, keep: Keep<'_>) -> Bytes {
-    if memchr::memmem::find(&event, b"\"tools\"").is_none() {
+    if !may_hold_tools(&event) {
         return event;
     }
     let Ok(text) = std::str::from_utf8(&event) else {
@@ -111,13 +154,19 @@ fn filter_event(event: Bytes, keep: Keep<'_>) -> Bytes {
     };
     let mut fields = String::new();
     let mut data = String::new();
-    for line in text.lines() {
-        if let Some(d) = line.strip_prefix("data:") {
+    for line in lines(text) {
+        // A `data` line without a colon is an empty one (§9.2.6).
+        let d = if line == "data" {
+            Some("")
+        } else {
+            line.strip_prefix("data:")
+        };
+        if let Some(d) = d {
             if !data.is_empty() {
                 data.push('\n');
             }
             data.push_str(d.strip_prefix(' ').unwrap_or(d));
-        } else if !line.is_empty() {
+        } else {
             fields.push_str(line);
             fields.push('\n');
         }
@@ -170,7 +219,7 @@ mod tests {
             for piece in stream.as_bytes().chunks(cut) {
                 f.push(piece, &keep, &mut out).unwrap();
             }
-            assert!(f.finish().is_none());
+            assert!(f.finish(&keep).is_none());
             let all: Vec<u8> = out.iter().flat_map(|b| b.to_vec()).collect();
             let all = String::from_utf8(all).unwrap();
             assert!(all.starts_with("id: 1\nevent: message\ndata: {"), "{all}");
@@ -178,5 +227,35 @@ mod tests {
             assert!(!all.contains("admin_x") && all.contains("echo"), "{all}");
             assert!(all.ends_with(": comment\n\n"));
         }
+    }
+
+    #[test]
+    fn any_line_end_and_escaped_keys_still_filter() {
+        let escaped = LIST.replace("\"tools\"", "\"tool\\u0073\"");
+        // Lone CRs, LF then CRLF, an escaped key, and an event cut off by
+        // the end of the stream.
+        for stream in [
+            format!("data: {{}}\r\rdata: {LIST}\r\r"),
+            format!("data: {{}}\n\r\ndata: {LIST}\n\n"),
+            format!("data: {escaped}\n\n"),
+            format!("data: {{}}\n\ndata: {LIST}\r"),
+            format!("data: {LIST}"),
+        ] {
+            for cut in [1, 2, 5, stream.len()] {
+                let mut f = SseFilter::default();
+                let mut out = VecDeque::new();
+                for piece in stream.as_bytes().chunks(cut) {
+                    f.push(piece, &keep, &mut out).unwrap();
+                }
+                out.extend(f.finish(&keep));
+                let all: Vec<u8> = out.iter().flat_map(|b| b.to_vec()).collect();
+                let all = String::from_utf8(all).unwrap();
+                assert!(
+                    !all.contains("admin_x") && all.contains("echo"),
+                    "{stream:?} {cut}: {all:?}"
+                );
+            }
+        }
+        assert!(filter_json(escaped.as_bytes(), &keep).is_some());
     }
 }

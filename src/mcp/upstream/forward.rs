@@ -33,10 +33,20 @@ fn is_mcp(name: &HeaderName) -> bool {
 
 fn copy(src: &HeaderMap, dst: &mut HeaderMap, keep: impl Fn(&HeaderName) -> bool) {
     for (name, value) in src {
-        if keep(name) {
+        if keep(name) && !hop_by_hop(src, name) {
             dst.append(name.clone(), value.clone());
         }
     }
+}
+
+/// RFC 9110 §7.6.1: a header the sender named in `Connection` is for this
+/// hop only, and a proxy removes it (an `Mcp-*` header included).
+fn hop_by_hop(src: &HeaderMap, name: &HeaderName) -> bool {
+    src.get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|option| option.trim().eq_ignore_ascii_case(name.as_str()))
 }
 
 pub(crate) fn request_headers(src: &HeaderMap, dst: &mut HeaderMap) {
@@ -45,6 +55,14 @@ pub(crate) fn request_headers(src: &HeaderMap, dst: &mut HeaderMap) {
 
 pub(crate) fn response_headers(src: &HeaderMap, dst: &mut HeaderMap) {
     copy(src, dst, |n| RESPONSE.contains(n) || is_mcp(n));
+}
+
+/// An upstream's trailers held to the same allowlist as its headers;
+/// `None` when nothing is left to send.
+pub(crate) fn response_trailers(src: &HeaderMap) -> Option<HeaderMap> {
+    let mut dst = HeaderMap::new();
+    response_headers(src, &mut dst);
+    (!dst.is_empty()).then_some(dst)
 }
 
 /// `forward_identity = "headers"`: for an upstream on a private network
@@ -102,6 +120,13 @@ mod tests {
             ("mcp-session-id", "abc"),
             ("mcp-protocol-version", "2025-11-25"),
             ("last-event-id", "7"),
+            ("connection", "keep-alive, Mcp-Method"),
+            ("mcp-method", "tools/call"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic eDp5"),
+            ("forwarded", "for=192.0.2.1"),
+            ("x-real-ip", "192.0.2.1"),
         ] {
             src.append(n, v.parse().unwrap());
         }
@@ -126,13 +151,27 @@ mod tests {
             ("connection", "close"),
             ("content-type", "text/event-stream"),
             ("mcp-session-id", "abc"),
+            ("connection", "mcp-debug"),
+            ("mcp-debug", "1"),
+            ("transfer-encoding", "chunked"),
+            ("keep-alive", "timeout=5"),
         ] {
             src.append(n, v.parse().unwrap());
         }
         let mut dst = HeaderMap::new();
         response_headers(&src, &mut dst);
-        assert!(dst.get("www-authenticate").is_none() && dst.get("set-cookie").is_none());
+        let mut names: Vec<_> = dst.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["content-type", "mcp-session-id"]);
         assert_eq!(dst.get("mcp-session-id").unwrap(), "abc");
         assert_eq!(media_type(&dst), Some(Media::EventStream));
+        // Trailers too.
+        let mut trailers = HeaderMap::new();
+        trailers.insert("set-cookie", "s=1".parse().unwrap());
+        assert!(response_trailers(&trailers).is_none());
+        trailers.insert("mcp-session-id", "abc".parse().unwrap());
+        let kept = response_trailers(&trailers).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept["mcp-session-id"], "abc");
     }
 }

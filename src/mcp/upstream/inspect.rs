@@ -13,15 +13,29 @@ use super::super::MAX_BATCH;
 
 /// One JSON-RPC message of the body.
 pub(crate) struct Message<'a> {
-    pub method: Option<Cow<'a, str>>,
+    /// Every `method` a lenient server could read (see `every_member`).
+    pub methods: Vec<Cow<'a, str>>,
     pub id: Option<&'a RawValue>,
-    /// `params.name` of a `tools/call`.
-    pub tool: Option<Cow<'a, str>>,
+    /// Every `params.name` of a `tools/call`: one, unless the message
+    /// repeats `params` or `name` (each is held to the policy).
+    pub tools: Vec<Cow<'a, str>>,
+    /// A `tools/call` with a `params.name` the policy cannot read: none,
+    /// not a string, or `params` not an object (a positional call).
+    pub unnamed: bool,
 }
 
 impl Message<'_> {
+    /// Whether a server could take this message for `method`: any of its
+    /// `method`s, in any case, padded or not.
     pub(crate) fn is(&self, method: &str) -> bool {
-        self.method.as_deref() == Some(method)
+        self.methods
+            .iter()
+            .any(|m| m.trim().eq_ignore_ascii_case(method))
+    }
+
+    /// A `tools/call`, however its method is written.
+    pub(crate) fn is_call(&self) -> bool {
+        !self.tools.is_empty() || self.unnamed
     }
 }
 
@@ -82,16 +96,42 @@ pub(crate) fn inspect(body: &[u8]) -> Result<Inspected<'_>, RpcError> {
 }
 
 fn message(json: &str) -> Result<Message<'_>, serde_json::Error> {
-    let [method, id, params] = jsonrpc::members(json, &["method", "id", "params"])?;
-    let method = method.and_then(jsonrpc::as_str);
-    let tool = if method.as_deref() == Some("tools/call") {
-        jsonrpc::object_members(params, &["name"])
-            .and_then(|[name]| name)
-            .and_then(jsonrpc::as_str)
-    } else {
-        None
-    };
-    Ok(Message { method, id, tool })
+    let [id] = jsonrpc::members(json, &["id"])?;
+    let methods: Vec<_> = jsonrpc::every_member(json, "method")?
+        .into_iter()
+        .filter_map(jsonrpc::as_str)
+        .collect();
+    let mut tools = Vec::new();
+    let mut unnamed = false;
+    // Any `method` that a lenient server could take for `tools/call`
+    // makes this a call the policy decides on.
+    let is_call = methods
+        .iter()
+        .any(|m| m.trim().eq_ignore_ascii_case("tools/call"));
+    if is_call {
+        let params = jsonrpc::every_member(json, "params")?;
+        unnamed = params.is_empty();
+        for p in params {
+            let names = if jsonrpc::is_object(p) {
+                jsonrpc::every_member(p.get(), "name")?
+            } else {
+                Vec::new()
+            };
+            unnamed |= names.is_empty();
+            for n in names {
+                match jsonrpc::as_str(n) {
+                    Some(t) => tools.push(t),
+                    None => unnamed = true,
+                }
+            }
+        }
+    }
+    Ok(Message {
+        methods,
+        id,
+        tools,
+        unnamed,
+    })
 }
 
 #[cfg(test)]
@@ -104,12 +144,52 @@ mod tests {
         let i = inspect(one).unwrap();
         assert!(!i.batch);
         assert_eq!(i.id().unwrap().get(), "7");
-        assert_eq!(i.messages[0].tool.as_deref(), Some("admin_x"));
+        assert_eq!(i.messages[0].tools, ["admin_x"]);
         let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":"b","method":"tools/call","params":{"name":"echo"}}]"#;
         let i = inspect(batch).unwrap();
         assert!(i.batch && i.asks("tools/list") && i.id().is_none());
-        assert_eq!(i.messages[1].tool.as_deref(), Some("echo"));
+        assert_eq!(i.messages[1].tools, ["echo"]);
         assert!(matches!(inspect(b"{nope"), Err(RpcError::Parse(_))));
         assert!(matches!(inspect(b"\xff{}"), Err(RpcError::Parse(_))));
+    }
+
+    #[test]
+    fn every_name_a_server_could_call_is_read() {
+        let tools = |body: &str| {
+            let i = inspect(body.as_bytes()).unwrap();
+            let m = &i.messages[0];
+            (
+                m.tools.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                m.unnamed,
+            )
+        };
+        // Repeated members: whichever a server keeps, both are held to
+        // the policy.
+        let dup = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"admin_x"}}"#;
+        assert_eq!(tools(dup), (vec!["echo".into(), "admin_x".into()], false));
+        let dup = r#"{"method":"tools/call","params":{"name":"admin_x"},"params":{"name":"echo"}}"#;
+        assert_eq!(tools(dup), (vec!["admin_x".into(), "echo".into()], false));
+        let dup = r#"{"method":"tools/call","method":"ping","params":{"name":"admin_x"}}"#;
+        assert_eq!(tools(dup).0, ["admin_x"]);
+        // Member names in another case, as Go's `encoding/json` reads them.
+        let go = r#"{"method":"tools/call","params":{"name":"echo","NAME":"admin_x"}}"#;
+        assert_eq!(tools(go).0, ["echo", "admin_x"]);
+        let go = r#"{"METHOD":"tools/call","param\u017f":{"Name":"admin_x"}}"#;
+        assert_eq!(tools(go), (vec!["admin_x".into()], false));
+        let i = inspect(br#"{"Method":"TOOLS/LIST"}"#).unwrap();
+        assert!(i.asks("tools/list"));
+        // Escapes, casing and padding of the method.
+        let odd = r#"{"method":"Tools\/CALL ","params":{"n\u0061me":"admin_x"}}"#;
+        assert_eq!(tools(odd).0, ["admin_x"]);
+        // A name the policy cannot read.
+        for unreadable in [
+            r#"{"method":"tools/call"}"#,
+            r#"{"method":"tools/call","params":["admin_x",{}]}"#,
+            r#"{"method":"tools/call","params":{"name":["admin_x"]}}"#,
+            r#"{"method":"tools/call","params":{"name":"echo"},"params":{"arguments":{}}}"#,
+        ] {
+            assert!(tools(unreadable).1, "{unreadable}");
+        }
+        assert_eq!(tools(r#"{"method":"tools/list"}"#), (vec![], false));
     }
 }

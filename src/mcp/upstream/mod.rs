@@ -43,6 +43,7 @@ use http::{header, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body as _, Incoming};
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::auth::{self, AuthFailure};
 use super::error::RpcError;
@@ -209,11 +210,16 @@ pub(crate) async fn handle(
     let caller = match admit(ctx, mount, verified_tokens, &parts) {
         Ok(token) => token,
         Err(refusal) => {
-            let answer = refusal.into_response(ctx, mount);
             // As `/mcp` does: take in the body before answering, so the
-            // connection survives the answer (RFC 9112 §9.6).
-            let _ = read.await;
-            return whole(answer);
+            // connection survives the answer (RFC 9112 §9.6); a JSON-RPC
+            // refusal answers the request by its id when it has one.
+            let body = read.await.unwrap_or_default();
+            let inspected = match (&refusal, parts.method == Method::POST) {
+                (Refusal::Rpc(_), true) => inspect::inspect(&body).ok(),
+                _ => None,
+            };
+            let id = inspected.as_ref().and_then(|i| i.id());
+            return whole(refusal.into_response(ctx, mount, id));
         }
     };
     let body = match read.await {
@@ -240,9 +246,9 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn into_response(self, ctx: &Ctx<'_>, mount: &Mount) -> Resp {
+    fn into_response(self, ctx: &Ctx<'_>, mount: &Mount, id: Option<&RawValue>) -> Resp {
         match self {
-            Refusal::Rpc(e) => e.into_response(None),
+            Refusal::Rpc(e) => e.into_response(id),
             Refusal::Bearer(f) => {
                 let host = &mount.hosts[ctx.host.index];
                 f.respond(ctx, &host.challenge, &host.challenge_params)
@@ -320,41 +326,37 @@ async fn forward(
     };
     let mut called = Vec::new();
     if let Some(inspected) = &inspected {
-        // 2026-07-28 names the tool in `Mcp-Name` too: an upstream that
-        // routes by the header is held to the same policy.
-        let header_tool = parts
-            .headers
-            .get("mcp-name")
-            .and_then(|v| v.to_str().ok())
-            .filter(|_| inspected.asks("tools/call"));
-        let denied = inspected
-            .messages
-            .iter()
-            .filter_map(|m| m.tool.as_deref())
-            .chain(header_tool)
-            .find(|tool| !caller.may_call(tool));
-        if let Some(tool) = denied {
-            let tools = inspected
-                .messages
-                .iter()
-                .filter_map(|m| m.tool.as_deref().map(str::to_owned))
-                .collect();
+        let tools = || inspected.messages.iter().flat_map(|m| &m.tools);
+        if let Some(denied) = refused_call(&caller, inspected, &parts.headers) {
+            let mut tools: Vec<String> = tools().map(|t| t.to_string()).collect();
+            // A refusal is audited even when the body names no tool (the
+            // name was in `Mcp-Name`, or could not be read: `""`).
+            let refused = match denied {
+                Denied::Tool(t) => t,
+                Denied::Unnamed => "",
+            };
+            if !tools.iter().any(|t| t == refused) {
+                tools.push(refused.to_owned());
+            }
             if let Some(a) = Audit::new(ctx.request_id, &caller.token, &mount.name, tools) {
                 a.write(Outcome::Denied, None);
             }
-            return whole(refuse_tool(inspected, tool));
+            return whole(refuse_tool(inspected, denied));
         }
-        called = inspected
-            .messages
-            .iter()
-            .filter_map(|m| m.tool.as_deref().map(str::to_owned))
-            .collect();
+        called = tools().map(|t| t.to_string()).collect();
     }
     let audit = Audit::new(ctx.request_id, &caller.token, &mount.name, called);
     let id = inspected.as_ref().and_then(|i| i.id());
     let asks_tool_list = inspected.as_ref().is_some_and(|i| i.asks("tools/list"));
 
-    let mut out = Request::new(Full::new(body.clone()));
+    // Only a POST carries messages (Streamable HTTP): a body on a GET or
+    // DELETE is one the policy has not read, and is not sent.
+    let sent = if parts.method == Method::POST {
+        body.clone()
+    } else {
+        Bytes::new()
+    };
+    let mut out = Request::new(Full::new(sent));
     *out.method_mut() = parts.method.clone();
     *out.uri_mut() = up.uri.clone();
     forward::request_headers(&parts.headers, out.headers_mut());
@@ -377,7 +379,9 @@ async fn forward(
     }
 
     let started = Instant::now();
-    let answer = match tokio::time::timeout(up.timeout, mount.client.request(out)).await {
+    // One budget for the head and, when it is taken in whole, the body.
+    let deadline = tokio::time::Instant::from_std(started) + up.timeout;
+    let answer = match tokio::time::timeout_at(deadline, mount.client.request(out)).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
             tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&e), "upstream unreachable");
@@ -427,16 +431,31 @@ async fn forward(
         .exact()
         .is_some_and(|n| n <= HOLD_WHOLE);
     if small && media != Some(forward::Media::EventStream) {
-        let whole_body = tokio::time::timeout(up.timeout, upstream_body.collect()).await;
-        let Ok(Ok(collected)) = whole_body else {
-            mount.metrics.failed(UpstreamError::Broken);
-            if let Some(a) = &audit {
-                a.write(Outcome::UpstreamBroken, Some(status.as_u16()));
+        let collected = match tokio::time::timeout_at(deadline, upstream_body.collect()).await {
+            Ok(Ok(collected)) => collected,
+            Ok(Err(e)) => {
+                tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&e), "upstream broke off its answer");
+                mount.metrics.failed(UpstreamError::Broken);
+                if let Some(a) = &audit {
+                    a.write(Outcome::UpstreamBroken, Some(status.as_u16()));
+                }
+                return whole(RpcError::UpstreamUnreachable(up.name.clone()).into_response(id));
             }
-            return whole(RpcError::UpstreamUnreachable(up.name.clone()).into_response(id));
+            // Its head came in time, its few bytes did not: too slow all
+            // the same (504), not unreachable.
+            Err(_) => {
+                tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, timeout = %crate::clock::duration_text(up.timeout), "upstream timed out");
+                mount.metrics.failed(UpstreamError::Timeout);
+                if let Some(a) = &audit {
+                    a.write(Outcome::Failed, Some(status.as_u16()));
+                }
+                return whole(RpcError::UpstreamTimeout(up.name.clone()).into_response(id));
+            }
         };
         let mut bytes = collected.to_bytes();
-        if asks_tool_list && up.tools.restricts() && media == Some(forward::Media::Json) {
+        // Whatever its `Content-Type` says (none, `text/plain`, a vendor
+        // type): a tool list the client may read is cut all the same.
+        if asks_tool_list && up.tools.restricts() {
             if let Some(filtered) = filter::filter_json(&bytes, &|t| caller.may_call(t)) {
                 bytes = Bytes::from(filtered);
             }
@@ -452,7 +471,7 @@ async fn forward(
     let mode = if up.tools.restricts() {
         match media {
             Some(forward::Media::EventStream) => Mode::Sse(Default::default()),
-            Some(forward::Media::Json) if asks_tool_list => Mode::Json(Default::default()),
+            _ if asks_tool_list => Mode::Json(Default::default()),
             _ => Mode::Pass,
         }
     } else {
@@ -471,22 +490,87 @@ async fn forward(
     reply
 }
 
+/// Why a request's tool calls are refused.
+enum Denied<'a> {
+    /// The policy does not let the caller call this tool.
+    Tool(&'a str),
+    /// A call whose tool the policy cannot read, to an upstream whose
+    /// policy can refuse something: what it cannot name, it cannot allow.
+    Unnamed,
+}
+
+/// The first call in `inspected` the policy refuses, if any.
+fn refused_call<'a>(
+    caller: &Caller,
+    inspected: &'a inspect::Inspected<'_>,
+    headers: &'a http::HeaderMap,
+) -> Option<Denied<'a>> {
+    let restricts = caller.mount.upstream.tools.restricts();
+    let calls = inspected.messages.iter().filter(|m| m.is_call());
+    if restricts && calls.clone().any(|m| m.unnamed) {
+        return Some(Denied::Unnamed);
+    }
+    if let Some(t) = calls.flat_map(|m| &m.tools).find(|t| !caller.may_call(t)) {
+        return Some(Denied::Tool(t));
+    }
+    // 2026-07-28 names the tool in `Mcp-Name` too: an upstream that
+    // routes by the headers is held to the same policy, each value of it,
+    // when the body or `Mcp-Method` says `tools/call` (for other methods
+    // the header names a prompt or a resource, not a tool).
+    let header_call = headers.get_all("mcp-method").iter().any(|v| {
+        v.to_str()
+            .map_or(true, |m| m.trim().eq_ignore_ascii_case("tools/call"))
+    });
+    if !restricts || !(header_call || inspected.messages.iter().any(|m| m.is_call())) {
+        return None;
+    }
+    for v in headers.get_all("mcp-name") {
+        match v.to_str() {
+            Ok(t) if caller.may_call(t) => {}
+            Ok(t) => return Some(Denied::Tool(t)),
+            Err(_) => return Some(Denied::Unnamed),
+        }
+    }
+    None
+}
+
 /// The answer to a request holding a call the policy refuses: that call's
 /// error, or for a batch one error per request in it (the batch is not
 /// sent: its other messages may depend on the refused one).
-fn refuse_tool(inspected: &inspect::Inspected<'_>, tool: &str) -> Resp {
+fn refuse_tool(inspected: &inspect::Inspected<'_>, denied: Denied<'_>) -> Resp {
+    let own = |m: &inspect::Message<'_>| match denied {
+        Denied::Tool(tool) => m
+            .tools
+            .iter()
+            .any(|t| t == tool)
+            .then(|| RpcError::tool_not_granted(tool)),
+        Denied::Unnamed => m.unnamed.then_some(RpcError::ToolNameMissing),
+    };
+    let culprit = match denied {
+        Denied::Tool(tool) => tool,
+        Denied::Unnamed => "without a readable name",
+    };
+    // JSON-RPC 2.0 §4.1, §6: a notification is never answered, and a
+    // batch of them gets no (empty) array; as at `/mcp`, 202 and nothing.
+    // It is not sent; its audit line says so.
+    if inspected.messages.iter().all(|m| m.id.is_none()) {
+        return response::empty(StatusCode::ACCEPTED);
+    }
     if !inspected.batch {
-        return RpcError::tool_not_granted(tool).into_response(inspected.id());
+        let e = match denied {
+            Denied::Tool(tool) => RpcError::tool_not_granted(tool),
+            Denied::Unnamed => RpcError::ToolNameMissing,
+        };
+        return e.into_response(inspected.id());
     }
     let mut out = vec![b'['];
     for m in inspected.messages.iter().filter(|m| m.id.is_some()) {
         if out.len() > 1 {
             out.push(b',');
         }
-        match m.tool.as_deref() {
-            Some(t) if t == tool => RpcError::tool_not_granted(t).write(&mut out, m.id),
-            _ => RpcError::batch_with_tool_not_granted(tool).write(&mut out, m.id),
-        };
+        own(m)
+            .unwrap_or_else(|| RpcError::batch_with_tool_not_granted(culprit))
+            .write(&mut out, m.id);
     }
     out.push(b']');
     response::json_bytes(StatusCode::OK, out)

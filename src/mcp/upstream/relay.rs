@@ -109,7 +109,7 @@ impl Relay {
                     self.ready.push_back(out);
                 }
             }
-            Mode::Sse(sse) => self.ready.extend(sse.finish()),
+            Mode::Sse(sse) => self.ready.extend(sse.finish(&keep)),
         }
     }
 }
@@ -146,8 +146,17 @@ impl Body for Relay {
                             return Poll::Ready(Some(Err(e)));
                         }
                     },
-                    // Trailers pass as they are.
-                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                    // Trailers are headers sent late: the same allowlist
+                    // holds (an upstream's `Set-Cookie` or
+                    // `WWW-Authenticate` stays on its side there too).
+                    Err(frame) => {
+                        let kept = frame
+                            .trailers_ref()
+                            .and_then(super::forward::response_trailers);
+                        if let Some(t) = kept {
+                            return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                        }
+                    }
                 },
                 Poll::Ready(Some(Err(e))) => {
                     // The upstream broke off: the client's answer breaks
