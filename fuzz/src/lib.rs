@@ -74,6 +74,7 @@ pub fn config() -> Config {
     c.hosts.push(HostConfig {
         issuer: LOOPBACK_ISSUER.into(),
         redirect_uris: vec!["loopback".into()],
+        client_id_hosts: None,
     });
     c.hosts.push(HostConfig {
         issuer: CLOUD_ISSUER.into(),
@@ -81,6 +82,7 @@ pub fn config() -> Config {
             "https://claude.ai/api/mcp/auth_callback".into(),
             "prefix:https://chatgpt.com/connector/oauth/".into(),
         ],
+        client_id_hosts: None,
     });
     c.identity.allowed_domains = vec!["example.com".into()];
     c
