@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 
+use crate::http::freshness;
+
 /// A document is kept at least this long, whatever its headers say, so a
 /// client cannot make this server fetch on every request.
 pub(crate) const MIN_CACHE: Duration = Duration::from_secs(5 * 60);
@@ -15,39 +17,17 @@ pub(crate) const MAX_CACHE: Duration = Duration::from_secs(24 * 3600);
 /// When the response says nothing.
 const DEFAULT_CACHE: Duration = Duration::from_secs(3600);
 
-/// How long a fetched document may be used (RFC 9111 §4.2.1, simplified):
-/// `Cache-Control: max-age` less `Age`; `no-store` / `no-cache` mean the
-/// minimum; bounded to [`MIN_CACHE`] .. [`MAX_CACHE`].
+/// How long a fetched document may be used: `Cache-Control` within
+/// [`MIN_CACHE`] .. [`MAX_CACHE`] (`http::freshness`).
 pub(crate) fn cache_lifetime(headers: &HeaderMap) -> Duration {
-    let mut max_age = None;
-    let mut no_store = false;
-    for d in headers
-        .get_all(http::header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let d = d.trim();
-        let (k, v) = d.split_once('=').unwrap_or((d, ""));
-        let k = k.trim().to_ascii_lowercase();
-        match k.as_str() {
-            "no-store" | "no-cache" | "private" => no_store = true,
-            "max-age" => max_age = v.trim().trim_matches('"').parse::<u64>().ok(),
-            _ => {}
-        }
-    }
-    if no_store {
-        return MIN_CACHE;
-    }
-    let Some(max_age) = max_age else {
-        return DEFAULT_CACHE;
-    };
-    let age = headers
-        .get(http::header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    Duration::from_secs(max_age.saturating_sub(age)).clamp(MIN_CACHE, MAX_CACHE)
+    freshness::lifetime(
+        headers,
+        freshness::Bounds {
+            min: MIN_CACHE,
+            default: DEFAULT_CACHE,
+            max: MAX_CACHE,
+        },
+    )
 }
 
 /// Most hosts tracked at once: a flood of distinct hosts cannot grow the

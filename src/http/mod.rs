@@ -6,6 +6,7 @@
 pub(crate) mod body;
 pub(crate) mod cors;
 pub(crate) mod error;
+pub(crate) mod freshness;
 pub(crate) mod host;
 pub(crate) mod page;
 pub(crate) mod response;

@@ -10,33 +10,20 @@ use super::{
     IdTokenVerifier, Jwks, DEFAULT_CACHE, FILE_POLL, MAX_CACHE, MAX_JWKS_BYTES, MIN_CACHE,
     RETRY_FIRST, RETRY_MAX, STARTUP_WAIT,
 };
+use crate::http::freshness;
 use crate::settings::id_token::JwksSource;
 
-/// How long a JWKS response may be used: `Cache-Control: max-age` less
-/// `Age`, bounded to 5 minutes .. 24 hours; one hour when unsaid.
+/// How long a JWKS response may be used: `Cache-Control` within 5
+/// minutes .. 24 hours, one hour when unsaid (`http::freshness`).
 pub(super) fn cache_lifetime(headers: &HeaderMap) -> Duration {
-    let max_age = headers
-        .get_all(http::header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|d| {
-            let (k, v) = d.trim().split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case("max-age")
-                .then(|| v.trim().trim_matches('"').parse::<u64>().ok())
-                .flatten()
-        })
-        .next();
-    let Some(max_age) = max_age else {
-        return DEFAULT_CACHE;
-    };
-    let age = headers
-        .get(http::header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    Duration::from_secs(max_age.saturating_sub(age)).clamp(MIN_CACHE, MAX_CACHE)
+    freshness::lifetime(
+        headers,
+        freshness::Bounds {
+            min: MIN_CACHE,
+            default: DEFAULT_CACHE,
+            max: MAX_CACHE,
+        },
+    )
 }
 
 /// Reads or fetches the JWKS once; returns it and how long to keep it.

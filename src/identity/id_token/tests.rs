@@ -317,7 +317,8 @@ fn cache_lifetime_follows_max_age_within_bounds() {
     );
     assert_eq!(h("max-age=10", None), MIN_CACHE);
     assert_eq!(h("max-age=999999", None), MAX_CACHE);
-    assert_eq!(h("no-store", None), DEFAULT_CACHE);
+    // Not to be stored: kept the least time, fetched again soonest.
+    assert_eq!(h("no-store", None), MIN_CACHE);
     assert_eq!(cache_lifetime(&HeaderMap::new()), DEFAULT_CACHE);
 }
 
