@@ -254,13 +254,7 @@ impl Resolver {
         if !self.windows.try_fetch(url.host(), now) {
             return Err(CimdError::RateLimited);
         }
-        let r = self
-            .egress
-            .get(url.url(), "application/json", self.limits)
-            .await?;
-        if r.status != http::StatusCode::OK {
-            return Err(CimdError::Status(r.status.as_u16()));
-        }
+        let r = self.get_json(url.url()).await?;
         let jwks = serde_json::from_slice::<serde_json::Value>(&r.body)
             .ok()
             .filter(|v| v.get("keys").is_some_and(serde_json::Value::is_array))
@@ -279,18 +273,24 @@ impl Resolver {
     }
 
     async fn fetch(&self, url: &ClientIdUrl) -> Result<(ClientDocument, Duration), CimdError> {
-        let r = self
-            .egress
-            .get(url.url(), "application/json", self.limits)
-            .await?;
-        // draft §4: only a 200 with the document.
-        if r.status != http::StatusCode::OK {
-            return Err(CimdError::Status(r.status.as_u16()));
-        }
+        let r = self.get_json(url.url()).await?;
         // The body must be a JSON object whatever its Content-Type says:
         // some hosts serve documents as text/plain.
         let doc = ClientDocument::parse(&r.body, url)?;
         Ok((doc, limits::cache_lifetime(&r.headers)))
+    }
+
+    /// GET `url` for JSON under the guard; only a 200 is an answer (draft
+    /// §4: a document, or a JWKS, comes with 200, never a redirect).
+    async fn get_json(&self, url: &::url::Url) -> Result<egress::Fetched, CimdError> {
+        let r = self
+            .egress
+            .get(url, "application/json", self.limits)
+            .await?;
+        if r.status != http::StatusCode::OK {
+            return Err(CimdError::Status(r.status.as_u16()));
+        }
+        Ok(r)
     }
 }
 

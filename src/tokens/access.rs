@@ -270,9 +270,16 @@ impl TokenError {
 
 /// Signs `claims` with the ring's newest active signing key.
 pub fn issue(ring: &KeyRing, claims: &AccessClaims, now: u64) -> String {
+    sign(ring, ACCESS_TOKEN_TYP, claims, now)
+}
+
+/// A compact JWS of `claims`, typed `typ`, signed with the ring's newest
+/// active signing key (its `kid` in the header): access tokens, and the
+/// identity assertions upstreams receive (`tokens::identity`).
+pub(crate) fn sign(ring: &KeyRing, typ: &str, claims: &impl Serialize, now: u64) -> String {
     let signer = ring.active_signer(now).signer();
     let mut header = JwsHeader::new();
-    header.set_token_type(ACCESS_TOKEN_TYP);
+    header.set_token_type(typ);
     header.set_key_id(josekit::jws::JwsSigner::key_id(&signer).unwrap_or_default());
     let payload = serde_json::to_vec(claims).expect("claims serialize");
     josekit::jws::serialize_compact(&payload, &header, &signer).expect("ring signing cannot fail")

@@ -11,10 +11,9 @@
 //! times with one access token, so an assertion is minted once per access
 //! token and upstream and kept until near its expiry, in a bounded cache.
 
-use josekit::jws::JwsHeader;
 use serde::Serialize;
 
-use super::access::VerifiedToken;
+use super::access::{self, VerifiedToken};
 use crate::keys::KeyRing;
 
 /// RFC 7519 §5.1: a plain JWT.
@@ -66,12 +65,7 @@ impl<'a> AssertionClaims<'a> {
 
 /// Signs `claims` with the ring's newest active signing key.
 pub(crate) fn mint(ring: &KeyRing, claims: &AssertionClaims<'_>, now: u64) -> String {
-    let signer = ring.active_signer(now).signer();
-    let mut header = JwsHeader::new();
-    header.set_token_type(ASSERTION_TYP);
-    header.set_key_id(josekit::jws::JwsSigner::key_id(&signer).unwrap_or_default());
-    let payload = serde_json::to_vec(claims).expect("claims serialize");
-    josekit::jws::serialize_compact(&payload, &header, &signer).expect("ring signing cannot fail")
+    access::sign(ring, ASSERTION_TYP, claims, now)
 }
 
 #[derive(Clone)]

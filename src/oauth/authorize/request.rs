@@ -29,16 +29,7 @@ impl<'a> Target<'a> {
         params: &Params<'_>,
         repeated: Option<&Repeated>,
     ) -> Result<ClientIdUrl, OAuthError> {
-        if let Some(e) = repeated.and_then(|r| {
-            r.error_for("client_id")
-                .or_else(|| r.error_for("redirect_uri"))
-        }) {
-            return Err(e);
-        }
-        let client_id = params
-            .get("client_id")
-            .ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
-        client::document_url(settings, site, client_id)
+        client::document_url(settings, site, client_id(params, repeated)?)
     }
 
     /// `site`: the host the request arrived on.
@@ -51,17 +42,7 @@ impl<'a> Target<'a> {
         repeated: Option<&Repeated>,
         now: u64,
     ) -> Result<Target<'a>, OAuthError> {
-        // Either one sent twice cannot be trusted: which value would the
-        // client have meant?
-        if let Some(e) = repeated.and_then(|r| {
-            r.error_for("client_id")
-                .or_else(|| r.error_for("redirect_uri"))
-        }) {
-            return Err(e);
-        }
-        let client_id = params
-            .get("client_id")
-            .ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
+        let client_id = client_id(params, repeated)?;
         let client = Client::resolve(settings, ring, documents, site, client_id, now).await?;
         let redirect_uri = client.redirect_uri(settings, site, params.get("redirect_uri"))?;
         Ok(Target {
@@ -148,4 +129,21 @@ impl AuthorizeRequest {
             offline,
         })
     }
+}
+
+/// The request's `client_id`. It and `redirect_uri` must each come once:
+/// sent twice, which value would the client have meant?
+fn client_id<'p>(
+    params: &'p Params<'_>,
+    repeated: Option<&Repeated>,
+) -> Result<&'p str, OAuthError> {
+    if let Some(e) = repeated.and_then(|r| {
+        r.error_for("client_id")
+            .or_else(|| r.error_for("redirect_uri"))
+    }) {
+        return Err(e);
+    }
+    params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::invalid_request("client_id is required"))
 }
