@@ -16,6 +16,14 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch, for what is timed against another
+/// clock in ms (the shared store's, `store::redis`); 0 before the epoch.
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// `secs` as RFC 3339 UTC to the second (`2026-11-26T13:05:00Z`): how
 /// times are written in key files, deny lines and the CLI's output.
 pub(crate) fn rfc3339(secs: u64) -> String {

@@ -59,6 +59,7 @@ use tokio::sync::OnceCell;
 
 use super::outage::{Failure, Health};
 use super::{Once, Reused, StoreError};
+use crate::clock::unix_ms;
 use crate::random::random_id;
 use crate::settings::RedisSettings;
 
@@ -499,11 +500,4 @@ fn tcp_settings() -> TcpSettings {
 /// the store answering with an error.
 fn broke_connection(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
-}
-
-/// This replica's clock, in ms.
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
