@@ -23,8 +23,11 @@
 //!
 //! Environment: `MCPGATE_BENCH_REQUESTS` (timed requests per case, default
 //! 20000), `MCPGATE_BENCH_CONNECTIONS` (default 32),
-//! `MCPGATE_BENCH_PEER_REQUESTS` (default 300). Loopback only; every loop
-//! is bounded by a request count.
+//! `MCPGATE_BENCH_PEER_REQUESTS` (default 300), `MCPGATE_BENCH_ONLY`
+//! (`direct`, `proxied` or `built-in`: that case alone, no warm-up, for a
+//! profiler attached to the pid it prints), `MCPGATE_BENCH_BIN` (another
+//! build of mcpgate to measure with the same client). Loopback only; every loop is
+//! bounded by a request count.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -265,11 +268,31 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// The process's CPU time in the kernel and in its own code, in clock
+/// ticks (`/proc/<pid>/stat`, fields 15 and 14): coarse (10 ms), read
+/// around whole slices only, to tell the two apart.
+fn sys_user_ticks(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // `rest` starts at field 3 (state, which parses as 0).
+    (
+        f.get(12).copied().unwrap_or(0),
+        f.get(11).copied().unwrap_or(0),
+    )
+}
+
 #[derive(Default, Clone, Copy)]
 struct Tally {
     requests: usize,
     elapsed: Duration,
     mcpgate_cpu_ns: u64,
+    sys_ticks: u64,
+    user_ticks: u64,
 }
 
 impl Tally {
@@ -278,6 +301,10 @@ impl Tally {
     }
     fn cpu_us(&self) -> f64 {
         self.mcpgate_cpu_ns as f64 / 1000.0 / self.requests as f64
+    }
+    /// The kernel's share of [`Tally::cpu_us`].
+    fn sys_share(&self) -> f64 {
+        self.sys_ticks as f64 / (self.sys_ticks + self.user_ticks).max(1) as f64
     }
 }
 
@@ -383,6 +410,9 @@ fn main() {
 }
 
 async fn bench() {
+    if let Ok(other) = std::env::var("MCPGATE_BENCH_BIN") {
+        common::use_bin(other);
+    }
     let n = env_usize("MCPGATE_BENCH_REQUESTS", 20_000);
     let connections = env_usize("MCPGATE_BENCH_CONNECTIONS", 32);
     let upstream = start_upstream();
@@ -427,6 +457,23 @@ async fn bench() {
             unique_ids: false,
         },
     ];
+    // Profiling: one case alone, long enough to attach a profiler to the
+    // pid printed here.
+    if let Ok(only) = std::env::var("MCPGATE_BENCH_ONLY") {
+        let case = cases
+            .iter()
+            .find(|c| c.name == only)
+            .unwrap_or_else(|| panic!("MCPGATE_BENCH_ONLY: direct, proxied or built-in"));
+        eprintln!("mcpgate pid {}: {only} alone, {n} requests", server.pid());
+        let cpu = cpu_ns(server.pid());
+        let elapsed = run(case, connections, n).await;
+        let us = (cpu_ns(server.pid()) - cpu) as f64 / 1000.0 / n as f64;
+        println!(
+            "{only}: {:.0} req/s, mcpgate CPU {us:.1} µs/req",
+            n as f64 / elapsed.as_secs_f64()
+        );
+        return;
+    }
     // Warm-up: connections, the verified-token and identity caches.
     for c in &cases {
         run(c, connections, 2_000).await;
@@ -435,17 +482,21 @@ async fn bench() {
     for _ in 0..SLICES {
         for (c, t) in cases.iter().zip(tallies.iter_mut()) {
             let cpu = cpu_ns(server.pid());
+            let (sys, user) = sys_user_ticks(server.pid());
             let elapsed = run(c, connections, n / SLICES).await;
             t.requests += n / SLICES;
             t.elapsed += elapsed;
             t.mcpgate_cpu_ns += cpu_ns(server.pid()) - cpu;
+            let (sys_after, user_after) = sys_user_ticks(server.pid());
+            t.sys_ticks += sys_after - sys;
+            t.user_ticks += user_after - user;
         }
     }
     let [direct, proxied, builtin] = tallies;
     println!("proxy overhead: {n} tools/call per case, {connections} connections, {SLICES} alternating slices");
     println!(
-        "{:<28} {:>10} {:>22}",
-        "case", "req/s", "mcpgate CPU µs/req"
+        "{:<28} {:>10} {:>22} {:>16}",
+        "case", "req/s", "mcpgate CPU µs/req", "of it in kernel"
     );
     println!(
         "{:<28} {:>10.0} {:>22}",
@@ -453,18 +504,17 @@ async fn bench() {
         direct.rps(),
         "-"
     );
-    println!(
-        "{:<28} {:>10.0} {:>22.1}",
-        "through mcpgate /mcp/fast",
-        proxied.rps(),
-        proxied.cpu_us()
-    );
-    println!(
-        "{:<28} {:>10.0} {:>22.1}",
-        "mcpgate /mcp whoami",
-        builtin.rps(),
-        builtin.cpu_us()
-    );
+    for (name, t) in [
+        ("through mcpgate /mcp/fast", proxied),
+        ("mcpgate /mcp whoami", builtin),
+    ] {
+        println!(
+            "{name:<28} {:>10.0} {:>22.1} {:>15.0}%",
+            t.rps(),
+            t.cpu_us(),
+            100.0 * t.sys_share()
+        );
+    }
     println!(
         "throughput through mcpgate / direct: {:.2}",
         proxied.rps() / direct.rps()
@@ -473,6 +523,26 @@ async fn bench() {
     println!(
         "mcpgate CPU per proxied call / per built-in call: {cpu_ratio:.2} (target <= 2: {})",
         if cpu_ratio <= 2.0 { "met" } else { "NOT met" }
+    );
+    // On loopback the sender's system call also runs the receiver's TCP
+    // input, so the kernel part is what two sends (to the upstream, to
+    // the client) cost against one.
+    let part = |t: &Tally, kernel: bool| {
+        let share = if kernel {
+            t.sys_share()
+        } else {
+            1.0 - t.sys_share()
+        };
+        t.cpu_us() * share
+    };
+    println!(
+        "  in the kernel: {:.1} / {:.1} µs = {:.2}; in mcpgate's code: {:.1} / {:.1} µs = {:.2}",
+        part(&proxied, true),
+        part(&builtin, true),
+        part(&proxied, true) / part(&builtin, true),
+        part(&proxied, false),
+        part(&builtin, false),
+        part(&proxied, false) / part(&builtin, false),
     );
 
     let peer_n = env_usize("MCPGATE_BENCH_PEER_REQUESTS", 300);

@@ -1152,3 +1152,106 @@ async fn audiences_stay_apart_between_mounts_and_mcp_with_one_resource_or_not() 
         }
     }
 }
+
+/// An HTTP/1.1 upstream written by hand, as a keep-alive server that
+/// closes idle connections: it answers each request on a connection with
+/// one JSON-RPC result, and closes a connection `idle` after its last
+/// answer (Node's servers do so after 5 s). Counts the connections it
+/// accepted.
+async fn closing_upstream(
+    idle: Duration,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    // One request: its head, then `Content-Length` bytes.
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        let read = tokio::time::timeout(idle, conn.read(&mut chunk)).await;
+                        match read {
+                            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                            // Idle too long, or the peer left: close.
+                            _ => return,
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buf.len() < head_end + length {
+                        let mut chunk = [0u8; 4096];
+                        let n = conn.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    buf.drain(..head_end + length);
+                    let body = r#"{"jsonrpc":"2.0","id":"c-1","result":{"content":[{"type":"text","text":"hi"}]}}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if conn.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn connections_to_an_upstream_are_reused_and_replaced_when_it_closes_them() {
+    use std::sync::atomic::Ordering;
+    let (addr, accepted) = closing_upstream(Duration::from_millis(300)).await;
+    let s = start(&stanza("kept", &format!("http://{addr}/mcp"), ""), "");
+    let t = token_for(&s, INTERNAL, &format!("https://{INTERNAL}/mcp/kept"), "").await;
+    let calls = |n| {
+        let s = &s;
+        let t = &t;
+        async move {
+            for _ in 0..n {
+                let a = send(mcp_to(
+                    s,
+                    INTERNAL,
+                    "/mcp/kept",
+                    access_token(t),
+                    &call("echo"),
+                ))
+                .await;
+                assert_eq!(a.status, 200, "{}", a.text);
+                assert_eq!(a.json["result"]["content"][0]["text"], "hi");
+            }
+        }
+    };
+    // One after another: one connection carries them all.
+    calls(10).await;
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one kept-alive connection"
+    );
+    // The upstream closes it while idle: the next call is not refused,
+    // it goes on a new connection, which is kept again.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    calls(5).await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection, kept");
+}

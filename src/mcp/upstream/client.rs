@@ -1,22 +1,84 @@
-//! The outbound HTTP client of one upstream: hyper-util's pooled client
-//! over rustls, HTTP/1.1 and h2 (chosen by ALPN on https; HTTP/1.1 on
-//! plain http).
+//! The outbound HTTP client of one upstream.
 //!
-//! TLS is verified against the system's roots (Mozilla's when the system
-//! has none) plus the upstream's `ca_file`.
+//! - `https`: hyper-util's pooled client over rustls, HTTP/1.1 or h2 as
+//!   ALPN settles. TLS is verified against the system's roots (Mozilla's
+//!   when the system has none) plus the upstream's `ca_file`.
+//! - `http`: HTTP/1.1 connections driven by the request that holds them
+//!   (`plain_http`), the cheaper path for the usual upstream on the same
+//!   network.
 
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{Request, Response, Uri};
 use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 
-pub(crate) type Client =
-    hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use super::plain_http::{self, Driven};
+
+type Pooled = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+pub(crate) enum Client {
+    Plain(Arc<plain_http::Pool>),
+    /// Boxed: hyper-util's client is large, and one per mount.
+    Tls(Box<Pooled>),
+}
+
+impl Client {
+    /// Sends `req` (its URI absolute, the upstream's) and waits for the
+    /// answer's head.
+    pub(crate) async fn request(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Answer>, plain_http::Error> {
+        match self {
+            Client::Plain(pool) => Ok(pool.send(req).await?.map(Answer::Plain)),
+            Client::Tls(client) => Ok(client.request(req).await?.map(Answer::Tls)),
+        }
+    }
+}
+
+/// An upstream's answer body, as either transport reads it.
+pub(crate) enum Answer {
+    Plain(Driven),
+    Tls(Incoming),
+}
+
+impl Body for Answer {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Answer::Plain(b) => Pin::new(b).poll_frame(cx),
+            Answer::Tls(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Answer::Plain(b) => b.is_end_stream(),
+            Answer::Tls(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Answer::Plain(b) => b.size_hint(),
+            Answer::Tls(b) => b.size_hint(),
+        }
+    }
+}
 
 /// How long an idle pooled connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(60);
@@ -39,8 +101,17 @@ fn system_roots() -> &'static Vec<CertificateDer<'static>> {
     })
 }
 
-/// A client trusting the usual roots and `extra_roots`.
-pub(crate) fn build(extra_roots: &[CertificateDer<'static>]) -> Client {
+/// The client of the upstream at `uri`; an `https` one trusts the usual
+/// roots and `extra_roots`. Called within the runtime.
+pub(crate) fn build(uri: &Uri, extra_roots: &[CertificateDer<'static>]) -> Client {
+    if uri.scheme() == Some(&http::uri::Scheme::HTTP) {
+        return Client::Plain(plain_http::Pool::new(
+            uri,
+            POOL_MAX_IDLE,
+            POOL_IDLE,
+            CONNECT_TIMEOUT,
+        ));
+    }
     let mut roots = rustls::RootCertStore::empty();
     let system = system_roots();
     if system.is_empty() {
@@ -67,10 +138,12 @@ pub(crate) fn build(extra_roots: &[CertificateDer<'static>]) -> Client {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_max_idle_per_host(POOL_MAX_IDLE)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
+    Client::Tls(Box::new(
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector),
+    ))
 }

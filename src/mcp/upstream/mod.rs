@@ -32,6 +32,7 @@ mod client;
 mod filter;
 mod forward;
 mod inspect;
+mod plain_http;
 mod relay;
 
 use std::collections::HashMap;
@@ -159,7 +160,7 @@ impl Mounts {
             mounts.push(Arc::new(Mount {
                 index,
                 name: up.name.as_str().into(),
-                client: client::build(&up.extra_roots),
+                client: client::build(&up.uri, &up.extra_roots),
                 hosts,
                 metrics: Arc::new(UpstreamMetrics::new(&up.name)),
                 upstream: up.clone(),
@@ -384,7 +385,7 @@ async fn forward(
     let answer = match tokio::time::timeout_at(deadline, mount.client.request(out)).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
-            tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&e), "upstream unreachable");
+            tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&*e), "upstream unreachable");
             mount.metrics.failed(UpstreamError::Unreachable);
             if let Some(a) = &audit {
                 a.write(Outcome::Failed, None);

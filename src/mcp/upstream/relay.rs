@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use hyper::body::Incoming;
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::audit::{Audit, Outcome};
+use super::client::Answer;
 use super::filter::{self, SseFilter};
 use super::Caller;
 use crate::metrics::{UpstreamError, UpstreamMetrics};
@@ -42,7 +42,7 @@ pub(crate) enum Mode {
 }
 
 pub(crate) struct Relay {
-    upstream: Incoming,
+    upstream: Answer,
     mode: Mode,
     /// Whose tools a filtering mode keeps.
     caller: Arc<Caller>,
@@ -58,7 +58,7 @@ pub(crate) struct Relay {
 
 impl Relay {
     pub(crate) fn new(
-        upstream: Incoming,
+        upstream: Answer,
         mode: Mode,
         caller: Arc<Caller>,
         metrics: Arc<UpstreamMetrics>,

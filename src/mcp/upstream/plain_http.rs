@@ -1,0 +1,278 @@
+//! HTTP/1.1 to a plain-http upstream, each connection driven by the
+//! request that holds it.
+//!
+//! hyper-util's pooled client gives every connection a task of its own:
+//! a call hands its request to that task and takes the answer back
+//! through a channel, two wake-ups across threads per call. Here the
+//! request's own task polls the connection (hyper's
+//! `client::conn::http1`) while it waits for the answer's head, and the
+//! answer's body ([`Driven`]) polls it while the client reads: no hand-off,
+//! and the same backpressure (the connection reads only when the body is
+//! asked for more). About a tenth of mcpgate's CPU per proxied call
+//! (PERFORMANCE.md, twelfth round).
+//!
+//! Invariants: a connection is either idle in the pool, where nobody
+//! polls it, or owned by exactly one request or answer, which polls it;
+//! it goes back to the pool only after its answer was read to the end
+//! (HTTP/1.1 keeps no state between exchanges). Dropped at any other
+//! point it is closed, which is how the upstream learns of a client that
+//! left.
+
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+type Connection = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+
+/// Why a request got no answer.
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How often idle connections are looked at: the ones the upstream closed
+/// (Node closes idle ones after 5 s) or that idled past the limit are
+/// dropped, so that no closed socket waits here for the next request.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Boxed where it is passed around: hyper's connection state is large,
+/// and a request moves it several times.
+struct Conn {
+    send: http1::SendRequest<Full<Bytes>>,
+    io: Connection,
+}
+
+impl Conn {
+    /// Whether an idle connection can take a request now: the upstream has
+    /// not closed it and hyper is ready for the next exchange. Never
+    /// waits (what it registers to be woken is a no-op).
+    fn usable(&mut self) -> bool {
+        let mut cx = Context::from_waker(noop_waker());
+        Pin::new(&mut self.io).poll(&mut cx).is_pending() && self.send.is_ready()
+    }
+}
+
+/// A waker that does nothing (`Waker::noop` needs Rust 1.85).
+fn noop_waker() -> &'static Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    static NOOP: OnceLock<Waker> = OnceLock::new();
+    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
+}
+
+struct Idle {
+    conn: Box<Conn>,
+    since: Instant,
+}
+
+/// The connections to one upstream.
+pub(crate) struct Pool {
+    /// `host:port`, to connect to (names are resolved on each connect).
+    target: String,
+    /// The `Host` header (RFC 9112 §3.2).
+    host: HeaderValue,
+    /// Most recently used at the back.
+    idle: Mutex<VecDeque<Idle>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl Pool {
+    /// A pool for the `http` upstream `uri`. Must be called within the
+    /// runtime: it starts the pool's sweeper, which ends with the pool.
+    pub(crate) fn new(
+        uri: &Uri,
+        max_idle: usize,
+        idle_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Arc<Pool> {
+        let authority = uri.authority().expect("an upstream URL has a host");
+        let port = uri.port_u16().unwrap_or(80);
+        let pool = Arc::new(Pool {
+            target: format!("{}:{port}", authority.host()),
+            host: HeaderValue::from_str(authority.as_str()).expect("an authority is header text"),
+            idle: Mutex::new(VecDeque::new()),
+            max_idle,
+            idle_timeout,
+            connect_timeout,
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(sweep(Arc::downgrade(&pool)));
+        }
+        pool
+    }
+
+    /// Sends `req` (absolute-form URI, as configured) and waits for the
+    /// answer's head. A reused connection that turns out closed before
+    /// the request left is replaced by a new one, once.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Driven>, Error> {
+        let mut req = self.origin_form(req);
+        loop {
+            let (mut conn, reused) = match self.take() {
+                Some(conn) => (conn, true),
+                None => (self.connect().await?, false),
+            };
+            let answer = conn.send.try_send_request(req);
+            let mut answer = std::pin::pin!(answer);
+            let mut io_done = false;
+            let result = poll_fn(|cx| {
+                if !io_done {
+                    // Errors reach the answer too: hyper fails it.
+                    io_done = Pin::new(&mut conn.io).poll(cx).is_ready();
+                }
+                answer.as_mut().poll(cx)
+            })
+            .await;
+            match result {
+                Ok(head) => {
+                    let conn = (!io_done).then_some(conn);
+                    return Ok(head.map(|body| Driven {
+                        body,
+                        conn,
+                        pool: Arc::downgrade(self),
+                    }));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(e.into_error().into()),
+                },
+            }
+        }
+    }
+
+    /// hyper sends the URI as given: HTTP/1.1 to a server wants the
+    /// origin form and a `Host` (RFC 9112 §3.2.1, §3.2).
+    fn origin_form(&self, mut req: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .expect("a path of a URI is a URI");
+        *req.uri_mut() = path;
+        req.headers_mut().insert(header::HOST, self.host.clone());
+        req
+    }
+
+    fn take(&self) -> Option<Box<Conn>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(mut i) = idle.pop_back() {
+            if i.since.elapsed() < self.idle_timeout && i.conn.usable() {
+                return Some(i.conn);
+            }
+        }
+        None
+    }
+
+    fn put(&self, mut conn: Box<Conn>) {
+        if !conn.usable() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push_back(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(&self) -> Result<Box<Conn>, Error> {
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.target))
+            .await
+            .map_err(|_| format!("connecting to {} timed out", self.target))?
+            .map_err(|e| format!("connecting to {}: {e}", self.target))?;
+        // Requests and answers are small and each is written whole.
+        stream.set_nodelay(true)?;
+        let (send, io) = http1::handshake(TokioIo::new(stream)).await?;
+        Ok(Box::new(Conn { send, io }))
+    }
+}
+
+/// Drops the idle connections the upstream closed or that idled too
+/// long; ends when the pool is gone.
+async fn sweep(pool: Weak<Pool>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = pool.idle_timeout;
+        idle.retain_mut(|i| i.since.elapsed() < limit && i.conn.usable());
+    }
+}
+
+/// An answer's body, driving its connection while it is read.
+pub(crate) struct Driven {
+    body: Incoming,
+    /// `None` once hyper is done with the connection (closed, or the
+    /// upstream said `Connection: close`).
+    conn: Option<Box<Conn>>,
+    pool: Weak<Pool>,
+}
+
+impl Driven {
+    fn give_back(&mut self) {
+        if let (Some(conn), Some(pool)) = (self.conn.take(), self.pool.upgrade()) {
+            pool.put(conn);
+        }
+    }
+}
+
+impl Body for Driven {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        if let Some(conn) = &mut this.conn {
+            // Reads what the body asked for; once it ends, its errors
+            // and its end reach the body.
+            if Pin::new(&mut conn.io).poll(cx).is_ready() {
+                this.conn = None;
+            }
+        }
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            this.give_back();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Driven {
+    fn drop(&mut self) {
+        // Read to the end: the connection is clean for the next request.
+        // Anything else closes it (dropped with `conn`).
+        if self.body.is_end_stream() {
+            self.give_back();
+        }
+    }
+}
