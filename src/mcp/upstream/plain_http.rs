@@ -125,7 +125,9 @@ impl Pool {
         loop {
             let (mut conn, reused) = match self.take() {
                 Some(conn) => (conn, true),
-                None => (self.connect().await?, false),
+                // Boxed: a connect is rare, and its future would
+                // otherwise make every call's future larger to move.
+                None => (Box::pin(self.connect()).await?, false),
             };
             let answer = conn.send.try_send_request(req);
             let mut answer = std::pin::pin!(answer);
@@ -274,5 +276,49 @@ impl Drop for Driven {
         if self.body.is_end_stream() {
             self.give_back();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_leave_in_origin_form_with_the_upstreams_host() {
+        for (url, path, host) in [
+            ("http://127.0.0.1:3001/mcp", "/mcp", "127.0.0.1:3001"),
+            (
+                "http://tools.internal/a/mcp?tenant=x",
+                "/a/mcp?tenant=x",
+                "tools.internal",
+            ),
+            ("http://[::1]:8080/", "/", "[::1]:8080"),
+        ] {
+            let uri: Uri = url.parse().unwrap();
+            let pool = Pool::new(&uri, 1, Duration::from_secs(1), Duration::from_secs(1));
+            let mut req = Request::new(Full::new(Bytes::new()));
+            *req.uri_mut() = uri.clone();
+            // A client's Host never crosses (the allowlist), but even so:
+            req.headers_mut()
+                .insert(header::HOST, HeaderValue::from_static("mcp.example.com"));
+            let req = pool.origin_form(req);
+            assert_eq!(req.uri(), path, "{url}");
+            assert_eq!(req.headers()[header::HOST], host, "{url}");
+            assert_eq!(req.headers().get_all(header::HOST).iter().count(), 1);
+        }
+        let pool = Pool::new(
+            &"http://[::1]:8080/".parse().unwrap(),
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
+        assert_eq!(pool.target, "[::1]:8080");
+        let pool = Pool::new(
+            &"http://tools.internal/mcp".parse().unwrap(),
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
+        assert_eq!(pool.target, "tools.internal:80");
     }
 }
