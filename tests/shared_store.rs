@@ -21,7 +21,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -30,36 +29,6 @@ use std::time::{Duration, Instant};
 use common::redis::{Redis, RedisCluster};
 use common::*;
 use serde_json::{json, Value};
-
-/// A round-robin TCP proxy: each new connection goes to the next replica.
-struct RoundRobin {
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RoundRobin {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn round_robin(backends: Vec<SocketAddr>) -> RoundRobin {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let mut next = 0;
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let backend = backends[next % backends.len()];
-            next += 1;
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    RoundRobin { addr, task }
-}
 
 /// Three replicas on one keys directory sharing `redis`, and the proxy.
 struct Cluster {

@@ -1255,3 +1255,101 @@ async fn connections_to_an_upstream_are_reused_and_replaced_when_it_closes_them(
     calls(5).await;
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection, kept");
 }
+
+/// Replicas share only the keys and the config: a token signed in on one
+/// is served by every replica behind a balancer, the upstream gets the
+/// same identity from each (verified with either replica's JWKS), the
+/// policy holds on each, and each replica audits the calls it served.
+#[tokio::test]
+async fn replicas_behind_a_balancer_serve_one_mount_alike() {
+    let up = TestUpstream::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    generate_keys(keys.path());
+    let url = up.url("/mcp");
+    let extra = format!(
+        "[log]\nformat = \"json\"\n\n{}",
+        stanza(
+            "echo",
+            &url,
+            &format!("forward_identity = \"jwt\"\n{POLICY}")
+        )
+    );
+    let replicas: Vec<Server> = (0..2)
+        .map(|_| Server::start_on_keys(keys.path(), |k| config(k, &extra)))
+        .collect();
+    let front = round_robin(replicas.iter().map(|r| r.addr).collect()).await;
+    // A connection per request: requests alternate between the replicas.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let tokens = token_for(
+        &replicas[0],
+        INTERNAL,
+        &format!("https://{INTERNAL}/mcp/echo"),
+        "eng@example.com",
+    )
+    .await;
+    let token = access_token(&tokens);
+    let post = |body: &Value| {
+        http.post(format!("http://{}/mcp/echo", front.addr))
+            .header("host", INTERNAL)
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(body)
+    };
+    // Two of each in a row, twice: each replica serves one of each pair.
+    for tool in ["echo", "echo", "admin_reset", "admin_reset"].repeat(2) {
+        let a = send(post(&call(tool))).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        if tool == "echo" {
+            assert_eq!(a.json["result"]["content"][0]["text"], "called echo");
+        } else {
+            assert_eq!(a.json["error"]["code"], -32001, "{}", a.text);
+        }
+    }
+    let seen = up.seen("/mcp");
+    assert_eq!(seen.len(), 4, "refused calls never reach the upstream");
+    for s in &seen {
+        let auth = s.headers["authorization"].to_str().unwrap();
+        let jwt = auth.strip_prefix("Bearer ").unwrap();
+        for r in &replicas {
+            let claims = verify_with_jwks(r, jwt).await;
+            assert_eq!(claims["iss"], format!("https://{INTERNAL}"));
+            assert_eq!(claims["aud"], url);
+            assert_eq!(claims["sub"], ALICE);
+            assert_eq!(claims["client_id"], tokens["client_id"]);
+        }
+    }
+    // Each replica's own audit lines: an allowed and a denied call each.
+    let audits = |r: &Server| -> Vec<Value> {
+        std::fs::read_to_string(r.log_path())
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["target"] == "mcpgate::audit")
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while replicas.iter().map(|r| audits(r).len()).sum::<usize>() < 8
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for r in &replicas {
+        let lines = audits(r);
+        let decided = |d: &str| {
+            lines
+                .iter()
+                .filter(|a| a["fields"]["decision"] == d)
+                .count()
+        };
+        assert_eq!(
+            (decided("allowed"), decided("denied")),
+            (2, 2),
+            "each replica audits what it served: {lines:?}"
+        );
+    }
+}

@@ -592,3 +592,35 @@ impl Answer {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 }
+
+// ===== several replicas =====
+
+/// A round-robin TCP proxy: each new connection goes to the next replica.
+pub struct RoundRobin {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RoundRobin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn round_robin(backends: Vec<SocketAddr>) -> RoundRobin {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut next = 0;
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let backend = backends[next % backends.len()];
+            next += 1;
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    RoundRobin { addr, task }
+}
