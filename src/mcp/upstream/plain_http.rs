@@ -131,18 +131,23 @@ impl Pool {
             };
             let answer = conn.send.try_send_request(req);
             let mut answer = std::pin::pin!(answer);
-            let mut io_done = false;
+            let mut conn = Some(conn);
             let result = poll_fn(|cx| {
-                if !io_done {
-                    // Errors reach the answer too: hyper fails it.
-                    io_done = Pin::new(&mut conn.io).poll(cx).is_ready();
+                if let Some(c) = &mut conn {
+                    // Errors reach the answer too: hyper fails it. Done
+                    // without an error (the upstream closed the idle
+                    // connection just before the request was taken up),
+                    // hyper answers only once the connection is dropped:
+                    // the request comes back unsent.
+                    if Pin::new(&mut c.io).poll(cx).is_ready() {
+                        conn = None;
+                    }
                 }
                 answer.as_mut().poll(cx)
             })
             .await;
             match result {
                 Ok(head) => {
-                    let conn = (!io_done).then_some(conn);
                     return Ok(head.map(|body| Driven {
                         body,
                         conn,
@@ -320,5 +325,64 @@ mod tests {
             Duration::from_secs(1),
         );
         assert_eq!(pool.target, "tools.internal:80");
+    }
+
+    /// A plain upstream that answers one request per connection and then
+    /// closes it, a little later each time (up to 450 µs), without
+    /// saying so.
+    fn closing_after_one() -> std::net::SocketAddr {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for (i, conn) in listener.incoming().enumerate() {
+                let Ok(mut conn) = conn else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                let until = Instant::now() + Duration::from_micros(75 * (i % 7) as u64);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        addr
+    }
+
+    /// The upstream closes an idle connection just as a request takes it
+    /// (hyper sees the close before it takes the request up): the request
+    /// is sent again on a new connection, or fails, and never waits for an
+    /// answer that cannot come. A race: thousands of tries.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_closed_as_it_is_taken_never_leaves_its_request_waiting() {
+        use http_body_util::BodyExt as _;
+        let uri: Uri = format!("http://{}/mcp", closing_after_one())
+            .parse()
+            .unwrap();
+        let pool = Pool::new(&uri, 4, Duration::from_secs(60), Duration::from_secs(5));
+        for i in 0..6000u64 {
+            let mut req = Request::new(Full::new(Bytes::new()));
+            *req.uri_mut() = uri.clone();
+            let call = async {
+                let answer = pool.send(req).await?;
+                answer.into_body().collect().await?;
+                Ok::<_, Error>(())
+            };
+            // Answered or failed (a request that met the close on the
+            // way), but in time.
+            let waited = tokio::time::timeout(Duration::from_secs(2), call).await;
+            assert!(waited.is_ok(), "request {i} got no answer");
+            // The next request a little earlier or later each time.
+            let until = Instant::now() + Duration::from_micros(3 * (i % 13));
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
     }
 }
