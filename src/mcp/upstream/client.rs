@@ -7,15 +7,13 @@
 //!   (`plain_http`), the cheaper path for the usual upstream on the same
 //!   network.
 
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
-use http_body_util::Full;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -39,46 +37,14 @@ impl Client {
         req: Request<Full<Bytes>>,
     ) -> Result<Response<Answer>, plain_http::Error> {
         match self {
-            Client::Plain(pool) => Ok(pool.send(req).await?.map(Answer::Plain)),
-            Client::Tls(client) => Ok(client.request(req).await?.map(Answer::Tls)),
+            Client::Plain(pool) => Ok(pool.send(req).await?.map(Either::Left)),
+            Client::Tls(client) => Ok(client.request(req).await?.map(Either::Right)),
         }
     }
 }
 
 /// An upstream's answer body, as either transport reads it.
-pub(crate) enum Answer {
-    Plain(Driven),
-    Tls(Incoming),
-}
-
-impl Body for Answer {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            Answer::Plain(b) => Pin::new(b).poll_frame(cx),
-            Answer::Tls(b) => Pin::new(b).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Answer::Plain(b) => b.is_end_stream(),
-            Answer::Tls(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Answer::Plain(b) => b.size_hint(),
-            Answer::Tls(b) => b.size_hint(),
-        }
-    }
-}
+pub(crate) type Answer = Either<Driven, Incoming>;
 
 /// How long an idle pooled connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(60);

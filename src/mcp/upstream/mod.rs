@@ -435,7 +435,7 @@ async fn forward(
         let collected = match tokio::time::timeout_at(deadline, upstream_body.collect()).await {
             Ok(Ok(collected)) => collected,
             Ok(Err(e)) => {
-                tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&e), "upstream broke off its answer");
+                tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&*e), "upstream broke off its answer");
                 mount.metrics.failed(UpstreamError::Broken);
                 if let Some(a) = &audit {
                     a.write(Outcome::UpstreamBroken, Some(status.as_u16()));
