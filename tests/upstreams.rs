@@ -1256,6 +1256,35 @@ async fn connections_to_an_upstream_are_reused_and_replaced_when_it_closes_them(
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection, kept");
 }
 
+#[tokio::test]
+async fn a_connection_idle_near_the_usual_keep_alive_is_not_reused() {
+    use std::sync::atomic::Ordering;
+    // An upstream that keeps connections a minute: mcpgate still drops one
+    // idle for longer than 4 s, before a server with the usual 5 s
+    // keep-alive (Node's, uvicorn's) would close it under a request.
+    let (addr, accepted) = closing_upstream(Duration::from_secs(60)).await;
+    let s = start(&stanza("kept", &format!("http://{addr}/mcp"), ""), "");
+    let t = token_for(&s, INTERNAL, &format!("https://{INTERNAL}/mcp/kept"), "").await;
+    let call_once = || async {
+        let a = send(mcp_to(
+            &s,
+            INTERNAL,
+            "/mcp/kept",
+            access_token(&t),
+            &call("echo"),
+        ))
+        .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+    };
+    call_once().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    call_once().await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "idle 2.5 s: reused");
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    call_once().await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "idle 4.5 s: a new one");
+}
+
 /// Replicas share only the keys and the config: a token signed in on one
 /// is served by every replica behind a balancer, the upstream gets the
 /// same identity from each (verified with either replica's JWKS), the

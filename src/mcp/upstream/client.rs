@@ -46,8 +46,12 @@ impl Client {
 /// An upstream's answer body, as either transport reads it.
 pub(crate) type Answer = Either<Driven, Incoming>;
 
-/// How long an idle pooled connection is kept.
-const POOL_IDLE: Duration = Duration::from_secs(60);
+/// How long an idle pooled connection is kept: less than the keep-alive
+/// of the usual MCP servers (Node's http server and uvicorn close an idle
+/// connection after 5 s). A request sent on a connection at the moment
+/// its server closes it fails, and a `tools/call` is not sent twice; a
+/// connection dropped here first costs only a new connect.
+const POOL_IDLE: Duration = Duration::from_secs(4);
 /// Idle connections kept per upstream host.
 const POOL_MAX_IDLE: usize = 256;
 /// A connection that does not open in this long counts as unreachable

@@ -42,7 +42,7 @@ pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 /// How often idle connections are looked at: the ones the upstream closed
 /// (Node closes idle ones after 5 s) or that idled past the limit are
 /// dropped, so that no closed socket waits here for the next request.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 /// Boxed where it is passed around: hyper's connection state is large,
 /// and a request moves it several times.
