@@ -76,10 +76,19 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Whether it may still be taken: idle less than `limit`, and usable.
+    fn keep(&mut self, limit: Duration) -> bool {
+        self.since.elapsed() < limit && self.conn.usable()
+    }
+}
+
 /// The connections to one upstream.
 pub(crate) struct Pool {
     /// `host:port`, to connect to (names are resolved on each connect).
     target: String,
+    /// The request target, in origin form (RFC 9112 §3.2.1).
+    origin: Uri,
     /// The `Host` header (RFC 9112 §3.2).
     host: HeaderValue,
     /// Most recently used at the back.
@@ -100,8 +109,14 @@ impl Pool {
     ) -> Arc<Pool> {
         let authority = uri.authority().expect("an upstream URL has a host");
         let port = uri.port_u16().unwrap_or(80);
+        let origin = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .expect("a path of a URI is a URI");
         let pool = Arc::new(Pool {
             target: format!("{}:{port}", authority.host()),
+            origin,
             host: HeaderValue::from_str(authority.as_str()).expect("an authority is header text"),
             idle: Mutex::new(VecDeque::new()),
             max_idle,
@@ -114,8 +129,8 @@ impl Pool {
         pool
     }
 
-    /// Sends `req` (absolute-form URI, as configured) and waits for the
-    /// answer's head. A reused connection that turns out closed before
+    /// Sends `req` to the pool's upstream (whatever its URI says) and
+    /// waits for the answer's head. A reused connection that turns out closed before
     /// the request left is replaced by a new one, once.
     pub(crate) async fn send(
         self: &Arc<Self>,
@@ -165,13 +180,7 @@ impl Pool {
     /// hyper sends the URI as given: HTTP/1.1 to a server wants the
     /// origin form and a `Host` (RFC 9112 §3.2.1, §3.2).
     fn origin_form(&self, mut req: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-        let path = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse()
-            .expect("a path of a URI is a URI");
-        *req.uri_mut() = path;
+        *req.uri_mut() = self.origin.clone();
         req.headers_mut().insert(header::HOST, self.host.clone());
         req
     }
@@ -179,7 +188,7 @@ impl Pool {
     fn take(&self) -> Option<Box<Conn>> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(mut i) = idle.pop_back() {
-            if i.since.elapsed() < self.idle_timeout && i.conn.usable() {
+            if i.keep(self.idle_timeout) {
                 return Some(i.conn);
             }
         }
@@ -220,8 +229,7 @@ async fn sweep(pool: Weak<Pool>) {
         every.tick().await;
         let Some(pool) = pool.upgrade() else { return };
         let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let limit = pool.idle_timeout;
-        idle.retain_mut(|i| i.since.elapsed() < limit && i.conn.usable());
+        idle.retain_mut(|i| i.keep(pool.idle_timeout));
     }
 }
 
