@@ -379,6 +379,19 @@ async fn forward(
         ForwardIdentity::None => {}
     }
 
+    // An upstream failure the client is told of as a JSON-RPC error:
+    // counted, and audited for the tool calls it ends.
+    let failed = |kind: UpstreamError, outcome: Outcome, status: Option<u16>, error: RpcError| {
+        mount.metrics.failed(kind);
+        if let Some(a) = &audit {
+            a.write(outcome, status);
+        }
+        whole(error.into_response(id))
+    };
+    let timed_out = || {
+        tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, timeout = %crate::clock::duration_text(up.timeout), "upstream timed out");
+        RpcError::UpstreamTimeout(up.name.clone())
+    };
     let started = Instant::now();
     // One budget for the head and, when it is taken in whole, the body.
     let deadline = tokio::time::Instant::from_std(started) + up.timeout;
@@ -386,20 +399,10 @@ async fn forward(
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
             tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&*e), "upstream unreachable");
-            mount.metrics.failed(UpstreamError::Unreachable);
-            if let Some(a) = &audit {
-                a.write(Outcome::Failed, None);
-            }
-            return whole(RpcError::UpstreamUnreachable(up.name.clone()).into_response(id));
+            let error = RpcError::UpstreamUnreachable(up.name.clone());
+            return failed(UpstreamError::Unreachable, Outcome::Failed, None, error);
         }
-        Err(_) => {
-            tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, timeout = %crate::clock::duration_text(up.timeout), "upstream timed out");
-            mount.metrics.failed(UpstreamError::Timeout);
-            if let Some(a) = &audit {
-                a.write(Outcome::Failed, None);
-            }
-            return whole(RpcError::UpstreamTimeout(up.name.clone()).into_response(id));
-        }
+        Err(_) => return failed(UpstreamError::Timeout, Outcome::Failed, None, timed_out()),
     };
     let status = answer.status();
     mount.metrics.answered(status.as_u16(), started.elapsed());
@@ -407,16 +410,15 @@ async fn forward(
         // Its challenge names its own authorization, not ours: passed on,
         // it would send the client to sign in where it cannot.
         tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, status = status.as_u16(), "upstream refused mcpgate's identity");
-        mount.metrics.failed(UpstreamError::RefusedIdentity);
-        if let Some(a) = &audit {
-            a.write(Outcome::Failed, Some(status.as_u16()));
-        }
-        return whole(
-            RpcError::UpstreamRefusedIdentity {
-                upstream: up.name.clone(),
-                status: status.as_u16(),
-            }
-            .into_response(id),
+        let error = RpcError::UpstreamRefusedIdentity {
+            upstream: up.name.clone(),
+            status: status.as_u16(),
+        };
+        return failed(
+            UpstreamError::RefusedIdentity,
+            Outcome::Failed,
+            Some(status.as_u16()),
+            error,
         );
     }
     let (head, upstream_body) = answer.into_parts();
@@ -436,21 +438,20 @@ async fn forward(
             Ok(Ok(collected)) => collected,
             Ok(Err(e)) => {
                 tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, error = %error_chain(&*e), "upstream broke off its answer");
-                mount.metrics.failed(UpstreamError::Broken);
-                if let Some(a) = &audit {
-                    a.write(Outcome::UpstreamBroken, Some(status.as_u16()));
-                }
-                return whole(RpcError::UpstreamUnreachable(up.name.clone()).into_response(id));
+                let error = RpcError::UpstreamUnreachable(up.name.clone());
+                let status = Some(status.as_u16());
+                return failed(
+                    UpstreamError::Broken,
+                    Outcome::UpstreamBroken,
+                    status,
+                    error,
+                );
             }
             // Its head came in time, its few bytes did not: too slow all
             // the same (504), not unreachable.
             Err(_) => {
-                tracing::warn!(target: "mcpgate::mcp", upstream = %up.name, timeout = %crate::clock::duration_text(up.timeout), "upstream timed out");
-                mount.metrics.failed(UpstreamError::Timeout);
-                if let Some(a) = &audit {
-                    a.write(Outcome::Failed, Some(status.as_u16()));
-                }
-                return whole(RpcError::UpstreamTimeout(up.name.clone()).into_response(id));
+                let status = Some(status.as_u16());
+                return failed(UpstreamError::Timeout, Outcome::Failed, status, timed_out());
             }
         };
         let mut bytes = collected.to_bytes();
