@@ -154,9 +154,11 @@ pub(super) async fn decide(
             return Decision::Refused(Refusal::NotThisRequest);
         }
     };
-    if !matches!(answer, "allow" | "deny") {
-        return Decision::Refused(Refusal::NotAnAnswer);
-    }
+    let allowed = match answer {
+        "allow" => true,
+        "deny" => false,
+        _ => return Decision::Refused(Refusal::NotAnAnswer),
+    };
     match store
         .first_use(Once::ConsentForm, &form.jti, form.exp, now)
         .await
@@ -168,42 +170,38 @@ pub(super) async fn decide(
         }
         Err(e) => return Decision::Unavailable(e),
     }
-    match answer {
-        "allow" => {
-            tracing::info!(client, email = %q.email, "consent allowed");
-            let remember = may_remember(q.redirect_uri)
-                .then(|| {
-                    cookie::remember(
-                        ring,
-                        q.binding,
-                        q.email,
-                        settings.consent_ttl,
-                        q.site.scheme,
-                        now,
-                    )
-                })
-                .flatten();
-            let set_cookies = match remember {
-                Some(cookie) => {
-                    let name = cookie::name(q.binding);
-                    let mut all = vec![cookie];
-                    all.extend(cookie::expire_oldest(
-                        ring,
-                        q.headers,
-                        &name,
-                        q.site.scheme,
-                        now,
-                    ));
-                    all
-                }
-                None => Vec::new(),
-            };
-            Decision::Proceed { set_cookies }
-        }
-        "deny" => {
-            tracing::info!(client, email = %q.email, "consent denied");
-            Decision::Denied
-        }
-        _ => Decision::Refused(Refusal::NotAnAnswer),
+    if allowed {
+        tracing::info!(client, email = %q.email, "consent allowed");
+        let remember = may_remember(q.redirect_uri)
+            .then(|| {
+                cookie::remember(
+                    ring,
+                    q.binding,
+                    q.email,
+                    settings.consent_ttl,
+                    q.site.scheme,
+                    now,
+                )
+            })
+            .flatten();
+        let set_cookies = match remember {
+            Some(cookie) => {
+                let name = cookie::name(q.binding);
+                let mut all = vec![cookie];
+                all.extend(cookie::expire_oldest(
+                    ring,
+                    q.headers,
+                    &name,
+                    q.site.scheme,
+                    now,
+                ));
+                all
+            }
+            None => Vec::new(),
+        };
+        Decision::Proceed { set_cookies }
+    } else {
+        tracing::info!(client, email = %q.email, "consent denied");
+        Decision::Denied
     }
 }
