@@ -3,6 +3,8 @@
 //! (draft-ietf-oauth-client-id-metadata-document §4, MCP authorization
 //! "Client ID Metadata Documents").
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::url::ClientIdUrl;
@@ -24,8 +26,8 @@ pub(crate) enum DocumentAuth {
 /// Where a `private_key_jwt` client's public keys are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeySource {
-    /// `jwks`: in the document.
-    Inline(Value),
+    /// `jwks`: in the document (shared, as a fetched `jwks_uri` is).
+    Inline(Arc<Value>),
     /// `jwks_uri`: fetched under the same guard as the document.
     Uri(ClientIdUrl),
 }
@@ -183,7 +185,9 @@ impl ClientDocument {
             Some(Value::String(m)) if m == "none" => DocumentAuth::None,
             Some(Value::String(m)) if m == "private_key_jwt" => {
                 let keys = match (doc.get("jwks"), doc.get("jwks_uri")) {
-                    (Some(jwks @ Value::Object(_)), None) => KeySource::Inline(public_jwks(jwks)?),
+                    (Some(jwks @ Value::Object(_)), None) => {
+                        KeySource::Inline(Arc::new(public_jwks(jwks)?))
+                    }
                     (None, Some(Value::String(u))) => KeySource::Uri(
                         ClientIdUrl::parse(u).map_err(|_| DocumentError::Malformed("jwks_uri"))?,
                     ),
@@ -337,7 +341,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             d.auth,
-            DocumentAuth::PrivateKeyJwt(KeySource::Inline(json!({"keys": [public.clone()]})))
+            DocumentAuth::PrivateKeyJwt(KeySource::Inline(Arc::new(
+                json!({"keys": [public.clone()]})
+            )))
         );
         assert_eq!(
             doc(json!(vec![public; MAX_JWKS_KEYS + 1])).unwrap_err(),

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use http::HeaderMap;
 use subtle::ConstantTimeEq as _;
 
-use super::error::{ErrorCode, OAuthError};
+use super::error::OAuthError;
 use crate::cimd::document::{ClientDocument, DocumentAuth};
 use crate::cimd::{ClientIdUrl, Resolver};
 use crate::keys::KeyRing;
@@ -157,13 +157,10 @@ impl<'a> Client<'a> {
         match ClientKind::of(client_id) {
             ClientKind::Document => {
                 let url = document_url(settings, site, client_id)?;
-                let document = documents.document(&url).await.map_err(|e| {
-                    if e.is_temporary() {
-                        OAuthError::new(ErrorCode::TemporarilyUnavailable, e.to_string())
-                    } else {
-                        OAuthError::invalid_client(e.to_string())
-                    }
-                })?;
+                let document = documents
+                    .document(&url)
+                    .await
+                    .map_err(|e| OAuthError::client_document(e, ""))?;
                 Ok(Client::Document { url, document })
             }
             ClientKind::Registered => {

@@ -12,7 +12,7 @@ use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 use serde_json::Value;
 
-use super::error::{ErrorCode, OAuthError};
+use super::error::OAuthError;
 use crate::cimd::document::{DocumentAuth, KeySource};
 use crate::cimd::Resolver;
 use crate::oauth::client::Client;
@@ -68,14 +68,11 @@ pub(crate) async fn verify(
         return Err(bad("this client's document does not use private_key_jwt"));
     };
     let jwks = match keys {
-        KeySource::Inline(v) => std::sync::Arc::new(v.clone()),
-        KeySource::Uri(u) => documents.jwks(u).await.map_err(|e| {
-            if e.is_temporary() {
-                OAuthError::new(ErrorCode::TemporarilyUnavailable, e.to_string())
-            } else {
-                OAuthError::invalid_client(format!("the client's jwks_uri: {e}"))
-            }
-        })?,
+        KeySource::Inline(v) => v.clone(),
+        KeySource::Uri(u) => documents
+            .jwks(u)
+            .await
+            .map_err(|e| OAuthError::client_document(e, "the client's jwks_uri: "))?,
     };
     let header = josekit::jwt::decode_header(assertion).map_err(|_| bad("not a JWT"))?;
     let alg = header

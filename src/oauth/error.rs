@@ -8,6 +8,7 @@ use http::header::{self, HeaderValue};
 use http::StatusCode;
 
 use super::redirect::ClientRedirect;
+use crate::cimd::CimdError;
 use crate::http::body::BodyError;
 use crate::http::page;
 use crate::http::response::{self, Resp};
@@ -132,6 +133,18 @@ impl OAuthError {
             }
         };
         OAuthError::new(ErrorCode::TemporarilyUnavailable, description).logged()
+    }
+
+    /// A client's metadata document or key set could not be had:
+    /// `temporarily_unavailable` when asking again may work (this
+    /// replica's fetch limits), else `invalid_client`, its description
+    /// after `context`.
+    pub(crate) fn client_document(e: CimdError, context: &str) -> OAuthError {
+        if e.is_temporary() {
+            OAuthError::new(ErrorCode::TemporarilyUnavailable, e.to_string())
+        } else {
+            OAuthError::invalid_client(format!("{context}{e}"))
+        }
     }
 
     #[cfg(test)]
