@@ -1,34 +1,9 @@
-//! What keeps fetching bounded on one replica: per-host fetch windows and
-//! how long a fetched document is kept.
+//! What keeps fetching bounded on one replica: per-host fetch windows.
+//! (How long a fetched document is kept: `http::freshness::FETCHED`.)
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use http::HeaderMap;
-
-use crate::http::freshness;
-
-/// A document is kept at least this long, whatever its headers say, so a
-/// client cannot make this server fetch on every request.
-pub(crate) const MIN_CACHE: Duration = Duration::from_secs(5 * 60);
-/// And at most this long, so a changed document is seen within a day.
-pub(crate) const MAX_CACHE: Duration = Duration::from_secs(24 * 3600);
-/// When the response says nothing.
-const DEFAULT_CACHE: Duration = Duration::from_secs(3600);
-
-/// How long a fetched document may be used: `Cache-Control` within
-/// [`MIN_CACHE`] .. [`MAX_CACHE`] (`http::freshness`).
-pub(crate) fn cache_lifetime(headers: &HeaderMap) -> Duration {
-    freshness::lifetime(
-        headers,
-        freshness::Bounds {
-            min: MIN_CACHE,
-            default: DEFAULT_CACHE,
-            max: MAX_CACHE,
-        },
-    )
-}
 
 /// Most hosts tracked at once: a flood of distinct hosts cannot grow the
 /// table past this; when full, fetches to new hosts wait for a window to
@@ -77,12 +52,21 @@ impl HostWindows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::freshness;
+    use http::HeaderMap;
 
     fn cc(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(http::header::CACHE_CONTROL, v.parse().unwrap());
         h
     }
+
+    fn cache_lifetime(h: &HeaderMap) -> Duration {
+        freshness::lifetime(h, freshness::FETCHED)
+    }
+    const MIN_CACHE: Duration = freshness::FETCHED.min;
+    const MAX_CACHE: Duration = freshness::FETCHED.max;
+    const DEFAULT_CACHE: Duration = freshness::FETCHED.default;
 
     #[test]
     fn lifetimes_follow_cache_control_within_bounds() {

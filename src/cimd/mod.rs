@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::egress::{self, Egress, EgressError};
+use crate::http::freshness;
 use crate::settings::CimdSettings;
 use document::{ClientDocument, DocumentError};
 use limits::HostWindows;
@@ -266,7 +267,7 @@ impl Resolver {
             url.as_str().to_owned(),
             CachedJwks {
                 jwks: jwks.clone(),
-                until: now + limits::cache_lifetime(&r.headers),
+                until: now + freshness::lifetime(&r.headers, freshness::FETCHED),
             },
         );
         Ok(jwks)
@@ -277,7 +278,7 @@ impl Resolver {
         // The body must be a JSON object whatever its Content-Type says:
         // some hosts serve documents as text/plain.
         let doc = ClientDocument::parse(&r.body, url)?;
-        Ok((doc, limits::cache_lifetime(&r.headers)))
+        Ok((doc, freshness::lifetime(&r.headers, freshness::FETCHED)))
     }
 
     /// GET `url` for JSON under the guard; only a 200 is an answer (draft

@@ -16,6 +16,15 @@ pub(crate) struct Bounds {
     pub max: Duration,
 }
 
+/// What this server fetches from elsewhere (the Google JWKS, client
+/// metadata documents and their key sets) is kept at least 5 minutes, at
+/// most a day, an hour when the response says nothing.
+pub(crate) const FETCHED: Bounds = Bounds {
+    min: Duration::from_secs(5 * 60),
+    default: Duration::from_secs(3600),
+    max: Duration::from_secs(24 * 3600),
+};
+
 /// `Cache-Control: max-age` less `Age`; `no-store`, `no-cache` and
 /// `private` mean `bounds.min`; nothing said, `bounds.default`; always
 /// within `bounds.min ..= bounds.max`.

@@ -4,27 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
-
 use super::{
-    IdTokenVerifier, Jwks, DEFAULT_CACHE, FILE_POLL, MAX_CACHE, MAX_JWKS_BYTES, MIN_CACHE,
-    RETRY_FIRST, RETRY_MAX, STARTUP_WAIT,
+    IdTokenVerifier, Jwks, FILE_POLL, MAX_JWKS_BYTES, RETRY_FIRST, RETRY_MAX, STARTUP_WAIT,
 };
 use crate::http::freshness;
 use crate::settings::id_token::JwksSource;
-
-/// How long a JWKS response may be used: `Cache-Control` within 5
-/// minutes .. 24 hours, one hour when unsaid (`http::freshness`).
-pub(super) fn cache_lifetime(headers: &HeaderMap) -> Duration {
-    freshness::lifetime(
-        headers,
-        freshness::Bounds {
-            min: MIN_CACHE,
-            default: DEFAULT_CACHE,
-            max: MAX_CACHE,
-        },
-    )
-}
 
 /// Reads or fetches the JWKS once; returns it and how long to keep it.
 async fn load(
@@ -66,7 +50,7 @@ async fn load(
             if resp.content_length().unwrap_or(0) > MAX_JWKS_BYTES as u64 {
                 return Err(format!("GET {url}: the JWKS is larger than 1 MiB"));
             }
-            let ttl = cache_lifetime(resp.headers());
+            let ttl = freshness::lifetime(resp.headers(), freshness::FETCHED);
             let mut body = Vec::new();
             while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {url}: {e}"))? {
                 body.extend_from_slice(&chunk);

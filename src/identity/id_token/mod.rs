@@ -40,11 +40,6 @@ pub(crate) const LEEWAY_SECS: u64 = 60;
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Largest JWKS document read.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
-/// Bounds on how long a fetched JWKS is used before fetching again.
-const MIN_CACHE: Duration = Duration::from_secs(5 * 60);
-const MAX_CACHE: Duration = Duration::from_secs(24 * 3600);
-/// When the response says nothing about caching.
-const DEFAULT_CACHE: Duration = Duration::from_secs(3600);
 /// How often a JWKS file is read again.
 const FILE_POLL: Duration = Duration::from_secs(30);
 /// Retry delays after a failed load: doubling from the first to the last.

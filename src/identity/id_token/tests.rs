@@ -1,6 +1,6 @@
-use super::fetch::cache_lifetime;
 use super::*;
 use crate::config::{IdentityConfig, GOOGLE_ISSUER};
+use crate::http::freshness;
 use crate::settings::id_token::GOOGLE_ISSUER_BARE;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -296,6 +296,13 @@ fn jwks_keeps_only_rsa_signing_keys() {
     assert!(Jwks::parse(b"{}").is_err());
     assert!(Jwks::parse(b"not json").is_err());
 }
+
+fn cache_lifetime(h: &HeaderMap) -> Duration {
+    freshness::lifetime(h, freshness::FETCHED)
+}
+const MIN_CACHE: Duration = freshness::FETCHED.min;
+const MAX_CACHE: Duration = freshness::FETCHED.max;
+const DEFAULT_CACHE: Duration = freshness::FETCHED.default;
 
 #[test]
 fn cache_lifetime_follows_max_age_within_bounds() {
