@@ -10,6 +10,7 @@ use http::HeaderName;
 
 use crate::config::Config;
 pub(crate) use crate::config::{ConsentPolicy, IdentitySource, LogFormat};
+mod ca_file;
 pub(crate) mod id_token;
 pub mod redirect;
 pub(crate) mod store;
@@ -255,15 +256,9 @@ impl CimdSettings {
         let insecure_test_only_roots = match &c.insecure_test_only_ca_file {
             None => Vec::new(),
             Some(path) => {
-                use rustls_pki_types::pem::PemObject as _;
                 let key = "cimd.insecure_test_only_ca_file";
-                let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| format!("{key}: {} is not PEM: {e}", path.display()))?;
-                if certs.is_empty() {
-                    return Err(format!("{key}: {} holds no certificate", path.display()));
-                }
+                let (_, certs) = ca_file::read(key, path)?;
+                // Each must also be usable as a trust anchor.
                 let mut store = rustls::RootCertStore::empty();
                 for cert in &certs {
                     store.add(cert.clone()).map_err(|e| {

@@ -151,7 +151,7 @@ impl StoreSettings {
             Some(_) if !matches!(parsed.scheme(), "rediss" | "valkeys") => {
                 return Err("store.ca_file: only for TLS (rediss:// or valkeys://)".into())
             }
-            Some(f) => Some(read_ca(f)?),
+            Some(f) => Some(super::ca_file::read("store.ca_file", f)?.0),
         };
         let (min, max) = TIMEOUT_RANGE;
         if c.timeout < min || c.timeout > max {
@@ -171,23 +171,6 @@ impl StoreSettings {
             timeout: c.timeout,
         }))
     }
-}
-
-/// The PEM of `store.ca_file`, once it is known to hold a certificate.
-fn read_ca(f: &std::path::Path) -> Result<Vec<u8>, String> {
-    use rustls_pki_types::pem::PemObject as _;
-    let pem =
-        std::fs::read(f).map_err(|e| format!("store.ca_file: cannot read {}: {e}", f.display()))?;
-    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("store.ca_file: {} is not PEM: {e}", f.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "store.ca_file: {} holds no certificate",
-            f.display()
-        ));
-    }
-    Ok(pem)
 }
 
 #[cfg(test)]

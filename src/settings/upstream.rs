@@ -2,10 +2,8 @@
 //! validated into what the proxy runs on. Each mount is its own protected
 //! resource (RFC 9728, RFC 8707): `issuer + path` on every host.
 
-use std::path::Path;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 
 use globset::{GlobSet, GlobSetBuilder};
@@ -241,7 +239,7 @@ pub(crate) fn parse(i: usize, u: &UpstreamConfig, issuers: &[&str]) -> Result<Up
         Some(_) if url.scheme() != "https" => {
             return Err(format!("{key}.ca_file: only for an https url"))
         }
-        Some(ca) => read_roots(ca).map_err(|e| format!("{key}.ca_file: {}: {e}", ca.display()))?,
+        Some(ca) => super::ca_file::read(&format!("{key}.ca_file"), ca)?.1,
     };
     Ok(Upstream {
         name: u.name.clone(),
@@ -263,18 +261,6 @@ fn no_empty_entry(key: &str, entries: &[String]) -> Result<(), String> {
         Some(j) => Err(format!("{key}[{j}]: empty")),
         None => Ok(()),
     }
-}
-
-/// The certificates of a PEM file: at least one.
-fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not PEM certificates: {e}"))?;
-    if certs.is_empty() {
-        return Err("holds no PEM certificate".into());
-    }
-    Ok(certs)
 }
 
 /// Every `[[upstreams]]` entry, checked against each other: names and
