@@ -62,18 +62,30 @@ impl CimdError {
     }
 }
 
-/// A document kept, and until when.
-#[derive(Clone)]
-struct Cached {
-    doc: Arc<ClientDocument>,
+/// A fetched document (a client's, or a `jwks_uri`'s) kept, and until
+/// when.
+struct Cached<T> {
+    value: Arc<T>,
     until: Instant,
 }
 
-/// A `jwks_uri` document kept, and until when.
-#[derive(Clone)]
-struct CachedJwks {
-    jwks: Arc<serde_json::Value>,
-    until: Instant,
+impl<T> Clone for Cached<T> {
+    fn clone(&self) -> Self {
+        Cached {
+            value: self.value.clone(),
+            until: self.until,
+        }
+    }
+}
+
+/// What `cache` keeps for `url`, if still fresh; a stale entry is dropped.
+fn fresh<T>(cache: &quick_cache::sync::Cache<String, Cached<T>>, url: &str) -> Option<Arc<T>> {
+    let c = cache.get(url)?;
+    if c.until > Instant::now() {
+        return Some(c.value);
+    }
+    cache.remove(url);
+    None
 }
 
 /// Finds the document a URL client id names.
@@ -85,11 +97,11 @@ pub(crate) struct Resolver {
     /// Valid fetched documents. Memory: at most `cimd.cache_entries`
     /// documents of at most `cimd.max_document_bytes` each (parsed, plus
     /// the URL as key).
-    cache: quick_cache::sync::Cache<String, Cached>,
+    cache: quick_cache::sync::Cache<String, Cached<ClientDocument>>,
     windows: HostWindows,
     permits: tokio::sync::Semaphore,
     /// Valid `jwks_uri` documents of `private_key_jwt` clients.
-    jwks: quick_cache::sync::Cache<String, CachedJwks>,
+    jwks: quick_cache::sync::Cache<String, Cached<serde_json::Value>>,
     /// URLs being fetched now.
     in_flight: InFlight,
 }
@@ -169,7 +181,7 @@ impl Resolver {
         if let Some(doc) = self.pinned.get(url.as_str()) {
             return Ok(doc.clone());
         }
-        if let Some(doc) = self.cached(url) {
+        if let Some(doc) = fresh(&self.cache, url.as_str()) {
             return Ok(doc);
         }
         // One fetch per URL at a time: requests that arrive while it runs
@@ -178,20 +190,10 @@ impl Resolver {
         // host's window).
         let turn = self.in_flight.turn(url.as_str());
         let _mine = turn.lock.lock().await;
-        match self.cached(url) {
+        match fresh(&self.cache, url.as_str()) {
             Some(doc) => Ok(doc),
             None => self.fetch_and_keep(url).await,
         }
-    }
-
-    /// The cached document of `url`, if still fresh.
-    fn cached(&self, url: &ClientIdUrl) -> Option<Arc<ClientDocument>> {
-        let c = self.cache.get(url.as_str())?;
-        if c.until > Instant::now() {
-            return Some(c.doc);
-        }
-        self.cache.remove(url.as_str());
-        None
     }
 
     async fn fetch_and_keep(&self, url: &ClientIdUrl) -> Result<Arc<ClientDocument>, CimdError> {
@@ -230,7 +232,7 @@ impl Resolver {
         self.cache.insert(
             url.as_str().to_owned(),
             Cached {
-                doc: doc.clone(),
+                value: doc.clone(),
                 until: now + ttl,
             },
         );
@@ -244,10 +246,8 @@ impl Resolver {
         url: &ClientIdUrl,
     ) -> Result<Arc<serde_json::Value>, CimdError> {
         let now = Instant::now();
-        if let Some(c) = self.jwks.get(url.as_str()) {
-            if c.until > now {
-                return Ok(c.jwks);
-            }
+        if let Some(jwks) = fresh(&self.jwks, url.as_str()) {
+            return Ok(jwks);
         }
         let Ok(_permit) = self.permits.try_acquire() else {
             return Err(CimdError::Busy);
@@ -265,8 +265,8 @@ impl Resolver {
         let jwks = Arc::new(document::public_jwks(&jwks)?);
         self.jwks.insert(
             url.as_str().to_owned(),
-            CachedJwks {
-                jwks: jwks.clone(),
+            Cached {
+                value: jwks.clone(),
                 until: now + freshness::lifetime(&r.headers, freshness::FETCHED),
             },
         );
@@ -355,7 +355,7 @@ mod tests {
             r.cache.insert(
                 id,
                 Cached {
-                    doc: Arc::new(doc),
+                    value: Arc::new(doc),
                     until: Instant::now() + Duration::from_secs(60),
                 },
             );
